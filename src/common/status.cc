@@ -1,0 +1,64 @@
+#include "common/status.h"
+
+#include <cstring>
+
+namespace tessera {
+
+std::string_view CodeName(Code code) {
+  switch (code) {
+    case Code::kOk: return "ok";
+    case Code::kInvalidArgument: return "invalid argument";
+    case Code::kNotFound: return "not found";
+    case Code::kAlreadyExists: return "already exists";
+    case Code::kOutOfCapacity: return "out of capacity";
+    case Code::kUnavailable: return "unavailable";
+    case Code::kCorruption: return "corruption";
+    case Code::kProtocol: return "protocol error";
+    case Code::kTimedOut: return "timed out";
+    case Code::kIoError: return "I/O error";
+    case Code::kInternal: return "internal error";
+    case Code::kCancelled: return "cancelled";
+  }
+  return "unknown error";
+}
+
+Status Status::FromErrno(int err, std::string_view what) {
+  char buf[128];
+  // GNU strerror_r returns the message, which may not be in buf.
+  const char* msg = strerror_r(err, buf, sizeof buf);
+  std::string m = std::string(what) + ": " + msg;
+  switch (err) {
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case EPIPE:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENOTCONN:
+      return Status(Code::kUnavailable, std::move(m));
+    case ETIMEDOUT:
+    case EAGAIN:
+      return Status(Code::kTimedOut, std::move(m));
+    case ENOMEM:
+      return Status(Code::kOutOfCapacity, std::move(m));
+    case EINVAL:
+      return Status(Code::kInvalidArgument, std::move(m));
+    case ENOENT:
+      return Status(Code::kNotFound, std::move(m));
+    default:
+      return Status(Code::kIoError, std::move(m));
+  }
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "ok";
+  std::string s(CodeName(code_));
+  if (!message_.empty()) s += ": " + message_;
+  return s;
+}
+
+Status Status::With(std::string_view context) const {
+  if (ok()) return *this;
+  return Status(code_, std::string(context) + ": " + message_);
+}
+
+}  // namespace tessera

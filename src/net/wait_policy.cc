@@ -1,0 +1,53 @@
+#include "net/wait_policy.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/clock.h"
+
+namespace tessera::net {
+namespace {
+
+constexpr uint64_t kSampleEveryNs = 20'000'000;
+
+// Runnable tasks on the machine, from the 4th field of /proc/loadavg
+// ("0.00 0.01 0.05 3/123 4567"); -1 if unreadable.
+int RunnableTasks() {
+  int fd = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[128];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  double a, b, c;
+  int running = -1, total = 0;
+  if (std::sscanf(buf, "%lf %lf %lf %d/%d", &a, &b, &c, &running, &total) != 5) return -1;
+  return running;
+}
+
+}  // namespace
+
+WaitPolicy::WaitPolicy(WaitOptions options)
+    : options_(options), cpus_(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))) {}
+
+uint64_t WaitPolicy::SpinBudgetNanos() {
+  if (options_.spin_us == 0) return 0;
+  if (!options_.spin_under_pressure && Oversubscribed()) return 0;
+  return static_cast<uint64_t>(options_.spin_us) * 1000;
+}
+
+bool WaitPolicy::Oversubscribed() {
+  uint64_t now = NowNanos();
+  uint64_t next = next_sample_ns_.load(std::memory_order_relaxed);
+  if (now >= next && next_sample_ns_.compare_exchange_strong(next, now + kSampleEveryNs)) {
+    int running = RunnableTasks();
+    oversubscribed_.store(running > cpus_, std::memory_order_relaxed);
+  }
+  return oversubscribed_.load(std::memory_order_relaxed);
+}
+
+}  // namespace tessera::net

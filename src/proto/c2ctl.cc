@@ -1,0 +1,158 @@
+#include "proto/c2ctl.h"
+
+namespace tessera::proto::c2ctl {
+namespace {
+
+constexpr uint32_t kMaxRegions = 1u << 20;
+constexpr uint32_t kMaxNodes = 4096;
+constexpr uint32_t kMaxFragments = 8u << 20;
+
+bool ValidPageSize(uint32_t s) { return s >= 512 && s <= 65536 && (s & (s - 1)) == 0; }
+
+}  // namespace
+
+void RegionInfo::Encode(Writer& w) const {
+  w.U64(id);
+  w.String(name);
+  w.U32(page_size);
+  w.U64(num_pages);
+  w.U32(pages_per_fragment);
+  w.U16(static_cast<uint16_t>(nodes.size()));
+  for (const NodeAddr& n : nodes) {
+    w.U64(n.id);
+    w.String(n.addr);
+  }
+  w.U32(static_cast<uint32_t>(fragment_nodes.size()));
+  for (uint16_t i : fragment_nodes) w.U16(i);
+}
+
+Result<RegionInfo> RegionInfo::Decode(ByteSpan body) {
+  Reader r(body);
+  RegionInfo m;
+  m.id = r.U64();
+  m.name = r.String();
+  m.page_size = r.U32();
+  m.num_pages = r.U64();
+  m.pages_per_fragment = r.U32();
+  uint16_t node_count = r.U16();
+  if (node_count > kMaxNodes) r.Fail("node count " + std::to_string(node_count));
+  for (uint16_t i = 0; i < node_count && r.ok(); ++i) {
+    NodeAddr n;
+    n.id = r.U64();
+    n.addr = r.String();
+    m.nodes.push_back(std::move(n));
+  }
+  uint32_t frags = r.Count(2, kMaxFragments, "fragment");
+  m.fragment_nodes.resize(frags);
+  for (uint16_t& i : m.fragment_nodes) {
+    i = r.U16();
+    if (r.ok() && i >= node_count) r.Fail("fragment on node index " + std::to_string(i));
+  }
+  TS_RETURN_IF_ERROR(r.Finish("c2ctl::RegionInfo"));
+  if (!ValidPageSize(m.page_size)) return ProtocolError("RegionInfo: page size " + std::to_string(m.page_size));
+  if (m.num_pages == 0 || m.pages_per_fragment == 0) return ProtocolError("RegionInfo: empty region");
+  uint64_t want = (m.num_pages + m.pages_per_fragment - 1) / m.pages_per_fragment;
+  if (want != frags) {
+    return ProtocolError("RegionInfo: " + std::to_string(frags) + " fragments for " +
+                         std::to_string(m.num_pages) + " pages");
+  }
+  return m;
+}
+
+void RegionList::Encode(Writer& w) const {
+  w.U32(static_cast<uint32_t>(regions.size()));
+  for (const RegionSummary& s : regions) {
+    w.U64(s.id);
+    w.String(s.name);
+    w.U32(s.page_size);
+    w.U64(s.num_pages);
+    w.U16(s.node_count);
+  }
+}
+
+void RegionList::Read(Reader& r, RegionList* out) {
+  uint32_t n = r.Count(24, kMaxRegions, "region");
+  out->regions.resize(n);
+  for (RegionSummary& s : out->regions) {
+    s.id = r.U64();
+    s.name = r.String();
+    s.page_size = r.U32();
+    s.num_pages = r.U64();
+    s.node_count = r.U16();
+  }
+}
+
+Result<RegionList> RegionList::Decode(ByteSpan body) {
+  Reader r(body);
+  RegionList m;
+  Read(r, &m);
+  TS_RETURN_IF_ERROR(r.Finish("c2ctl::RegionList"));
+  return m;
+}
+
+void ClusterStatusReply::Encode(Writer& w) const {
+  w.U32(static_cast<uint32_t>(nodes.size()));
+  for (const NodeInfo& n : nodes) {
+    w.U64(n.id);
+    w.String(n.addr);
+    w.U64(n.capacity);
+    w.U64(n.used);
+    w.U64(n.rss);
+    w.U8(n.alive ? 1 : 0);
+    w.U32(n.ms_since_heartbeat);
+  }
+  regions.Encode(w);
+}
+
+Result<ClusterStatusReply> ClusterStatusReply::Decode(ByteSpan body) {
+  Reader r(body);
+  ClusterStatusReply m;
+  uint32_t n = r.Count(39, kMaxNodes, "node");
+  m.nodes.resize(n);
+  for (NodeInfo& node : m.nodes) {
+    node.id = r.U64();
+    node.addr = r.String();
+    node.capacity = r.U64();
+    node.used = r.U64();
+    node.rss = r.U64();
+    uint8_t alive = r.U8();
+    if (alive > 1) r.Fail("alive flag " + std::to_string(alive));
+    node.alive = alive == 1;
+    node.ms_since_heartbeat = r.U32();
+  }
+  RegionList::Read(r, &m.regions);
+  TS_RETURN_IF_ERROR(r.Finish("c2ctl::ClusterStatusReply"));
+  return m;
+}
+
+void CreateRegion::Encode(Writer& w) const {
+  w.String(name);
+  w.U64(size_bytes);
+  w.U32(page_size);
+}
+
+Result<CreateRegion> CreateRegion::Decode(ByteSpan body) {
+  Reader r(body);
+  CreateRegion m;
+  m.name = r.String();
+  m.size_bytes = r.U64();
+  m.page_size = r.U32();
+  TS_RETURN_IF_ERROR(r.Finish("c2ctl::CreateRegion"));
+  if (!ValidPageSize(m.page_size)) {
+    return InvalidArgument("page size " + std::to_string(m.page_size) +
+                           " is not a power of two between 512 and 65536");
+  }
+  return m;
+}
+
+Result<ListRegions> ListRegions::Decode(ByteSpan body) {
+  TS_RETURN_IF_ERROR(Empty::Decode(body).status());
+  return ListRegions{};
+}
+
+Result<ClusterStatus> ClusterStatus::Decode(ByteSpan body) {
+  TS_RETURN_IF_ERROR(Empty::Decode(body).status());
+  return ClusterStatus{};
+}
+
+}  // namespace tessera::proto::c2ctl

@@ -1,0 +1,58 @@
+// ctl2m: messages from the controller to a memory node — allocation.
+//
+//   AllocFragments      = region:u64 count:u32 { fragment:u32 slots:u32 slot_size:u32 }*count
+//   AllocFragmentsReply = (empty)
+//   FreeRegion          = region:u64
+//   FreeRegionReply     = freed_bytes:u64
+//
+// AllocFragments is all-or-nothing at the node: if any fragment does not fit,
+// none is kept and the reply is an out-of-capacity error. 1 <= count <=
+// kMaxFragmentsPerRequest; 1 <= slots <= kMaxSlotsPerFragment;
+// 1 <= slot_size <= c2m::kMaxSlotSize. FreeRegion of a region the node does not
+// hold succeeds with freed_bytes = 0, so the controller can retry it safely.
+//
+// Thread-safety: value types.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/result.h"
+#include "proto/opcode.h"
+#include "proto/wire.h"
+
+namespace tessera::proto::ctl2m {
+
+inline constexpr uint32_t kMaxFragmentsPerRequest = 1u << 20;
+inline constexpr uint32_t kMaxSlotsPerFragment = 1u << 20;
+
+struct FragmentSpec {
+  uint32_t fragment = 0;
+  uint32_t slots = 0;
+  uint32_t slot_size = 0;
+};
+
+struct AllocFragments {
+  static constexpr Op kOp = Op::kCtl2mAllocFragments;
+  using Reply = Empty;
+  uint64_t region = 0;
+  std::vector<FragmentSpec> fragments;
+  void Encode(Writer& w) const;
+  static Result<AllocFragments> Decode(ByteSpan body);
+};
+
+struct FreeRegionReply {
+  uint64_t freed_bytes = 0;
+  void Encode(Writer& w) const { w.U64(freed_bytes); }
+  static Result<FreeRegionReply> Decode(ByteSpan body);
+};
+
+struct FreeRegion {
+  static constexpr Op kOp = Op::kCtl2mFreeRegion;
+  using Reply = FreeRegionReply;
+  uint64_t region = 0;
+  void Encode(Writer& w) const { w.U64(region); }
+  static Result<FreeRegion> Decode(ByteSpan body);
+};
+
+}  // namespace tessera::proto::ctl2m

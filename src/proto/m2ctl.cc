@@ -1,0 +1,63 @@
+#include "proto/m2ctl.h"
+
+namespace tessera::proto::m2ctl {
+
+Result<RegisterReply> RegisterReply::Decode(ByteSpan body) {
+  Reader r(body);
+  RegisterReply m;
+  m.node_id = r.U64();
+  TS_RETURN_IF_ERROR(r.Finish("m2ctl::RegisterReply"));
+  if (m.node_id == 0) return ProtocolError("m2ctl::RegisterReply: node id 0");
+  return m;
+}
+
+void Register::Encode(Writer& w) const {
+  w.U64(node_id);
+  w.U64(incarnation);
+  w.String(addr);
+  w.U64(capacity);
+  w.U64(used);
+}
+
+Result<Register> Register::Decode(ByteSpan body) {
+  Reader r(body);
+  Register m;
+  m.node_id = r.U64();
+  m.incarnation = r.U64();
+  m.addr = r.String();
+  m.capacity = r.U64();
+  m.used = r.U64();
+  TS_RETURN_IF_ERROR(r.Finish("m2ctl::Register"));
+  if (m.addr.empty()) return ProtocolError("m2ctl::Register: empty address");
+  return m;
+}
+
+Result<HeartbeatReply> HeartbeatReply::Decode(ByteSpan body) {
+  Reader r(body);
+  HeartbeatReply m;
+  uint8_t known = r.U8();
+  if (known > 1) r.Fail("known flag " + std::to_string(known));
+  m.known = known == 1;
+  TS_RETURN_IF_ERROR(r.Finish("m2ctl::HeartbeatReply"));
+  return m;
+}
+
+void Heartbeat::Encode(Writer& w) const {
+  w.U64(node_id);
+  w.U64(incarnation);
+  w.U64(used);
+  w.U64(rss);
+}
+
+Result<Heartbeat> Heartbeat::Decode(ByteSpan body) {
+  Reader r(body);
+  Heartbeat m;
+  m.node_id = r.U64();
+  m.incarnation = r.U64();
+  m.used = r.U64();
+  m.rss = r.U64();
+  TS_RETURN_IF_ERROR(r.Finish("m2ctl::Heartbeat"));
+  return m;
+}
+
+}  // namespace tessera::proto::m2ctl

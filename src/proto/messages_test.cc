@@ -1,0 +1,136 @@
+// Round trips for every message, and the property every decoder must have:
+// any truncation or extension of a valid body is rejected with a protocol
+// error, never a crash or a silently short message.
+#include <gtest/gtest.h>
+
+#include "proto/c2ctl.h"
+#include "proto/c2m.h"
+#include "proto/ctl2m.h"
+#include "proto/m2ctl.h"
+
+namespace tessera::proto {
+namespace {
+
+template <typename M>
+Bytes Encode(const M& m) {
+  Bytes b;
+  Writer w(&b);
+  m.Encode(w);
+  return b;
+}
+
+template <typename M>
+void ExpectEveryTruncationFails(const Bytes& body) {
+  for (size_t n = 0; n < body.size(); ++n) {
+    Result<M> r = M::Decode(ByteSpan(body.data(), n));
+    EXPECT_FALSE(r.ok()) << "accepted a body truncated to " << n << " of " << body.size();
+  }
+  Bytes longer = body;
+  longer.push_back(0);
+  EXPECT_FALSE(M::Decode(longer).ok()) << "accepted trailing bytes";
+}
+
+TEST(MessagesTest, ReadPagesRoundTrips) {
+  c2m::ReadPages m{.region = 7, .pages = {{1, 2}, {3, 4}}};
+  Bytes b = Encode(m);
+  Result<c2m::ReadPages> d = c2m::ReadPages::Decode(b);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->region, 7u);
+  ASSERT_EQ(d->pages.size(), 2u);
+  EXPECT_EQ(d->pages[1].fragment, 3u);
+  EXPECT_EQ(d->pages[1].slot, 4u);
+  ExpectEveryTruncationFails<c2m::ReadPages>(b);
+}
+
+TEST(MessagesTest, PageCountsAreBounded) {
+  Bytes b;
+  Writer w(&b);
+  w.U64(1);
+  w.U32(0xFFFFFFFF);  // claims 4 G pages in 12 bytes
+  EXPECT_EQ(c2m::ReadPages::Decode(b).status().code(), Code::kProtocol);
+  Bytes empty;
+  Writer w2(&empty);
+  w2.U64(1);
+  w2.U32(0);
+  EXPECT_FALSE(c2m::ReadPages::Decode(empty).ok());
+}
+
+TEST(MessagesTest, WritePagesAndReplyRoundTrip) {
+  uint8_t page[16] = {1, 2, 3};
+  c2m::WritePages m{.region = 9, .pages = {{.ref = {5, 6}, .crc = 42, .data = ByteSpan(page, 16)}}};
+  Bytes b = Encode(m);
+  Result<c2m::WritePages> d = c2m::WritePages::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->pages[0].crc, 42u);
+  EXPECT_EQ(d->pages[0].data.size(), 16u);
+  EXPECT_EQ(d->pages[0].data[2], 3);
+  ExpectEveryTruncationFails<c2m::WritePages>(b);
+
+  c2m::ReadPagesReply rep{.pages = {{.crc = 1, .data = ByteSpan(page, 16)}}};
+  Bytes rb = Encode(rep);
+  ASSERT_TRUE(c2m::ReadPagesReply::Decode(rb).ok());
+  ExpectEveryTruncationFails<c2m::ReadPagesReply>(rb);
+}
+
+TEST(MessagesTest, AllocFragmentsValidatesSpecs) {
+  ctl2m::AllocFragments m{.region = 3, .fragments = {{0, 256, 4096}, {1, 10, 4096}}};
+  Bytes b = Encode(m);
+  Result<ctl2m::AllocFragments> d = ctl2m::AllocFragments::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->fragments[1].slots, 10u);
+  ExpectEveryTruncationFails<ctl2m::AllocFragments>(b);
+  m.fragments[0].slot_size = 1 << 20;
+  EXPECT_FALSE(ctl2m::AllocFragments::Decode(Encode(m)).ok());
+  m.fragments[0].slot_size = 4096;
+  m.fragments[0].slots = 0;
+  EXPECT_FALSE(ctl2m::AllocFragments::Decode(Encode(m)).ok());
+}
+
+TEST(MessagesTest, MembershipRoundTrips) {
+  m2ctl::Register reg{.node_id = 0, .incarnation = 99, .addr = "127.0.0.1:7001",
+                      .capacity = 1 << 30, .used = 5};
+  Bytes b = Encode(reg);
+  Result<m2ctl::Register> d = m2ctl::Register::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->addr, "127.0.0.1:7001");
+  EXPECT_EQ(d->capacity, 1u << 30);
+  ExpectEveryTruncationFails<m2ctl::Register>(b);
+  ExpectEveryTruncationFails<m2ctl::Heartbeat>(Encode(m2ctl::Heartbeat{1, 2, 3, 4}));
+}
+
+TEST(MessagesTest, RegionInfoChecksTheMap) {
+  c2ctl::RegionInfo info{.id = 1, .name = "r", .page_size = 4096, .num_pages = 10,
+                         .pages_per_fragment = 4, .nodes = {{1, "a:1"}, {2, "b:2"}},
+                         .fragment_nodes = {0, 1, 0}};
+  Bytes b = Encode(info);
+  Result<c2ctl::RegionInfo> d = c2ctl::RegionInfo::Decode(b);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->fragment_nodes, info.fragment_nodes);
+  ExpectEveryTruncationFails<c2ctl::RegionInfo>(b);
+
+  info.fragment_nodes = {0, 1};  // 10 pages need 3 fragments of 4
+  EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(info)).ok());
+  info.fragment_nodes = {0, 1, 2};  // no node 2
+  EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(info)).ok());
+}
+
+TEST(MessagesTest, StatusAndListsRoundTrip) {
+  c2ctl::ClusterStatusReply s;
+  s.nodes.push_back({.id = 1, .addr = "x:1", .capacity = 10, .used = 2, .rss = 3, .alive = true,
+                     .ms_since_heartbeat = 12});
+  s.regions.regions.push_back({.id = 4, .name = "r", .page_size = 4096, .num_pages = 8, .node_count = 1});
+  Bytes b = Encode(s);
+  Result<c2ctl::ClusterStatusReply> d = c2ctl::ClusterStatusReply::Decode(b);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(d->nodes[0].alive);
+  EXPECT_EQ(d->regions.regions[0].name, "r");
+  ExpectEveryTruncationFails<c2ctl::ClusterStatusReply>(b);
+
+  c2ctl::CreateRegion c{.name = "r", .size_bytes = 100, .page_size = 4096};
+  ExpectEveryTruncationFails<c2ctl::CreateRegion>(Encode(c));
+  c.page_size = 3000;
+  EXPECT_EQ(c2ctl::CreateRegion::Decode(Encode(c)).status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tessera::proto
