@@ -1,0 +1,132 @@
+#include "controller/cluster_state.h"
+
+#include <nlohmann/json.hpp>
+
+namespace tessera::controller {
+namespace {
+
+using nlohmann::json;
+
+const char* StateName(RegionState s) {
+  switch (s) {
+    case RegionState::kCreating: return "creating";
+    case RegionState::kReady: return "ready";
+    case RegionState::kDeleting: return "deleting";
+  }
+  return "?";
+}
+
+std::string RegionToJson(const RegionRecord& r) {
+  // The map is stored as a table of distinct node ids plus an index per
+  // fragment, which keeps large regions' records small.
+  std::vector<uint64_t> table;
+  std::map<uint64_t, size_t> index;
+  std::vector<size_t> map;
+  map.reserve(r.fragment_nodes.size());
+  for (uint64_t n : r.fragment_nodes) {
+    auto [it, fresh] = index.emplace(n, table.size());
+    if (fresh) table.push_back(n);
+    map.push_back(it->second);
+  }
+  json j = {{"id", r.id}, {"name", r.name}, {"state", StateName(r.state)}, {"page_size", r.page_size},
+            {"num_pages", r.num_pages}, {"pages_per_fragment", r.pages_per_fragment},
+            {"nodes", table}, {"map", map}};
+  return j.dump();
+}
+
+// Parsing never throws out of here: a damaged record is a Corruption status.
+Result<RegionRecord> RegionFromJson(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Corruption("region record is not JSON: " + text.substr(0, 80));
+  RegionRecord r;
+  try {
+    r.id = j.at("id").get<uint64_t>();
+    r.name = j.at("name").get<std::string>();
+    std::string state = j.at("state").get<std::string>();
+    r.state = state == "ready" ? RegionState::kReady
+              : state == "deleting" ? RegionState::kDeleting : RegionState::kCreating;
+    r.page_size = j.at("page_size").get<uint32_t>();
+    r.num_pages = j.at("num_pages").get<uint64_t>();
+    r.pages_per_fragment = j.at("pages_per_fragment").get<uint32_t>();
+    auto table = j.at("nodes").get<std::vector<uint64_t>>();
+    for (size_t i : j.at("map").get<std::vector<size_t>>()) {
+      if (i >= table.size()) return Corruption("region " + r.name + ": map names node index " + std::to_string(i));
+      r.fragment_nodes.push_back(table[i]);
+    }
+  } catch (const json::exception& e) {
+    return Corruption(std::string("region record: ") + e.what());
+  }
+  return r;
+}
+
+}  // namespace
+
+uint32_t RegionRecord::FragmentPages(uint32_t f) const {
+  uint64_t start = static_cast<uint64_t>(f) * pages_per_fragment;
+  uint64_t left = num_pages - start;
+  return static_cast<uint32_t>(left < pages_per_fragment ? left : pages_per_fragment);
+}
+
+Status ClusterState::Load(uint64_t now_ns) {
+  TS_ASSIGN_OR_RETURN(auto nodes, store_->List("node/"));
+  for (auto& [key, value] : nodes) {
+    json j = json::parse(value, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j.contains("addr")) {
+      return Corruption("node record " + key + " is damaged");
+    }
+    NodeRecord n;
+    n.id = j.value("id", uint64_t{0});
+    n.addr = j.value("addr", std::string());
+    n.capacity = j.value("capacity", uint64_t{0});
+    n.incarnation = j.value("incarnation", uint64_t{0});
+    n.last_heartbeat_ns = now_ns;
+    nodes_[n.id] = n;
+  }
+  TS_ASSIGN_OR_RETURN(auto regions, store_->List("region/"));
+  for (auto& [key, value] : regions) {
+    TS_ASSIGN_OR_RETURN(RegionRecord r, RegionFromJson(value));
+    regions_[r.name] = std::move(r);
+  }
+  TS_ASSIGN_OR_RETURN(auto meta, store_->List("meta/"));
+  for (auto& [key, value] : meta) {
+    uint64_t v = std::strtoull(value.c_str(), nullptr, 10);
+    if (key == "meta/next_node_id") next_node_id_ = v;
+    if (key == "meta/next_region_id") next_region_id_ = v;
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> ClusterState::NextId(const std::string& key, uint64_t* counter) {
+  uint64_t id = (*counter)++;
+  TS_RETURN_IF_ERROR(store_->Put(key, std::to_string(*counter)));
+  return id;
+}
+
+Status ClusterState::PutNode(const NodeRecord& n) {
+  json j = {{"id", n.id}, {"addr", n.addr}, {"capacity", n.capacity}, {"incarnation", n.incarnation}};
+  TS_RETURN_IF_ERROR(store_->Put("node/" + std::to_string(n.id), j.dump()));
+  nodes_[n.id] = n;
+  return Status::Ok();
+}
+
+Status ClusterState::PutRegion(const RegionRecord& r) {
+  TS_RETURN_IF_ERROR(store_->Put("region/" + r.name, RegionToJson(r)));
+  regions_[r.name] = r;
+  return Status::Ok();
+}
+
+Status ClusterState::DeleteRegion(const std::string& name) {
+  TS_RETURN_IF_ERROR(store_->Delete("region/" + name));
+  regions_.erase(name);
+  return Status::Ok();
+}
+
+std::map<uint64_t, uint64_t> ClusterState::AllocatedByNode() const {
+  std::map<uint64_t, uint64_t> out;
+  for (auto& [name, r] : regions_) {
+    for (uint32_t f = 0; f < r.fragment_count(); ++f) out[r.fragment_nodes[f]] += r.FragmentBytes(f);
+  }
+  return out;
+}
+
+}  // namespace tessera::controller

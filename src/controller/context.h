@@ -1,0 +1,46 @@
+// Context: everything the controller's request handlers share — options, the
+// cluster state and its store, and the connections to memory nodes. Owned by
+// the Controller; handlers receive it by reference.
+//
+// Thread-safety: used only on the controller's server thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "controller/cluster_state.h"
+#include "controller/meta_store.h"
+#include "net/transport.h"
+
+namespace tessera::controller {
+
+struct Options {
+  std::string listen = "127.0.0.1:7070";
+  // Where the metadata log lives (created if missing).
+  std::string data_dir = "/var/lib/tessera";
+  // A node is dead after this long without a heartbeat.
+  uint32_t node_timeout_ms = 2000;
+  // Region fragments are this many pages (the unit of placement).
+  uint32_t pages_per_fragment = 256;
+  int memnode_timeout_ms = 5000;
+};
+
+struct Context {
+  Context(const Options& o, std::unique_ptr<MetaStore> s, std::unique_ptr<net::ClientTransport> t)
+      : options(o), store(std::move(s)), state(store.get()), transport(std::move(t)) {}
+
+  bool Alive(const NodeRecord& n, uint64_t now_ns) const {
+    return now_ns - n.last_heartbeat_ns < static_cast<uint64_t>(options.node_timeout_ms) * 1'000'000;
+  }
+  // A live connection to node `id`, made on first use and after a failure.
+  Result<net::Connection*> ConnectTo(uint64_t id);
+
+  Options options;
+  std::unique_ptr<MetaStore> store;
+  ClusterState state;
+  std::unique_ptr<net::ClientTransport> transport;
+  std::map<uint64_t, std::shared_ptr<net::Connection>> conns;
+};
+
+}  // namespace tessera::controller

@@ -1,0 +1,112 @@
+// c2ctl::CreateRegion. The region record is persisted as "creating" before any
+// memory node allocates, and as "ready" after all of them have: a controller
+// that crashes in between finds the "creating" record on restart and frees
+// whatever was allocated (Controller::Recover), so no region is ever half-made.
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "common/units.h"
+#include "controller/handlers.h"
+#include "controller/placement.h"
+#include "net/rpc.h"
+#include "proto/c2ctl.h"
+#include "proto/ctl2m.h"
+
+namespace tessera::controller {
+namespace {
+
+constexpr uint64_t kMaxFragments = 1u << 20;
+
+Status ValidateName(const std::string& name) {
+  if (name.empty() || name.size() > 128) return InvalidArgument("region name must be 1 to 128 characters");
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return InvalidArgument("region name '" + name + "' may contain only letters, digits, '-', '_' and '.'");
+    }
+  }
+  return Status::Ok();
+}
+
+// Chooses nodes for every fragment of `r` among the live nodes.
+Status Place(Context& ctx, RegionRecord* r) {
+  uint64_t now = NowNanos();
+  auto allocated = ctx.state.AllocatedByNode();
+  std::vector<NodeSpace> space;
+  for (auto& [id, n] : ctx.state.nodes()) {
+    if (!ctx.Alive(n, now)) continue;
+    uint64_t used = allocated[id];
+    space.push_back({id, n.capacity > used ? n.capacity - used : 0});
+  }
+  if (space.empty()) return Unavailable("no live memory nodes: start some with 'tessera memnode' or 'tessera up'");
+  std::vector<uint64_t> sizes(r->fragment_nodes.size());
+  for (uint32_t f = 0; f < sizes.size(); ++f) sizes[f] = r->FragmentBytes(f);
+  TS_ASSIGN_OR_RETURN(r->fragment_nodes, PlaceFragments(space, sizes));
+  return Status::Ok();
+}
+
+// Asks each chosen node to allocate its fragments; all or nothing.
+Status AllocateOnNodes(Context& ctx, const RegionRecord& r) {
+  std::map<uint64_t, proto::ctl2m::AllocFragments> per_node;
+  for (uint32_t f = 0; f < r.fragment_count(); ++f) {
+    auto& req = per_node[r.fragment_nodes[f]];
+    req.region = r.id;
+    req.fragments.push_back({f, r.FragmentPages(f), r.page_size});
+  }
+  for (auto& [node, req] : per_node) {
+    Result<net::Connection*> conn = ctx.ConnectTo(node);
+    Status s = conn.status();
+    if (s.ok()) s = net::Call(*ctx.transport, **conn, req, ctx.options.memnode_timeout_ms).status();
+    if (!s.ok()) {
+      const std::string& addr = ctx.state.nodes()[node].addr;
+      return s.With("memory node " + std::to_string(node) + " (" + addr + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<RegionRecord> Create(Context& ctx, const proto::c2ctl::CreateRegion& m) {
+  TS_RETURN_IF_ERROR(ValidateName(m.name));
+  if (ctx.state.regions().count(m.name)) return AlreadyExists("a region named '" + m.name + "' already exists");
+  if (m.size_bytes == 0) return InvalidArgument("region size must be at least one byte");
+  RegionRecord r;
+  r.name = m.name;
+  r.page_size = m.page_size;
+  r.num_pages = (m.size_bytes + m.page_size - 1) / m.page_size;
+  r.pages_per_fragment = ctx.options.pages_per_fragment;
+  uint64_t frags = (r.num_pages + r.pages_per_fragment - 1) / r.pages_per_fragment;
+  if (frags > kMaxFragments) {
+    return InvalidArgument("region of " + FormatSize(m.size_bytes) + " exceeds the limit of " +
+                           FormatSize(kMaxFragments * r.pages_per_fragment * r.page_size));
+  }
+  r.fragment_nodes.resize(frags);
+  TS_RETURN_IF_ERROR(Place(ctx, &r));
+  TS_ASSIGN_OR_RETURN(r.id, ctx.state.NewRegionId());
+  r.state = RegionState::kCreating;
+  TS_RETURN_IF_ERROR(ctx.state.PutRegion(r));
+  Status s = AllocateOnNodes(ctx, r);
+  if (!s.ok()) {
+    Status undo = FreeRegionOnNodes(ctx, r);
+    if (undo.ok()) {
+      undo = ctx.state.DeleteRegion(r.name);
+    }
+    if (!undo.ok()) spdlog::warn("region '{}' left in state creating: {}", r.name, undo.ToString());
+    return s;
+  }
+  r.state = RegionState::kReady;
+  TS_RETURN_IF_ERROR(ctx.state.PutRegion(r));
+  spdlog::info("created region '{}' (id {}, {}, {} fragments)", r.name, r.id,
+               FormatSize(r.num_pages * r.page_size), r.fragment_count());
+  return r;
+}
+
+}  // namespace
+
+void HandleCreateRegion(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) {
+  auto m = proto::c2ctl::CreateRegion::Decode(body);
+  if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
+  Result<RegionRecord> r = Create(ctx, *m);
+  if (!r.ok()) return proto::AppendErrorReply(req, r.status().With("create region '" + m->name + "'"), out);
+  proto::AppendReply(req, RegionInfoOf(ctx, *r), out);
+}
+
+}  // namespace tessera::controller

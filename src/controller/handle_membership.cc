@@ -1,0 +1,54 @@
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "common/units.h"
+#include "controller/handlers.h"
+#include "proto/m2ctl.h"
+
+namespace tessera::controller {
+
+void HandleRegister(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) {
+  auto m = proto::m2ctl::Register::Decode(body);
+  if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
+  auto& nodes = ctx.state.nodes();
+  NodeRecord n;
+  auto it = m->node_id == 0 ? nodes.end() : nodes.find(m->node_id);
+  if (it != nodes.end()) {
+    n = it->second;
+    if (n.incarnation != m->incarnation) {
+      spdlog::warn("memory node {} ({}) restarted: the fragments it held are gone", n.id, m->addr);
+    }
+  } else {
+    auto id = ctx.state.NewNodeId();
+    if (!id.ok()) return proto::AppendErrorReply(req, id.status(), out);
+    n.id = *id;
+  }
+  n.addr = m->addr;
+  n.capacity = m->capacity;
+  n.incarnation = m->incarnation;
+  n.reported_used = m->used;
+  n.last_heartbeat_ns = NowNanos();
+  Status s = ctx.state.PutNode(n);
+  if (!s.ok()) return proto::AppendErrorReply(req, s, out);
+  ctx.conns.erase(n.id);  // its address may have changed
+  spdlog::info("memory node {} at {} registered with {}", n.id, n.addr, FormatSize(n.capacity));
+  proto::AppendReply(req, proto::m2ctl::RegisterReply{n.id}, out);
+}
+
+void HandleHeartbeat(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) {
+  auto m = proto::m2ctl::Heartbeat::Decode(body);
+  if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
+  auto it = ctx.state.nodes().find(m->node_id);
+  bool known = it != ctx.state.nodes().end() && it->second.incarnation == m->incarnation;
+  if (known) {
+    NodeRecord& n = it->second;
+    uint64_t now = NowNanos();
+    if (!ctx.Alive(n, now)) spdlog::info("memory node {} at {} is back", n.id, n.addr);
+    n.last_heartbeat_ns = now;
+    n.reported_used = m->used;
+    n.rss = m->rss;
+  }
+  proto::AppendReply(req, proto::m2ctl::HeartbeatReply{known}, out);
+}
+
+}  // namespace tessera::controller

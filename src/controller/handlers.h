@@ -1,0 +1,33 @@
+// The controller's request handlers, one file per concern
+// (handle_membership.cc, handle_create_region.cc, handle_delete_region.cc,
+// handle_queries.cc). Each decodes its request, acts on the Context and
+// appends exactly one reply frame.
+//
+// Thread-safety: called only on the controller's server thread.
+#pragma once
+
+#include "controller/context.h"
+#include "proto/c2ctl.h"
+#include "proto/frame.h"
+
+namespace tessera::controller {
+
+using HandlerFn = void (*)(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+
+void HandleRegister(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+void HandleHeartbeat(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+void HandleCreateRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+void HandleDeleteRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+void HandleOpenRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+void HandleListRegions(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+void HandleClusterStatus(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+
+// The region map a client needs: nodes with their addresses, and for each
+// fragment the index of its node.
+proto::c2ctl::RegionInfo RegionInfoOf(Context& ctx, const RegionRecord& r);
+
+// Frees every fragment of `r` on its nodes. Used by delete and by recovery of
+// regions a crash left half-created.
+Status FreeRegionOnNodes(Context& ctx, const RegionRecord& r);
+
+}  // namespace tessera::controller

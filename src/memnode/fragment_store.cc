@@ -1,0 +1,118 @@
+#include "memnode/fragment_store.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <string>
+#include <unordered_set>
+
+#include "common/check.h"
+#include "common/crc.h"
+
+namespace tessera::memnode {
+namespace {
+
+uint32_t ZeroCrc(uint32_t slot_size) {
+  static thread_local std::unordered_map<uint32_t, uint32_t> cache;
+  auto it = cache.find(slot_size);
+  if (it != cache.end()) return it->second;
+  std::vector<uint8_t> zeros(slot_size, 0);
+  return cache[slot_size] = Crc32c(zeros.data(), zeros.size());
+}
+
+}  // namespace
+
+FragmentStore::FragmentStore(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
+
+FragmentStore::~FragmentStore() {
+  for (auto& [id, region] : regions_) {
+    for (auto& f : region.fragments) {
+      if (f) Unmap(*f);
+    }
+  }
+}
+
+void FragmentStore::Unmap(Fragment& f) {
+  CHECK(munmap(f.base, f.bytes) == 0) << "munmap: " << errno;
+  f.base = nullptr;
+}
+
+Status FragmentStore::Allocate(uint64_t region, std::span<const proto::ctl2m::FragmentSpec> specs) {
+  uint64_t want = 0;
+  Region& r = regions_[region];
+  std::unordered_set<uint32_t> seen;
+  for (const auto& s : specs) {
+    if (!seen.insert(s.fragment).second) {
+      if (r.fragments.empty()) regions_.erase(region);
+      return InvalidArgument("fragment " + std::to_string(s.fragment) + " listed twice");
+    }
+    if (s.fragment < r.fragments.size() && r.fragments[s.fragment]) {
+      return AlreadyExists("region " + std::to_string(region) + " fragment " + std::to_string(s.fragment) +
+                           " is already allocated here");
+    }
+    want += static_cast<uint64_t>(s.slots) * s.slot_size;
+  }
+  uint64_t used = used_bytes();
+  if (want > capacity_ - used) {
+    if (r.fragments.empty()) regions_.erase(region);
+    return OutOfCapacity("needs " + std::to_string(want) + " bytes, " + std::to_string(capacity_ - used) +
+                         " of " + std::to_string(capacity_) + " free");
+  }
+  std::vector<std::unique_ptr<Fragment>> made;
+  for (const auto& s : specs) {
+    auto f = std::make_unique<Fragment>();
+    f->slots = s.slots;
+    f->slot_size = s.slot_size;
+    f->bytes = static_cast<uint64_t>(s.slots) * s.slot_size;
+    void* p = mmap(nullptr, f->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      Status err = Status::FromErrno(errno, "mmap of " + std::to_string(f->bytes) + " bytes");
+      for (auto& m : made) Unmap(*m);
+      if (r.fragments.empty()) regions_.erase(region);
+      return err;
+    }
+    f->base = static_cast<uint8_t*>(p);
+    f->crcs.assign(s.slots, ZeroCrc(s.slot_size));
+    made.push_back(std::move(f));
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    uint32_t n = specs[i].fragment;
+    if (n >= r.fragments.size()) r.fragments.resize(n + 1);
+    r.fragments[n] = std::move(made[i]);
+  }
+  used_.fetch_add(want, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+uint64_t FragmentStore::FreeRegion(uint64_t region) {
+  auto it = regions_.find(region);
+  if (it == regions_.end()) return 0;
+  uint64_t freed = 0;
+  for (auto& f : it->second.fragments) {
+    if (!f) continue;
+    freed += f->bytes;
+    Unmap(*f);
+  }
+  regions_.erase(it);
+  used_.fetch_sub(freed, std::memory_order_relaxed);
+  return freed;
+}
+
+Result<SlotView> FragmentStore::Lookup(uint64_t region, uint32_t fragment, uint32_t slot) {
+  auto it = regions_.find(region);
+  if (it == regions_.end()) return NotFound("region " + std::to_string(region) + " has no fragments here");
+  const auto& frags = it->second.fragments;
+  if (fragment >= frags.size() || !frags[fragment]) {
+    return NotFound("region " + std::to_string(region) + " fragment " + std::to_string(fragment) +
+                    " is not on this node");
+  }
+  Fragment& f = *frags[fragment];
+  if (slot >= f.slots) {
+    return InvalidArgument("slot " + std::to_string(slot) + " is past the end of region " +
+                           std::to_string(region) + " fragment " + std::to_string(fragment) + " (" +
+                           std::to_string(f.slots) + " slots)");
+  }
+  return SlotView{f.base + static_cast<uint64_t>(slot) * f.slot_size, f.slot_size, &f.crcs[slot]};
+}
+
+}  // namespace tessera::memnode

@@ -1,0 +1,76 @@
+// FragmentStore: the memory a memory node owns, and the only place that knows
+// where a page lives in it. Clients and the controller name storage by
+// (region, fragment, slot); the store translates that to an address of its own,
+// so it may later move, compact or share memory without telling anyone.
+//
+// Each fragment is one anonymous mapping of slots * slot_size bytes plus a
+// CRC32C per slot. Mappings are made MAP_NORESERVE and populated by the first
+// write, so an allocated but unwritten fragment costs no RSS; freeing a region
+// unmaps its fragments, which gives the memory back to the OS at once.
+// A slot never written reads as zeros with the CRC of zeros.
+//
+// Capacity is the sum of allocated fragment sizes and never exceeds
+// Options::capacity_bytes: Allocate is all-or-nothing.
+//
+// Thread-safety: not thread-safe — the memory node's single server thread owns
+// it — except used_bytes() and capacity_bytes(), which any thread may read.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "proto/ctl2m.h"
+
+namespace tessera::memnode {
+
+struct SlotView {
+  uint8_t* data = nullptr;
+  uint32_t size = 0;
+  uint32_t* crc = nullptr;
+};
+
+class FragmentStore {
+ public:
+  explicit FragmentStore(uint64_t capacity_bytes);
+  ~FragmentStore();
+  FragmentStore(const FragmentStore&) = delete;
+  FragmentStore& operator=(const FragmentStore&) = delete;
+
+  // Allocates every fragment in `specs` for `region`, or none of them.
+  Status Allocate(uint64_t region, std::span<const proto::ctl2m::FragmentSpec> specs);
+  // Unmaps every fragment of `region`; returns the bytes freed (0 if unknown).
+  uint64_t FreeRegion(uint64_t region);
+
+  // Translates a name to the slot's memory. NotFound for an unknown region
+  // or fragment, InvalidArgument for a slot past the fragment's end.
+  Result<SlotView> Lookup(uint64_t region, uint32_t fragment, uint32_t slot);
+
+  uint64_t used_bytes() const { return used_.load(std::memory_order_relaxed); }
+  uint64_t capacity_bytes() const { return capacity_; }
+  size_t region_count() const { return regions_.size(); }
+
+ private:
+  struct Fragment {
+    uint8_t* base = nullptr;
+    uint64_t bytes = 0;
+    uint32_t slots = 0;
+    uint32_t slot_size = 0;
+    std::vector<uint32_t> crcs;
+  };
+  struct Region {
+    // Indexed by fragment number; null where another node holds the fragment.
+    std::vector<std::unique_ptr<Fragment>> fragments;
+  };
+  static void Unmap(Fragment& f);
+
+  const uint64_t capacity_;
+  std::atomic<uint64_t> used_{0};
+  std::unordered_map<uint64_t, Region> regions_;
+};
+
+}  // namespace tessera::memnode

@@ -1,0 +1,65 @@
+#include "memnode/fragment_store.h"
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "memnode/memnode.h"
+
+namespace tessera::memnode {
+namespace {
+
+using proto::ctl2m::FragmentSpec;
+
+TEST(FragmentStoreTest, AllocateLookupAndFree) {
+  FragmentStore s(1 << 20);
+  std::vector<FragmentSpec> specs = {{0, 4, 4096}, {3, 4, 4096}};
+  ASSERT_TRUE(s.Allocate(7, specs).ok());
+  EXPECT_EQ(s.used_bytes(), 8u * 4096);
+  Result<SlotView> v = s.Lookup(7, 3, 2);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->size, 4096u);
+  EXPECT_EQ(v->data[100], 0) << "unwritten slots read as zeros";
+  EXPECT_EQ(s.Lookup(7, 1, 0).status().code(), Code::kNotFound) << "fragment held elsewhere";
+  EXPECT_EQ(s.Lookup(8, 0, 0).status().code(), Code::kNotFound);
+  EXPECT_EQ(s.Lookup(7, 0, 4).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.FreeRegion(7), 8u * 4096);
+  EXPECT_EQ(s.used_bytes(), 0u);
+  EXPECT_EQ(s.FreeRegion(7), 0u) << "freeing twice is harmless";
+}
+
+TEST(FragmentStoreTest, AllocationIsAllOrNothing) {
+  FragmentStore s(10 * 4096);
+  std::vector<FragmentSpec> too_big = {{0, 8, 4096}, {1, 8, 4096}};
+  Status st = s.Allocate(1, too_big);
+  EXPECT_EQ(st.code(), Code::kOutOfCapacity);
+  EXPECT_NE(st.message().find("free"), std::string::npos);
+  EXPECT_EQ(s.used_bytes(), 0u);
+  EXPECT_EQ(s.region_count(), 0u);
+  std::vector<FragmentSpec> dup = {{0, 1, 4096}, {0, 1, 4096}};
+  EXPECT_EQ(s.Allocate(1, dup).code(), Code::kInvalidArgument);
+  std::vector<FragmentSpec> one = {{0, 1, 4096}};
+  ASSERT_TRUE(s.Allocate(1, one).ok());
+  EXPECT_EQ(s.Allocate(1, one).code(), Code::kAlreadyExists);
+  EXPECT_EQ(s.used_bytes(), 4096u);
+}
+
+TEST(FragmentStoreTest, FreeingGivesMemoryBackToTheOs) {
+  constexpr uint32_t kSlots = 64 * 256;  // 64 MiB
+  FragmentStore s(1ull << 30);
+  std::vector<FragmentSpec> specs;
+  for (uint32_t f = 0; f < 64; ++f) specs.push_back({f, 256, 4096});
+  ASSERT_TRUE(s.Allocate(1, specs).ok());
+  uint64_t before = CurrentRssBytes();
+  for (uint32_t i = 0; i < kSlots; ++i) {
+    SlotView v = *s.Lookup(1, i / 256, i % 256);
+    std::memset(v.data, 0xab, v.size);
+  }
+  uint64_t filled = CurrentRssBytes();
+  EXPECT_GT(filled, before + (48ull << 20));
+  s.FreeRegion(1);
+  EXPECT_LT(CurrentRssBytes(), filled - (48ull << 20));
+}
+
+}  // namespace
+}  // namespace tessera::memnode

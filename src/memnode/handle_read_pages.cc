@@ -1,0 +1,29 @@
+#include "common/crc.h"
+#include "memnode/handlers.h"
+#include "proto/c2m.h"
+
+namespace tessera::memnode {
+
+void HandleReadPages(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body,
+                     proto::Bytes* out) {
+  Result<proto::c2m::ReadPages> m = proto::c2m::ReadPages::Decode(body);
+  if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
+  proto::c2m::ReadPagesReply reply;
+  reply.pages.reserve(m->pages.size());
+  for (const proto::c2m::PageRef& p : m->pages) {
+    Result<SlotView> slot = store.Lookup(m->region, p.fragment, p.slot);
+    if (!slot.ok()) return proto::AppendErrorReply(req, slot.status(), out);
+    // Verify before sending: a node must never hand out a page it cannot vouch for.
+    if (Crc32c(slot->data, slot->size) != *slot->crc) {
+      return proto::AppendErrorReply(
+          req,
+          Corruption("stored page failed its checksum: region " + std::to_string(m->region) + " fragment " +
+                     std::to_string(p.fragment) + " slot " + std::to_string(p.slot)),
+          out);
+    }
+    reply.pages.push_back({*slot->crc, proto::ByteSpan(slot->data, slot->size)});
+  }
+  proto::AppendReply(req, reply, out);
+}
+
+}  // namespace tessera::memnode

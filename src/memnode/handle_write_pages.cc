@@ -1,0 +1,40 @@
+#include <cstring>
+
+#include "common/crc.h"
+#include "memnode/handlers.h"
+#include "proto/c2m.h"
+
+namespace tessera::memnode {
+
+void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body,
+                      proto::Bytes* out) {
+  Result<proto::c2m::WritePages> m = proto::c2m::WritePages::Decode(body);
+  if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
+  std::vector<SlotView> slots;
+  slots.reserve(m->pages.size());
+  // Validate the whole batch first so that a bad page writes nothing.
+  for (const proto::c2m::WritePage& p : m->pages) {
+    Result<SlotView> slot = store.Lookup(m->region, p.ref.fragment, p.ref.slot);
+    if (!slot.ok()) return proto::AppendErrorReply(req, slot.status(), out);
+    if (p.data.size() != slot->size) {
+      return proto::AppendErrorReply(req,
+                                     InvalidArgument("page of " + std::to_string(p.data.size()) +
+                                                     " bytes for a slot of " + std::to_string(slot->size)),
+                                     out);
+    }
+    if (Crc32c(p.data.data(), p.data.size()) != p.crc) {
+      return proto::AppendErrorReply(
+          req, Corruption("page for fragment " + std::to_string(p.ref.fragment) + " slot " +
+                          std::to_string(p.ref.slot) + " arrived with a bad checksum"),
+          out);
+    }
+    slots.push_back(*slot);
+  }
+  for (size_t i = 0; i < slots.size(); ++i) {
+    std::memcpy(slots[i].data, m->pages[i].data.data(), slots[i].size);
+    *slots[i].crc = m->pages[i].crc;
+  }
+  proto::AppendReply(req, proto::Empty{}, out);
+}
+
+}  // namespace tessera::memnode

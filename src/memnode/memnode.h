@@ -1,0 +1,65 @@
+// Memnode: a memory node daemon — LegoOS's memory monitor in user space. It
+// owns at most Options::capacity_bytes of DRAM in a FragmentStore, serves the
+// c2m (page reads and writes) and ctl2m (allocation) requests on one server
+// thread, and keeps itself registered with the controller from a second
+// thread (registration and heartbeats carry its usage and RSS).
+//
+// Ownership: a Memnode owns its store, server and heartbeat thread.
+// Thread-safety: construct and Run() from one thread; Stop() from any thread
+// or a signal handler.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/result.h"
+#include "memnode/fragment_store.h"
+#include "net/transport.h"
+
+namespace tessera::memnode {
+
+struct Options {
+  std::string listen = "127.0.0.1:0";
+  // The address given to the controller; empty: the address actually bound.
+  std::string advertise;
+  std::string controller;  // empty: run without a controller (tests)
+  uint64_t capacity_bytes = 1ull << 30;
+  uint32_t heartbeat_ms = 500;
+  net::WaitOptions wait;
+};
+
+class Memnode {
+ public:
+  static Result<std::unique_ptr<Memnode>> Start(const Options& options);
+  ~Memnode();
+
+  const std::string& address() const { return server_->address(); }
+  // Serves until Stop(). Returns the server's exit status.
+  Status Run();
+  void Stop();
+
+  FragmentStore& store() { return store_; }
+
+ private:
+  class Service;
+  explicit Memnode(const Options& options);
+  void HeartbeatLoop();
+
+  Options options_;
+  FragmentStore store_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<net::Server> server_;
+  std::thread heartbeat_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+};
+
+// Resident set size of this process, from /proc/self/statm.
+uint64_t CurrentRssBytes();
+
+}  // namespace tessera::memnode
