@@ -1,0 +1,138 @@
+// libtessera: the compute side of Tessera. A Client talks to the controller
+// (regions: create, open, list, delete; cluster status) and to memory nodes
+// (page reads and writes). A Region is a named array of pages living in the
+// pool; its pages are spread over memory nodes by the controller, and every
+// page travels with a CRC32C that is checked on both ends.
+//
+//   auto client = tessera::Client::Connect({.controller = "127.0.0.1:7070"});
+//   auto region = (*client)->CreateRegion("scratch", 1 << 30);
+//   (*region)->Write(0, 16, buf);        // pages 0..15
+//   (*region)->Read(0, 16, buf);
+//
+// For throughput, an IoQueue submits many page I/Os and reaps completions,
+// keeping many requests in flight across all memory nodes (Region::NewQueue).
+//
+// Ownership: a Client owns its connections; Regions and IoQueues it hands out
+// must be destroyed before it. Buffers passed to an IoQueue must stay valid
+// until their completion is reaped.
+// Thread-safety: Client and Region are thread-safe. An IoQueue belongs to one
+// thread at a time; make one per thread.
+// Errors: every call returns Status/Result; nothing throws.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tessera {
+
+struct ClientOptions {
+  std::string controller = "127.0.0.1:7070";
+  // How long a page I/O or control request may take before it fails.
+  int timeout_ms = 10000;
+  // Busy-poll for replies this long before sleeping (0: never). Spinning is
+  // dropped automatically when the machine has more runnable threads than
+  // cores.
+  uint32_t spin_us = 50;
+};
+
+struct PageIo {
+  enum class Kind : uint8_t { kRead, kWrite };
+  Kind kind = Kind::kRead;
+  uint64_t first_page = 0;
+  uint32_t page_count = 1;
+  // page_count * page_size bytes: filled by reads, sent by writes.
+  void* buffer = nullptr;
+  uint64_t user_data = 0;  // returned in the Completion
+};
+
+struct Completion {
+  uint64_t user_data = 0;
+  Status status;
+};
+
+class IoQueue {
+ public:
+  virtual ~IoQueue() = default;
+  // Queues I/Os; they are sent when a per-node batch fills or at Flush().
+  // Blocks (receiving replies) while the queue already has `depth` pages in
+  // flight. Invalid I/Os (past the region's end, null buffer) are rejected
+  // whole, before anything is queued.
+  virtual Status Submit(std::span<const PageIo> ios) = 0;
+  virtual Status Flush() = 0;
+  // Flushes, then waits until at least `min` completions are available (or
+  // timeout_ms passes: TimedOut), and moves every available one to `out`.
+  virtual Result<size_t> Reap(std::vector<Completion>* out, size_t min, int timeout_ms) = 0;
+  // I/Os submitted and not yet reaped.
+  virtual size_t outstanding() const = 0;
+};
+
+struct QueueOptions {
+  // Pages in flight at most.
+  uint32_t depth = 64;
+  // Pages per request to one memory node at most.
+  uint32_t max_batch_pages = 64;
+};
+
+class Region {
+ public:
+  virtual ~Region() = default;
+  virtual uint64_t id() const = 0;
+  virtual const std::string& name() const = 0;
+  virtual uint32_t page_size() const = 0;
+  virtual uint64_t num_pages() const = 0;
+  // Memory node address of each fragment's home, and pages per fragment: where
+  // the pages live.
+  virtual std::vector<std::string> NodeOfEachFragment() const = 0;
+  virtual uint32_t pages_per_fragment() const = 0;
+
+  // Synchronous page I/O: count pages starting at first_page, to or from buf
+  // (count * page_size bytes). All or nothing per memory node; on error, which
+  // pages were written is unspecified, but every page holds a whole version.
+  virtual Status Read(uint64_t first_page, uint64_t count, void* buf) = 0;
+  virtual Status Write(uint64_t first_page, uint64_t count, const void* buf) = 0;
+
+  virtual std::unique_ptr<IoQueue> NewQueue(const QueueOptions& options) = 0;
+};
+
+struct RegionSummary {
+  uint64_t id = 0;
+  std::string name;
+  uint32_t page_size = 0;
+  uint64_t num_pages = 0;
+  uint32_t node_count = 0;
+};
+
+struct NodeStatus {
+  uint64_t id = 0;
+  std::string address;
+  uint64_t capacity_bytes = 0;
+  uint64_t used_bytes = 0;  // placed by the controller
+  uint64_t rss_bytes = 0;   // the node's resident memory, as last reported
+  bool alive = false;
+  uint32_t ms_since_heartbeat = 0;
+};
+
+struct ClusterStatus {
+  std::vector<NodeStatus> nodes;
+  std::vector<RegionSummary> regions;
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+  virtual ~Client() = default;
+
+  virtual Result<std::unique_ptr<Region>> CreateRegion(const std::string& name, uint64_t size_bytes,
+                                                       uint32_t page_size = 4096) = 0;
+  virtual Result<std::unique_ptr<Region>> OpenRegion(const std::string& name) = 0;
+  virtual Status DeleteRegion(const std::string& name) = 0;
+  virtual Result<std::vector<RegionSummary>> ListRegions() = 0;
+  virtual Result<ClusterStatus> GetClusterStatus() = 0;
+};
+
+}  // namespace tessera

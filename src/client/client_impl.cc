@@ -1,0 +1,95 @@
+// ClientImpl: tessera::Client — control requests to the controller over the
+// same transport and NodePool the data path uses.
+#include <spdlog/spdlog.h>
+
+#include "client/node_pool.h"
+#include "client/region_impl.h"
+#include "net/rpc.h"
+#include "proto/c2ctl.h"
+#include "tessera/client.h"
+
+namespace tessera {
+namespace client {
+namespace {
+
+class ClientImpl final : public Client {
+ public:
+  ClientImpl(const ClientOptions& o, std::unique_ptr<net::ClientTransport> t)
+      : options_(o), pool_(std::move(t)) {}
+
+  Status Ping() { return ListRegions().status(); }
+
+  Result<std::unique_ptr<Region>> CreateRegion(const std::string& name, uint64_t size_bytes,
+                                               uint32_t page_size) override {
+    TS_RETURN_IF_ERROR(CheckName(name));
+    TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::CreateRegion{name, size_bytes, page_size}));
+    return MakeRegion(std::move(info));
+  }
+
+  Result<std::unique_ptr<Region>> OpenRegion(const std::string& name) override {
+    TS_RETURN_IF_ERROR(CheckName(name));
+    TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::OpenRegion{.name = name}));
+    return MakeRegion(std::move(info));
+  }
+
+  Status DeleteRegion(const std::string& name) override {
+    TS_RETURN_IF_ERROR(CheckName(name));
+    return Control(proto::c2ctl::DeleteRegion{.name = name}).status();
+  }
+
+  Result<std::vector<RegionSummary>> ListRegions() override {
+    TS_ASSIGN_OR_RETURN(auto list, Control(proto::c2ctl::ListRegions{}));
+    return Convert(list);
+  }
+
+  Result<ClusterStatus> GetClusterStatus() override {
+    TS_ASSIGN_OR_RETURN(auto s, Control(proto::c2ctl::ClusterStatus{}));
+    ClusterStatus out;
+    for (const auto& n : s.nodes) {
+      out.nodes.push_back({n.id, n.addr, n.capacity, n.used, n.rss, n.alive, n.ms_since_heartbeat});
+    }
+    out.regions = Convert(s.regions);
+    return out;
+  }
+
+ private:
+  template <typename Req>
+  Result<typename Req::Reply> Control(const Req& req) {
+    auto conn = pool_.Get(options_.controller);
+    if (!conn.ok()) return Unavailable("controller at " + options_.controller + " is unreachable: " +
+                                       conn.status().message());
+    return net::Call(pool_.transport(), **conn, req, options_.timeout_ms);
+  }
+
+  // The controller checks names fully; this keeps the encoder's limit.
+  static Status CheckName(const std::string& name) {
+    if (name.size() > 128) return InvalidArgument("region name longer than 128 characters");
+    return Status::Ok();
+  }
+
+  static std::vector<RegionSummary> Convert(const proto::c2ctl::RegionList& list) {
+    std::vector<RegionSummary> out;
+    for (const auto& r : list.regions) out.push_back({r.id, r.name, r.page_size, r.num_pages, r.node_count});
+    return out;
+  }
+
+  Result<std::unique_ptr<Region>> MakeRegion(proto::c2ctl::RegionInfo info) {
+    return std::unique_ptr<Region>(std::make_unique<RegionImpl>(std::move(info), &pool_, options_.timeout_ms));
+  }
+
+  ClientOptions options_;
+  NodePool pool_;
+};
+
+}  // namespace
+}  // namespace client
+
+Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  TS_ASSIGN_OR_RETURN(auto transport, net::NewTcpClientTransport({.wait = {.spin_us = options.spin_us},
+                                                                   .connect_timeout_ms = options.timeout_ms}));
+  auto c = std::make_unique<client::ClientImpl>(options, std::move(transport));
+  TS_RETURN_IF_ERROR(c->Ping());
+  return std::unique_ptr<Client>(std::move(c));
+}
+
+}  // namespace tessera

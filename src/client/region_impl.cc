@@ -1,0 +1,48 @@
+#include "client/region_impl.h"
+
+#include <algorithm>
+
+namespace tessera::client {
+
+std::vector<std::string> RegionImpl::NodeOfEachFragment() const {
+  std::vector<std::string> out;
+  for (uint16_t i : map_.info().fragment_nodes) out.push_back(map_.addresses()[i]);
+  return out;
+}
+
+Status RegionImpl::Read(uint64_t first_page, uint64_t count, void* buf) {
+  return Sync(PageIo::Kind::kRead, first_page, count, buf);
+}
+
+Status RegionImpl::Write(uint64_t first_page, uint64_t count, const void* buf) {
+  return Sync(PageIo::Kind::kWrite, first_page, count, const_cast<void*>(buf));
+}
+
+std::unique_ptr<IoQueue> RegionImpl::NewQueue(const QueueOptions& options) {
+  return std::make_unique<IoQueueImpl>(&map_, pool_, options, timeout_ms_);
+}
+
+Status RegionImpl::Sync(PageIo::Kind kind, uint64_t first_page, uint64_t count, void* buf) {
+  if (count == 0) return Status::Ok();
+  IoQueueImpl queue(&map_, pool_, {.depth = 256, .max_batch_pages = 64}, timeout_ms_);
+  // A PageIo counts pages in 32 bits; split larger calls.
+  std::vector<PageIo> ios;
+  for (uint64_t done = 0; done < count;) {
+    uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(count - done, 1u << 30));
+    ios.push_back({kind, first_page + done, n, static_cast<uint8_t*>(buf) + done * page_size(), ios.size()});
+    done += n;
+  }
+  TS_RETURN_IF_ERROR(queue.Submit(ios));
+  std::vector<Completion> done;
+  Result<size_t> reaped = queue.Reap(&done, ios.size(), timeout_ms_);
+  if (!reaped.ok()) {
+    // Nothing may land in buf after we return: fail what is still in flight,
+    // which completes it with the address of the node that did not answer.
+    queue.AbortInFlight(TimedOut("no reply within " + std::to_string(timeout_ms_) + " ms"));
+    TS_RETURN_IF_ERROR(queue.Reap(&done, ios.size(), timeout_ms_).status());
+  }
+  for (const Completion& c : done) TS_RETURN_IF_ERROR(c.status);
+  return Status::Ok();
+}
+
+}  // namespace tessera::client

@@ -1,0 +1,207 @@
+// The client library against a real controller and real memory nodes (on
+// threads of this process, so ASan and TSan see both sides).
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "memnode/memnode.h"
+#include "tessera/client.h"
+#include "tests/in_process_cluster.h"
+
+namespace tessera {
+namespace {
+
+constexpr uint32_t kPage = 4096;
+
+// A page whose every byte derives from (page, version), so a read can tell
+// which write it returned, and a mix of two writes never passes.
+void Fill(uint8_t* p, uint64_t page, uint64_t version) {
+  uint64_t x = page * 0x9E3779B97F4A7C15ull ^ (version + 1) * 0xC2B2AE3D27D4EB4Full;
+  for (uint32_t i = 0; i < kPage; i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(p + i, &x, 8);
+  }
+  std::memcpy(p, &page, 8);
+  std::memcpy(p + 8, &version, 8);
+}
+
+bool Check(const uint8_t* p, uint64_t page, uint64_t* version) {
+  std::memcpy(version, p + 8, 8);
+  std::vector<uint8_t> want(kPage);
+  Fill(want.data(), page, *version);
+  return std::memcmp(p, want.data(), kPage) == 0;
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = Client::Connect({.controller = cluster_.controller_address()});
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    client_ = std::move(*c);
+  }
+  testing::InProcessCluster cluster_{{.memnodes = 3, .capacity_bytes = 32ull << 20}};
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(ClusterTest, CreateWriteReadDelete) {
+  auto r = client_->CreateRegion("basic", 8ull << 20);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Region& region = **r;
+  EXPECT_EQ(region.num_pages(), 2048u);
+  std::set<std::string> homes;
+  for (auto& a : region.NodeOfEachFragment()) homes.insert(a);
+  EXPECT_EQ(homes.size(), 3u) << "pages spread over every node";
+
+  std::vector<uint8_t> buf(2048 * kPage);
+  for (uint64_t p = 0; p < 2048; ++p) Fill(&buf[p * kPage], p, 1);
+  ASSERT_TRUE(region.Write(0, 2048, buf.data()).ok());
+  std::vector<uint8_t> back(buf.size());
+  ASSERT_TRUE(region.Read(0, 2048, back.data()).ok());
+  EXPECT_EQ(back, buf);
+
+  auto list = client_->ListRegions();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "basic");
+  ASSERT_TRUE(client_->DeleteRegion("basic").ok());
+  EXPECT_EQ(client_->OpenRegion("basic").status().code(), Code::kNotFound);
+  EXPECT_EQ(client_->DeleteRegion("basic").code(), Code::kNotFound);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cluster_.memnode(i).store().used_bytes(), 0u);
+}
+
+TEST_F(ClusterTest, ClearErrors) {
+  ASSERT_TRUE(client_->CreateRegion("a", 1 << 20).ok());
+  auto dup = client_->CreateRegion("a", 1 << 20);
+  EXPECT_EQ(dup.status().code(), Code::kAlreadyExists);
+  EXPECT_NE(dup.status().message().find("'a'"), std::string::npos);
+  EXPECT_EQ(client_->CreateRegion("bad name!", 1).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(client_->CreateRegion(std::string(300, 'x'), 1).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(client_->CreateRegion("zero", 0).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(client_->CreateRegion("odd", 10, 1000).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(client_->OpenRegion("nope").status().code(), Code::kNotFound);
+
+  auto r = client_->OpenRegion("a");
+  ASSERT_TRUE(r.ok());
+  std::vector<uint8_t> buf(2 * kPage);
+  Status past = (*r)->Read((*r)->num_pages() - 1, 2, buf.data());
+  EXPECT_EQ(past.code(), Code::kInvalidArgument);
+  EXPECT_NE(past.message().find("outside region 'a'"), std::string::npos) << past.message();
+}
+
+TEST_F(ClusterTest, CapacityExhaustionLeavesNoPartialRegion) {
+  auto before = client_->GetClusterStatus();
+  ASSERT_TRUE(before.ok());
+  auto r = client_->CreateRegion("huge", 200ull << 20);  // the cluster has 96 MiB
+  EXPECT_EQ(r.status().code(), Code::kOutOfCapacity);
+  EXPECT_NE(r.status().message().find("free"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(client_->ListRegions()->empty());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cluster_.memnode(i).store().used_bytes(), 0u);
+  // Filling the cluster exactly still works, and one more page does not.
+  ASSERT_TRUE(client_->CreateRegion("fits", 96ull << 20).ok());
+  EXPECT_EQ(client_->CreateRegion("more", kPage).status().code(), Code::kOutOfCapacity);
+}
+
+TEST_F(ClusterTest, ControllerRestartKeepsRegionsAndData) {
+  auto r = client_->CreateRegion("durable", 4ull << 20);
+  ASSERT_TRUE(r.ok());
+  std::vector<uint8_t> buf(1024 * kPage);
+  for (uint64_t p = 0; p < 1024; ++p) Fill(&buf[p * kPage], p, 7);
+  ASSERT_TRUE((*r)->Write(0, 1024, buf.data()).ok());
+  r->reset();
+  client_.reset();
+
+  cluster_.RestartController();
+  cluster_.WaitForNodes();
+  auto c = Client::Connect({.controller = cluster_.controller_address()});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto again = (*c)->OpenRegion("durable");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  std::vector<uint8_t> back(buf.size());
+  ASSERT_TRUE((*again)->Read(0, 1024, back.data()).ok());
+  EXPECT_EQ(back, buf);
+}
+
+TEST_F(ClusterTest, AsyncQueueKeepsManyInFlight) {
+  auto r = client_->CreateRegion("async", 4ull << 20);
+  ASSERT_TRUE(r.ok());
+  const uint64_t n = (*r)->num_pages();
+  std::vector<uint8_t> buf(n * kPage);
+  for (uint64_t p = 0; p < n; ++p) Fill(&buf[p * kPage], p, 3);
+  auto q = (*r)->NewQueue({.depth = 64, .max_batch_pages = 8});
+  std::vector<PageIo> ios;
+  for (uint64_t p = 0; p < n; ++p) ios.push_back({PageIo::Kind::kWrite, p, 1, &buf[p * kPage], p});
+  ASSERT_TRUE(q->Submit(ios).ok());
+  std::vector<Completion> done;
+  while (done.size() < n) ASSERT_TRUE(q->Reap(&done, 1, 5000).ok());
+  for (auto& c : done) ASSERT_TRUE(c.status.ok()) << c.status.ToString();
+
+  std::vector<uint8_t> back(buf.size());
+  for (auto& io : ios) {
+    io.kind = PageIo::Kind::kRead;
+    io.buffer = &back[io.first_page * kPage];
+  }
+  ASSERT_TRUE(q->Submit(ios).ok());
+  done.clear();
+  while (done.size() < n) ASSERT_TRUE(q->Reap(&done, n - done.size(), 5000).ok());
+  EXPECT_EQ(q->outstanding(), 0u);
+  EXPECT_EQ(back, buf);
+}
+
+TEST_F(ClusterTest, EightThreadsHammerOneRegion) {
+  auto r = client_->CreateRegion("hammer", 2ull << 20);
+  ASSERT_TRUE(r.ok());
+  Region& region = **r;
+  const uint64_t pages = region.num_pages();
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t);
+      std::vector<uint64_t> version(pages, 0);  // of the pages this thread owns
+      std::vector<uint8_t> page(kPage);
+      for (int i = 0; i < 400; ++i) {
+        uint64_t p = (rng() % (pages / 8)) * 8 + t;  // pages with p % 8 == t are ours
+        if (rng() % 2) {
+          Fill(page.data(), p, ++version[p]);
+          if (!region.Write(p, 1, page.data()).ok()) ++bad;
+        } else {
+          uint64_t got = 0;
+          if (!region.Read(p, 1, page.data()).ok() || (version[p] > 0 && (!Check(page.data(), p, &got) || got != version[p]))) ++bad;
+        }
+        // Read a page another thread owns: it must be one whole version.
+        uint64_t other = rng() % pages, v = 0;
+        if (!region.Read(other, 1, page.data()).ok()) ++bad;
+        bool zero = std::all_of(page.begin(), page.end(), [](uint8_t b) { return b == 0; });
+        if (!zero && !Check(page.data(), other, &v)) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST_F(ClusterTest, ADeadNodeFailsOnlyItsPages) {
+  auto r = client_->CreateRegion("partial", 1ull << 20);
+  ASSERT_TRUE(r.ok());
+  Region& region = **r;
+  std::string dead = cluster_.KillMemnode(0);
+  std::vector<std::string> homes = region.NodeOfEachFragment();
+  std::vector<uint8_t> page(kPage);
+  for (uint32_t f = 0; f < homes.size(); ++f) {
+    Status s = region.Read(uint64_t{f} * region.pages_per_fragment(), 1, page.data());
+    if (homes[f] == dead) {
+      EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+      EXPECT_NE(s.message().find(dead), std::string::npos) << s.message();
+    } else {
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tessera
