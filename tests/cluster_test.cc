@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/page_pattern.h"
 #include "memnode/memnode.h"
 #include "tessera/client.h"
 #include "tests/in_process_cluster.h"
@@ -16,26 +17,8 @@ namespace {
 
 constexpr uint32_t kPage = 4096;
 
-// A page whose every byte derives from (page, version), so a read can tell
-// which write it returned, and a mix of two writes never passes.
-void Fill(uint8_t* p, uint64_t page, uint64_t version) {
-  uint64_t x = page * 0x9E3779B97F4A7C15ull ^ (version + 1) * 0xC2B2AE3D27D4EB4Full;
-  for (uint32_t i = 0; i < kPage; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(p + i, &x, 8);
-  }
-  std::memcpy(p, &page, 8);
-  std::memcpy(p + 8, &version, 8);
-}
-
-bool Check(const uint8_t* p, uint64_t page, uint64_t* version) {
-  std::memcpy(version, p + 8, 8);
-  std::vector<uint8_t> want(kPage);
-  Fill(want.data(), page, *version);
-  return std::memcmp(p, want.data(), kPage) == 0;
-}
+void Fill(uint8_t* p, uint64_t page, uint64_t version) { FillPattern(p, kPage, page, version); }
+bool Check(const uint8_t* p, uint64_t page, uint64_t* version) { return CheckPattern(p, kPage, page, version); }
 
 class ClusterTest : public ::testing::Test {
  protected:

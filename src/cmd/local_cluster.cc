@@ -1,0 +1,121 @@
+#include "cmd/local_cluster.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/subprocess.h"
+#include "net/socket.h"
+#include "tessera/client.h"
+
+namespace tessera::cmd {
+
+Result<std::string> FreeLoopbackAddress() {
+  TS_ASSIGN_OR_RETURN(net::Listener l, net::Listen("127.0.0.1:0"));
+  return l.address;
+}
+
+Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOptions& options) {
+  std::unique_ptr<LocalCluster> c(new LocalCluster());
+  c->options_ = options;
+  if (options.data_dir.empty()) {
+    char tmpl[] = "/tmp/tessera-cluster-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return Status::FromErrno(errno, "mkdtemp");
+    c->data_dir_ = tmpl;
+    c->remove_data_dir_ = true;
+  } else {
+    c->data_dir_ = options.data_dir;
+    std::error_code ec;
+    std::filesystem::create_directories(c->data_dir_, ec);
+    if (ec) return Status(Code::kIoError, "create " + c->data_dir_ + ": " + ec.message());
+  }
+  c->controller_address_ = options.controller_listen;
+  if (c->controller_address_.ends_with(":0")) {
+    TS_ASSIGN_OR_RETURN(c->controller_address_, FreeLoopbackAddress());
+  }
+  TS_ASSIGN_OR_RETURN(pid_t ctl, c->Spawn({"controller", "--listen", c->controller_address_, "--data-dir",
+                                           c->data_dir_ + "/controller"},
+                                          "controller.log"));
+  c->pids_.push_back(ctl);
+  for (int i = 0; i < options.memnodes; ++i) {
+    TS_ASSIGN_OR_RETURN(pid_t m, c->Spawn({"memnode", "--listen", "127.0.0.1:0", "--controller",
+                                           c->controller_address_, "--capacity",
+                                           std::to_string(options.capacity_bytes), "--heartbeat-ms",
+                                           std::to_string(options.heartbeat_ms)},
+                                          "memnode-" + std::to_string(i) + ".log"));
+    c->pids_.push_back(m);
+  }
+  TS_RETURN_IF_ERROR(c->WaitReady(options.memnodes));
+  return c;
+}
+
+Result<pid_t> LocalCluster::Spawn(const std::vector<std::string>& args, const std::string& log_name) {
+  std::vector<std::string> argv = {"/proc/self/exe"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return SpawnProcess(argv, options_.quiet ? data_dir_ + "/" + log_name : "");
+}
+
+Status LocalCluster::WaitReady(int memnodes) {
+  uint64_t deadline = NowNanos() + 15'000'000'000ull;
+  Status last;
+  while (NowNanos() < deadline) {
+    int status = 0;
+    pid_t dead = ReapExited(&status);
+    if (dead > 0) {
+      return Unavailable("a daemon (pid " + std::to_string(dead) + ") exited during start-up; see its log in " +
+                         data_dir_);
+    }
+    auto client = Client::Connect({.controller = controller_address_, .timeout_ms = 1000});
+    if (client.ok()) {
+      auto s = (*client)->GetClusterStatus();
+      int alive = 0;
+      if (s.ok()) {
+        for (auto& n : s->nodes) alive += n.alive;
+      }
+      if (alive >= memnodes) return Status::Ok();
+      last = s.ok() ? Unavailable(std::to_string(alive) + " of " + std::to_string(memnodes) + " memory nodes up")
+                    : s.status();
+    } else {
+      last = client.status();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return TimedOut("the local cluster did not come up within 15 s: " + last.ToString() + " (logs in " +
+                  data_dir_ + ")");
+}
+
+pid_t LocalCluster::ReapExited(int* status) {
+  for (pid_t& p : pids_) {
+    if (p <= 0) continue;
+    pid_t r = waitpid(p, status, WNOHANG);
+    if (r == p) {
+      pid_t dead = p;
+      p = -p;
+      return dead;
+    }
+  }
+  return 0;
+}
+
+void LocalCluster::Stop() {
+  // Memory nodes first, so the controller does not log them as lost.
+  for (size_t i = pids_.size(); i-- > 0;) {
+    StopProcess(pids_[i], 5000);
+    if (pids_[i] > 0) pids_[i] = -pids_[i];
+  }
+}
+
+LocalCluster::~LocalCluster() {
+  Stop();
+  if (remove_data_dir_) {
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir_, ec);
+  }
+}
+
+}  // namespace tessera::cmd

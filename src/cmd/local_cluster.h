@@ -1,0 +1,62 @@
+// LocalCluster: a controller and N memory nodes as child processes of this
+// one (the same binary, re-executed with the `controller` and `memnode`
+// subcommands), on loopback. `tessera up`, `tessera demo` and `tessera bench`
+// use it, and so do the tests that kill daemons.
+//
+// Ownership: owns the child processes and, unless kept, the data directory;
+// the destructor stops everything (SIGTERM, then SIGKILL after 5 s).
+// Thread-safety: one thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tessera::cmd {
+
+struct LocalClusterOptions {
+  int memnodes = 3;
+  uint64_t capacity_bytes = 1ull << 30;  // per memory node
+  // "127.0.0.1:0" picks a free port.
+  std::string controller_listen = "127.0.0.1:0";
+  // Empty: a fresh temporary directory, removed at the end.
+  std::string data_dir;
+  // Children log to files in the data directory instead of our stderr.
+  bool quiet = true;
+  uint32_t heartbeat_ms = 500;
+};
+
+class LocalCluster {
+ public:
+  static Result<std::unique_ptr<LocalCluster>> Start(const LocalClusterOptions& options);
+  ~LocalCluster();
+
+  const std::string& controller_address() const { return controller_address_; }
+  const std::string& data_dir() const { return data_dir_; }
+  // Process ids: [0] is the controller, then the memory nodes.
+  const std::vector<pid_t>& pids() const { return pids_; }
+  // Sends SIGTERM to every child, waits, SIGKILLs stragglers.
+  void Stop();
+  // Returns the pid of a child that exited, or 0 (non-blocking).
+  pid_t ReapExited(int* status);
+
+ private:
+  LocalCluster() = default;
+  Result<pid_t> Spawn(const std::vector<std::string>& args, const std::string& log_name);
+  Status WaitReady(int memnodes);
+
+  LocalClusterOptions options_;
+  std::string data_dir_;
+  bool remove_data_dir_ = false;
+  std::string controller_address_;
+  std::vector<pid_t> pids_;
+};
+
+// Picks a loopback port that is free right now.
+Result<std::string> FreeLoopbackAddress();
+
+}  // namespace tessera::cmd

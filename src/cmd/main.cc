@@ -1,0 +1,127 @@
+// tessera: one binary for every role. main() only parses flags and hands them
+// to the subcommand's Run function.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cmd/bench_cmd.h"
+#include "cmd/cluster_cmds.h"
+#include "cmd/daemons.h"
+#include "cmd/run_file.h"
+#include "cmd/signals.h"
+#include "cmd/workload.h"
+#include "common/units.h"
+
+namespace {
+
+// CLI11 validator for sizes such as 512M or 2G.
+struct SizeValidator : CLI::Validator {
+  SizeValidator() {
+    name_ = "SIZE";
+    func_ = [](std::string& s) {
+      auto r = tessera::ParseSize(s);
+      return r.ok() ? std::string() : r.status().message();
+    };
+  }
+};
+
+uint64_t Bytes(const std::string& s) { return *tessera::ParseSize(s); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tessera::cmd::SignalWaiter signals;
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%P] %v");
+  CLI::App app{"Tessera: disaggregated memory in user space"};
+  app.require_subcommand(1);
+  std::string controller_flag, log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")->capture_default_str();
+
+  tessera::controller::Options co;
+  auto* ctl = app.add_subcommand("controller", "Run the controller (global memory manager) in the foreground");
+  ctl->add_option("--listen", co.listen, "Address to listen on")->capture_default_str();
+  ctl->add_option("--data-dir", co.data_dir, "Directory for the metadata log")->capture_default_str();
+  ctl->add_option("--node-timeout-ms", co.node_timeout_ms, "Declare a node dead after this silence")
+      ->capture_default_str();
+  ctl->add_option("--pages-per-fragment", co.pages_per_fragment, "Placement unit in pages")
+      ->check(CLI::Range(1u, 1u << 20))->capture_default_str();
+
+  tessera::memnode::Options mo;
+  std::string mem_capacity = "1G";
+  auto* mem = app.add_subcommand("memnode", "Run a memory node in the foreground");
+  mem->add_option("--listen", mo.listen, "Address to listen on")->capture_default_str();
+  mem->add_option("--advertise", mo.advertise, "Address clients should use (default: the bound address)");
+  mem->add_option("--controller", mo.controller, "Controller address")->required();
+  mem->add_option("--capacity", mem_capacity, "DRAM this node may hand out")->check(SizeValidator())
+      ->capture_default_str();
+  mem->add_option("--heartbeat-ms", mo.heartbeat_ms, "Heartbeat interval")->capture_default_str();
+
+  tessera::cmd::LocalClusterOptions up_opts{.controller_listen = "127.0.0.1:7070", .quiet = false};
+  std::string up_capacity = "1G";
+  auto* up = app.add_subcommand("up", "Run a local cluster (controller + memory nodes) in the foreground");
+  up->add_option("--memnodes", up_opts.memnodes, "Memory nodes to start")->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  up->add_option("--capacity", up_capacity, "DRAM per memory node")->check(SizeValidator())->capture_default_str();
+  up->add_option("--listen", up_opts.controller_listen, "Controller address")->capture_default_str();
+  up->add_option("--data-dir", up_opts.data_dir, "Controller data directory (default: a temporary one)");
+
+  bool json = false;
+  auto* status = app.add_subcommand("status", "Show memory nodes, capacity and regions");
+  status->add_option("--controller", controller_flag, "Controller address (default: the running 'tessera up')");
+  status->add_flag("--json", json, "Machine-readable output");
+
+  auto* region = app.add_subcommand("region", "Create, list and remove regions");
+  region->require_subcommand(1);
+  region->add_option("--controller", controller_flag, "Controller address (default: the running 'tessera up')");
+  std::string region_name, region_size;
+  uint32_t page_size = 4096;
+  auto* rcreate = region->add_subcommand("create", "Create a region");
+  rcreate->add_option("name", region_name, "Region name")->required();
+  rcreate->add_option("size", region_size, "Size, e.g. 512M")->required()->check(SizeValidator());
+  rcreate->add_option("--page-size", page_size, "Page size in bytes")->capture_default_str();
+  auto* rls = region->add_subcommand("ls", "List regions");
+  rls->add_flag("--json", json, "Machine-readable output");
+  auto* rrm = region->add_subcommand("rm", "Delete a region and free its memory");
+  rrm->add_option("name", region_name, "Region name")->required();
+
+  tessera::cmd::BenchOptions bo;
+  auto* bench = app.add_subcommand("bench", "Benchmark page I/O against raw TCP and memcached");
+  bench->add_option("--controller", bo.controller, "Use this cluster instead of starting one");
+  bench->add_option("--memnodes", bo.memnodes, "Memory nodes of the cluster it starts")->capture_default_str();
+  bench->add_flag("--quick", bo.quick, "A short run (under 20 s)");
+  bench->add_flag("--json", bo.json, "Machine-readable output");
+
+  tessera::cmd::LocalClusterOptions demo_cluster;
+  tessera::cmd::WorkloadOptions work;
+  std::string demo_capacity = "1G", demo_size = "1G";
+  auto* demo = app.add_subcommand("demo", "Start a local cluster, write and verify pages, print a summary, stop");
+  demo->add_option("--memnodes", demo_cluster.memnodes, "Memory nodes")->check(CLI::Range(1, 64))->capture_default_str();
+  demo->add_option("--capacity", demo_capacity, "DRAM per memory node")->check(SizeValidator())->capture_default_str();
+  demo->add_option("--size", demo_size, "Bytes of pages to write and read back")->check(SizeValidator())
+      ->capture_default_str();
+  demo->add_option("--depth", work.depth, "Pages in flight")->check(CLI::Range(1u, 4096u))->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  if (*ctl) return tessera::cmd::RunController(co, signals);
+  if (*mem) {
+    mo.capacity_bytes = Bytes(mem_capacity);
+    return tessera::cmd::RunMemnode(mo, signals);
+  }
+  if (*up) {
+    up_opts.capacity_bytes = Bytes(up_capacity);
+    return tessera::cmd::RunUp(up_opts, signals);
+  }
+  std::string controller = tessera::cmd::ResolveController(controller_flag);
+  if (*status) return tessera::cmd::RunStatus(controller, json);
+  if (*rcreate) return tessera::cmd::RunRegionCreate(controller, region_name, region_size, page_size);
+  if (*rls) return tessera::cmd::RunRegionList(controller, json);
+  if (*rrm) return tessera::cmd::RunRegionRemove(controller, region_name);
+  if (*bench) return tessera::cmd::RunBench(bo);
+  if (*demo) {
+    demo_cluster.capacity_bytes = Bytes(demo_capacity);
+    work.size_bytes = Bytes(demo_size);
+    return tessera::cmd::RunDemo(demo_cluster, work);
+  }
+  return 1;
+}
