@@ -1,5 +1,6 @@
 #include "cmd/local_cluster.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,9 +39,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
   if (c->controller_address_.ends_with(":0")) {
     TS_ASSIGN_OR_RETURN(c->controller_address_, FreeLoopbackAddress());
   }
-  TS_ASSIGN_OR_RETURN(pid_t ctl, c->Spawn({"controller", "--listen", c->controller_address_, "--data-dir",
-                                           c->data_dir_ + "/controller"},
-                                          "controller.log"));
+  TS_ASSIGN_OR_RETURN(pid_t ctl, c->SpawnController());
   c->pids_.push_back(ctl);
   for (int i = 0; i < options.memnodes; ++i) {
     TS_ASSIGN_OR_RETURN(pid_t m, c->Spawn({"memnode", "--listen", "127.0.0.1:0", "--controller",
@@ -54,8 +53,31 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
   return c;
 }
 
+Result<pid_t> LocalCluster::SpawnController() {
+  return Spawn({"controller", "--listen", controller_address_, "--data-dir", data_dir_ + "/controller"},
+               "controller.log");
+}
+
+void LocalCluster::Kill(size_t i, int signal) {
+  if (i >= pids_.size() || pids_[i] <= 0) return;
+  kill(pids_[i], signal);
+  if (signal == SIGKILL) {
+    int status;
+    waitpid(pids_[i], &status, 0);
+    pids_[i] = -pids_[i];
+  }
+}
+
+Status LocalCluster::RestartController() {
+  if (pids_[0] > 0) return Internal("the controller is still running");
+  TS_ASSIGN_OR_RETURN(pids_[0], SpawnController());
+  int live = 0;
+  for (size_t i = 1; i < pids_.size(); ++i) live += pids_[i] > 0;
+  return WaitReady(live);
+}
+
 Result<pid_t> LocalCluster::Spawn(const std::vector<std::string>& args, const std::string& log_name) {
-  std::vector<std::string> argv = {"/proc/self/exe"};
+  std::vector<std::string> argv = {options_.binary};
   argv.insert(argv.end(), args.begin(), args.end());
   return SpawnProcess(argv, options_.quiet ? data_dir_ + "/" + log_name : "");
 }

@@ -28,6 +28,8 @@ struct LocalClusterOptions {
   // Children log to files in the data directory instead of our stderr.
   bool quiet = true;
   uint32_t heartbeat_ms = 500;
+  // The tessera binary to run the daemons with.
+  std::string binary = "/proc/self/exe";
 };
 
 class LocalCluster {
@@ -41,12 +43,18 @@ class LocalCluster {
   const std::vector<pid_t>& pids() const { return pids_; }
   // Sends SIGTERM to every child, waits, SIGKILLs stragglers.
   void Stop();
+  // Sends `signal` to child i (0: the controller) and, for SIGKILL, reaps it.
+  void Kill(size_t i, int signal);
+  // Starts the controller again on the same address and data directory
+  // (after Kill(0, ...)), and waits until every live memory node is back.
+  Status RestartController();
   // Returns the pid of a child that exited, or 0 (non-blocking).
   pid_t ReapExited(int* status);
 
  private:
   LocalCluster() = default;
   Result<pid_t> Spawn(const std::vector<std::string>& args, const std::string& log_name);
+  Result<pid_t> SpawnController();
   Status WaitReady(int memnodes);
 
   LocalClusterOptions options_;
