@@ -69,16 +69,17 @@ bool SendAll(int fd, const uint8_t* buf, size_t n) {
 
 }  // namespace
 
-Result<PingPongResult> RunTcpPingPong(uint64_t iterations, const net::WaitOptions& options) {
+Result<PingPongResult> RunTcpPingPong(uint64_t iterations, const net::WaitOptions& client_wait,
+                                      const net::WaitOptions& server_wait) {
   TS_ASSIGN_OR_RETURN(net::Listener l, net::Listen("127.0.0.1:0"));
   pid_t child = fork();
   if (child < 0) return Status::FromErrno(errno, "fork");
-  if (child == 0) Serve(l.fd.get(), options);
+  if (child == 0) Serve(l.fd.get(), server_wait);
   Result<UniqueFd> conn = net::Connect(l.address, 2000);
   PingPongResult result;
   Status status = conn.status();
   if (status.ok()) {
-    net::WaitPolicy wait(options);
+    net::WaitPolicy wait(client_wait);
     std::vector<uint8_t> req(kRequest, 1), reply(kReply);
     uint64_t t0 = NowNanos();
     for (uint64_t i = 0; i < iterations; ++i) {

@@ -1,6 +1,7 @@
 // The raw TCP baseline: a 16-byte request answered by a 4 KiB reply over one
-// loopback connection, with the server in a child process and both sides
-// waiting the way Tessera's do (net::WaitPolicy: spin, then block). What a
+// loopback connection, with the server in a child process; the client waits
+// as Tessera's client does and the server as a memory node does
+// (net::WaitPolicy: spin, then block). What a
 // page read could cost if the protocol, the memory node and the client
 // library were free.
 #pragma once
@@ -18,6 +19,7 @@ struct PingPongResult {
   double seconds = 0;
 };
 
-Result<PingPongResult> RunTcpPingPong(uint64_t iterations, const net::WaitOptions& wait);
+Result<PingPongResult> RunTcpPingPong(uint64_t iterations, const net::WaitOptions& client_wait,
+                                      const net::WaitOptions& server_wait);
 
 }  // namespace tessera::bench

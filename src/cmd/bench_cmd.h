@@ -11,6 +11,8 @@ namespace tessera::cmd {
 struct BenchOptions {
   std::string controller;  // empty: start a local cluster
   int memnodes = 3;
+  uint32_t memnode_spin_us = 0;
+  uint32_t client_spin_us = 50;
   bool quick = false;
   bool json = false;
 };

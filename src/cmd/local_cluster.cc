@@ -45,7 +45,8 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
     TS_ASSIGN_OR_RETURN(pid_t m, c->Spawn({"memnode", "--listen", "127.0.0.1:0", "--controller",
                                            c->controller_address_, "--capacity",
                                            std::to_string(options.capacity_bytes), "--heartbeat-ms",
-                                           std::to_string(options.heartbeat_ms)},
+                                           std::to_string(options.heartbeat_ms), "--spin-us",
+                                           std::to_string(options.memnode_spin_us)},
                                           "memnode-" + std::to_string(i) + ".log"));
     c->pids_.push_back(m);
   }

@@ -28,6 +28,8 @@ struct LocalClusterOptions {
   // Children log to files in the data directory instead of our stderr.
   bool quiet = true;
   uint32_t heartbeat_ms = 500;
+  // Memory nodes' busy-poll budget (memnode --spin-us).
+  uint32_t memnode_spin_us = 0;
   // The tessera binary to run the daemons with.
   std::string binary = "/proc/self/exe";
 };

@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   mem->add_option("--capacity", mem_capacity, "DRAM this node may hand out")->check(SizeValidator())
       ->capture_default_str();
   mem->add_option("--heartbeat-ms", mo.heartbeat_ms, "Heartbeat interval")->capture_default_str();
+  mem->add_option("--spin-us", mo.wait.spin_us, "Busy-poll this long after a request before sleeping (0: never)")
+      ->capture_default_str();
 
   tessera::cmd::LocalClusterOptions up_opts{.controller_listen = "127.0.0.1:7070", .quiet = false};
   std::string up_capacity = "1G";
@@ -88,6 +90,8 @@ int main(int argc, char** argv) {
   bench->add_option("--controller", bo.controller, "Use this cluster instead of starting one");
   bench->add_option("--memnodes", bo.memnodes, "Memory nodes of the cluster it starts")->capture_default_str();
   bench->add_flag("--quick", bo.quick, "A short run (under 20 s)");
+  bench->add_option("--memnode-spin-us", bo.memnode_spin_us, "Memory nodes' busy-poll budget")->capture_default_str();
+  bench->add_option("--client-spin-us", bo.client_spin_us, "The client's busy-poll budget")->capture_default_str();
   bench->add_flag("--json", bo.json, "Machine-readable output");
 
   tessera::cmd::LocalClusterOptions demo_cluster;
