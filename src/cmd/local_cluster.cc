@@ -41,6 +41,9 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
   }
   TS_ASSIGN_OR_RETURN(pid_t ctl, c->SpawnController());
   c->pids_.push_back(ctl);
+  // Memory nodes start once the controller listens, so none of them logs a
+  // refused registration.
+  TS_RETURN_IF_ERROR(c->WaitReady(0));
   for (int i = 0; i < options.memnodes; ++i) {
     TS_ASSIGN_OR_RETURN(pid_t m, c->Spawn({"memnode", "--listen", "127.0.0.1:0", "--controller",
                                            c->controller_address_, "--capacity",

@@ -11,7 +11,10 @@
 
 namespace tessera::cmd {
 
-std::string RunFilePath() { return "/tmp/tessera-" + std::to_string(getuid()) + "/up.json"; }
+std::string RunFilePath() {
+  if (const char* path = std::getenv("TESSERA_RUN_FILE"); path != nullptr && *path != '\0') return path;
+  return "/tmp/tessera-" + std::to_string(getuid()) + "/up.json";
+}
 
 Status WriteRunFile(const std::string& controller_address) {
   std::error_code ec;

@@ -1,0 +1,111 @@
+// The `tessera` command line as an operator uses it: `up` in the background,
+// then status and region commands that find it without flags, then Ctrl-C.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/subprocess.h"
+
+namespace tessera {
+namespace {
+
+struct Output {
+  int exit_code;
+  std::string text;  // stdout and stderr
+};
+
+Output Tessera(const std::string& args) {
+  std::string cmd = std::string(std::getenv("TESSERA_BIN")) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  Output out{-1, ""};
+  if (p == nullptr) return out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.text.append(buf.data(), n);
+  int st = pclose(p);
+  out.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(std::getenv("TESSERA_BIN"), nullptr) << "run through ctest, which sets TESSERA_BIN";
+    char tmpl[] = "/tmp/tessera-cli-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    setenv("TESSERA_RUN_FILE", (dir_ + "/up.json").c_str(), 1);
+    unsetenv("TESSERA_CONTROLLER");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(CliTest, EverySubcommandHasHelp) {
+  for (const char* sub : {"", "controller", "memnode", "up", "status", "region", "region create", "region ls",
+                          "region rm", "bench", "demo"}) {
+    Output o = Tessera(std::string(sub) + " --help");
+    EXPECT_EQ(o.exit_code, 0) << sub;
+    EXPECT_NE(o.text.find("Usage"), std::string::npos) << sub << ": " << o.text;
+  }
+}
+
+TEST_F(CliTest, BadInputGetsAClearError) {
+  Output o = Tessera("region create x 12Q --controller 127.0.0.1:1");
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.text.find("12Q"), std::string::npos) << o.text;
+  o = Tessera("status --controller 127.0.0.1:1");
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.text.find("tessera up"), std::string::npos) << "says how to start a cluster: " << o.text;
+}
+
+TEST_F(CliTest, UpThenStatusAndRegionsWithoutFlags) {
+  std::string bin = std::getenv("TESSERA_BIN");
+  auto up = SpawnProcess({bin, "up", "--memnodes", "3", "--capacity", "64M", "--listen", "127.0.0.1:0"},
+                         dir_ + "/up.log");
+  ASSERT_TRUE(up.ok());
+  for (int i = 0; i < 500 && !std::filesystem::exists(dir_ + "/up.json"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir_ + "/up.json")) << "tessera up did not come up";
+
+  Output created = Tessera("region create cli-region 10M");
+  EXPECT_EQ(created.exit_code, 0) << created.text;
+  EXPECT_NE(created.text.find("3 memory node(s)"), std::string::npos) << created.text;
+  Output dup = Tessera("region create cli-region 10M");
+  EXPECT_EQ(dup.exit_code, 1);
+  EXPECT_NE(dup.text.find("already exists"), std::string::npos) << dup.text;
+
+  Output status = Tessera("status --json");
+  ASSERT_EQ(status.exit_code, 0) << status.text;
+  auto j = nlohmann::json::parse(status.text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << status.text;
+  EXPECT_EQ(j["nodes"].size(), 3u);
+  EXPECT_EQ(j["regions"][0]["name"], "cli-region");
+  EXPECT_EQ(j["regions"][0]["bytes"], 10 << 20);
+
+  Output ls = Tessera("region ls");
+  EXPECT_NE(ls.text.find("cli-region"), std::string::npos) << ls.text;
+  EXPECT_EQ(Tessera("region rm cli-region").exit_code, 0);
+  EXPECT_NE(Tessera("region ls").text.find("no regions"), std::string::npos);
+  Output gone = Tessera("region rm cli-region");
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_NE(gone.text.find("no region named 'cli-region'"), std::string::npos) << gone.text;
+
+  kill(*up, SIGINT);  // Ctrl-C
+  int st = 0;
+  waitpid(*up, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "clean shutdown on Ctrl-C";
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/up.json")) << "the run file is removed";
+}
+
+}  // namespace
+}  // namespace tessera
