@@ -102,6 +102,11 @@ Result<std::vector<Case>> RunBaselines(const BenchOptions& o, int connections, d
   return cases;
 }
 
+int Fail(const Status& s) {
+  std::fprintf(stderr, "tessera bench: %s\n", s.ToString().c_str());
+  return 1;
+}
+
 const Case* Find(const std::vector<Case>& cases, const std::string& name, uint32_t depth) {
   for (const Case& c : cases) {
     if (c.name == name && c.depth == depth) return &c;
@@ -119,20 +124,20 @@ int RunBench(const BenchOptions& o) {
     Progress(o.json, "starting a local cluster of " + std::to_string(o.memnodes) + " memory nodes");
     auto c = LocalCluster::Start({.memnodes = o.memnodes, .capacity_bytes = 1ull << 30,
                                    .memnode_spin_us = o.memnode_spin_us});
-    if (!c.ok()) return std::fprintf(stderr, "tessera bench: %s\n", c.status().ToString().c_str()), 1;
+    if (!c.ok()) return Fail(c.status());
     cluster = std::move(*c);
     controller = cluster->controller_address();
   }
   auto client = Client::Connect({.controller = controller, .spin_us = o.client_spin_us});
-  if (!client.ok()) return std::fprintf(stderr, "tessera bench: %s\n", client.status().ToString().c_str()), 1;
+  if (!client.ok()) return Fail(client.status());
   auto status = (*client)->GetClusterStatus();
   int nodes = status.ok() ? static_cast<int>(status->nodes.size()) : o.memnodes;
   auto cases = RunTessera(**client, o, seconds);
-  if (!cases.ok()) return std::fprintf(stderr, "tessera bench: %s\n", cases.status().ToString().c_str()), 1;
+  if (!cases.ok()) return Fail(cases.status());
   client->reset();
   cluster.reset();  // the baselines run on a quiet machine, as Tessera did
   auto base = RunBaselines(o, nodes, seconds);
-  if (!base.ok()) return std::fprintf(stderr, "tessera bench: %s\n", base.status().ToString().c_str()), 1;
+  if (!base.ok()) return Fail(base.status());
   std::vector<Case> all = *cases;
   all.insert(all.end(), base->begin(), base->end());
 

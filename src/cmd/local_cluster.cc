@@ -24,6 +24,10 @@ Result<std::string> FreeLoopbackAddress() {
 Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOptions& options) {
   std::unique_ptr<LocalCluster> c(new LocalCluster());
   c->options_ = options;
+  // Resolved, so that ps and top show the daemons as "tessera".
+  std::error_code ec;
+  auto resolved = std::filesystem::read_symlink(options.binary, ec);
+  if (!ec && options.binary == "/proc/self/exe") c->options_.binary = resolved.string();
   if (options.data_dir.empty()) {
     char tmpl[] = "/tmp/tessera-cluster-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return Status::FromErrno(errno, "mkdtemp");

@@ -54,7 +54,10 @@ Result<std::unique_ptr<Memnode>> Memnode::Start(const Options& options) {
   std::unique_ptr<Memnode> m(new Memnode(options));
   net::ServerOptions so{.listen = options.listen, .wait = options.wait};
   TS_ASSIGN_OR_RETURN(m->server_, net::ListenTcp(so, m->service_.get()));
-  if (!options.controller.empty()) m->heartbeat_ = std::thread([raw = m.get()] { raw->HeartbeatLoop(); });
+  if (!options.controller.empty()) {
+    TS_ASSIGN_OR_RETURN(m->controller_transport_, net::NewTcpClientTransport({.wait = {.spin_us = 0}}));
+    m->heartbeat_ = std::thread([raw = m.get()] { raw->HeartbeatLoop(); });
+  }
   return m;
 }
 
@@ -80,18 +83,17 @@ void Memnode::HeartbeatLoop() {
   uint64_t node_id = 0;
   bool registered = false;
   Status last_error;
-  auto transport = net::NewTcpClientTransport({.wait = {.spin_us = 0}});
-  CHECK(transport.ok()) << transport.status().ToString();
+  net::ClientTransport& transport = *controller_transport_;
   std::shared_ptr<net::Connection> conn;
   for (;;) {
     Status s;
     if (!conn || conn->broken()) {
-      auto c = (*transport)->Connect(options_.controller);
+      auto c = transport.Connect(options_.controller);
       if (c.ok()) conn = *c; else s = c.status();
     }
     if (s.ok() && !registered) {
       proto::m2ctl::Register reg{node_id, incarnation, advertise, store_.capacity_bytes(), store_.used_bytes()};
-      auto r = net::Call(**transport, *conn, reg, 2000);
+      auto r = net::Call(transport, *conn, reg, 2000);
       if (r.ok()) {
         if (node_id != r->node_id) spdlog::info("registered with controller {} as node {}", options_.controller, r->node_id);
         node_id = r->node_id;
@@ -100,7 +102,7 @@ void Memnode::HeartbeatLoop() {
       s = r.status();
     } else if (s.ok()) {
       proto::m2ctl::Heartbeat hb{node_id, incarnation, store_.used_bytes(), CurrentRssBytes()};
-      auto r = net::Call(**transport, *conn, hb, 2000);
+      auto r = net::Call(transport, *conn, hb, 2000);
       if (r.ok() && !r->known) registered = false;
       s = r.status();
     }

@@ -57,6 +57,7 @@ class Memnode {
   FragmentStore store_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<net::Server> server_;
+  std::unique_ptr<net::ClientTransport> controller_transport_;
   std::thread heartbeat_;
   std::mutex mu_;
   std::condition_variable cv_;

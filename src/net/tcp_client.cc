@@ -27,7 +27,7 @@ namespace {
 
 class TcpClient;
 
-class TcpConnection final : public Connection, public std::enable_shared_from_this<TcpConnection> {
+class TcpConnection final : public Connection {
  public:
   TcpConnection(TcpClient* owner, UniqueFd fd, std::string peer)
       : owner_(owner), fd_(std::move(fd)), peer_(std::move(peer)) {}
@@ -146,6 +146,8 @@ void TcpConnection::Abort(const Status& why) {
     ::shutdown(fd_.get(), SHUT_RDWR);
   }
   for (auto& [id, cb] : failed) cb(why, proto::FrameHeader{}, {});
+  // Taking the lock orders this wake-up after any waiter's predicate check.
+  { std::lock_guard lk(owner_->mu_); }
   owner_->cv_.notify_all();
 }
 
