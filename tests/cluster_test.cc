@@ -186,5 +186,17 @@ TEST_F(ClusterTest, ADeadNodeFailsOnlyItsPages) {
   }
 }
 
+TEST_F(ClusterTest, AnUnreachableNodeFailsCreateCleanly) {
+  // The controller still counts the node alive (no heartbeat timeout yet), so
+  // placement uses it, and the allocation there fails.
+  std::string dead = cluster_.KillMemnode(1);
+  auto r = client_->CreateRegion("unlucky", 12ull << 20);
+  ASSERT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(dead), std::string::npos) << r.status().message();
+  EXPECT_TRUE(client_->ListRegions()->empty());
+  EXPECT_EQ(cluster_.memnode(0).store().used_bytes(), 0u) << "what the live node allocated was given back";
+  EXPECT_EQ(cluster_.memnode(2).store().used_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace tessera

@@ -26,9 +26,7 @@ FragmentStore::FragmentStore(uint64_t capacity_bytes) : capacity_(capacity_bytes
 
 FragmentStore::~FragmentStore() {
   for (auto& [id, region] : regions_) {
-    for (auto& f : region.fragments) {
-      if (f) Unmap(*f);
-    }
+    for (auto& [n, f] : region.fragments) Unmap(*f);
   }
 }
 
@@ -46,7 +44,7 @@ Status FragmentStore::Allocate(uint64_t region, std::span<const proto::ctl2m::Fr
       if (r.fragments.empty()) regions_.erase(region);
       return InvalidArgument("fragment " + std::to_string(s.fragment) + " listed twice");
     }
-    if (s.fragment < r.fragments.size() && r.fragments[s.fragment]) {
+    if (r.fragments.count(s.fragment)) {
       return AlreadyExists("region " + std::to_string(region) + " fragment " + std::to_string(s.fragment) +
                            " is already allocated here");
     }
@@ -75,11 +73,7 @@ Status FragmentStore::Allocate(uint64_t region, std::span<const proto::ctl2m::Fr
     f->crcs.assign(s.slots, ZeroCrc(s.slot_size));
     made.push_back(std::move(f));
   }
-  for (size_t i = 0; i < specs.size(); ++i) {
-    uint32_t n = specs[i].fragment;
-    if (n >= r.fragments.size()) r.fragments.resize(n + 1);
-    r.fragments[n] = std::move(made[i]);
-  }
+  for (size_t i = 0; i < specs.size(); ++i) r.fragments[specs[i].fragment] = std::move(made[i]);
   used_.fetch_add(want, std::memory_order_relaxed);
   return Status::Ok();
 }
@@ -88,8 +82,7 @@ uint64_t FragmentStore::FreeRegion(uint64_t region) {
   auto it = regions_.find(region);
   if (it == regions_.end()) return 0;
   uint64_t freed = 0;
-  for (auto& f : it->second.fragments) {
-    if (!f) continue;
+  for (auto& [n, f] : it->second.fragments) {
     freed += f->bytes;
     Unmap(*f);
   }
@@ -101,12 +94,12 @@ uint64_t FragmentStore::FreeRegion(uint64_t region) {
 Result<SlotView> FragmentStore::Lookup(uint64_t region, uint32_t fragment, uint32_t slot) {
   auto it = regions_.find(region);
   if (it == regions_.end()) return NotFound("region " + std::to_string(region) + " has no fragments here");
-  const auto& frags = it->second.fragments;
-  if (fragment >= frags.size() || !frags[fragment]) {
+  auto frag = it->second.fragments.find(fragment);
+  if (frag == it->second.fragments.end()) {
     return NotFound("region " + std::to_string(region) + " fragment " + std::to_string(fragment) +
                     " is not on this node");
   }
-  Fragment& f = *frags[fragment];
+  Fragment& f = *frag->second;
   if (slot >= f.slots) {
     return InvalidArgument("slot " + std::to_string(slot) + " is past the end of region " +
                            std::to_string(region) + " fragment " + std::to_string(fragment) + " (" +

@@ -63,8 +63,9 @@ class FragmentStore {
     std::vector<uint32_t> crcs;
   };
   struct Region {
-    // Indexed by fragment number; null where another node holds the fragment.
-    std::vector<std::unique_ptr<Fragment>> fragments;
+    // Only the fragments this node holds: a region's fragment numbers are
+    // sparse here, and a hostile number must not size anything.
+    std::unordered_map<uint32_t, std::unique_ptr<Fragment>> fragments;
   };
   static void Unmap(Fragment& f);
 

@@ -44,6 +44,16 @@ TEST(FragmentStoreTest, AllocationIsAllOrNothing) {
   EXPECT_EQ(s.used_bytes(), 4096u);
 }
 
+TEST(FragmentStoreTest, AHugeFragmentNumberCostsNothingExtra) {
+  // Found by fuzz_memnode: the store once sized a table by fragment number.
+  FragmentStore s(1 << 20);
+  std::vector<FragmentSpec> far = {{0xFFFFFFF0u, 1, 4096}};
+  ASSERT_TRUE(s.Allocate(3, far).ok());
+  EXPECT_TRUE(s.Lookup(3, 0xFFFFFFF0u, 0).ok());
+  EXPECT_EQ(s.Lookup(3, 0, 0).status().code(), Code::kNotFound);
+  EXPECT_LT(CurrentRssBytes(), 512ull << 20);
+}
+
 TEST(FragmentStoreTest, FreeingGivesMemoryBackToTheOs) {
   constexpr uint32_t kSlots = 64 * 256;  // 64 MiB
   FragmentStore s(1ull << 30);
