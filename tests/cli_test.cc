@@ -1,6 +1,9 @@
 // The `tessera` command line as an operator uses it: `up` in the background,
 // then status and region commands that find it without flags, then Ctrl-C.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +68,25 @@ TEST_F(CliTest, BadInputGetsAClearError) {
   o = Tessera("status --controller 127.0.0.1:1");
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_NE(o.text.find("tessera up"), std::string::npos) << "says how to start a cluster: " << o.text;
+}
+
+TEST_F(CliTest, ADaemonThatCannotListenSaysWhyAndExits) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string addr = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  Output o = Tessera("memnode --controller 127.0.0.1:1 --listen " + addr);
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.text.find("already in use"), std::string::npos) << o.text;
+  o = Tessera("controller --data-dir " + dir_ + "/ctl --listen " + addr);
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.text.find("already in use"), std::string::npos) << o.text;
+  close(fd);
 }
 
 TEST_F(CliTest, UpThenStatusAndRegionsWithoutFlags) {

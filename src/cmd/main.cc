@@ -1,6 +1,7 @@
 // tessera: one binary for every role. main() only parses flags and hands them
 // to the subcommand's Run function.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cmd/bench_cmd.h"
@@ -30,6 +31,8 @@ uint64_t Bytes(const std::string& s) { return *tessera::ParseSize(s); }
 
 int main(int argc, char** argv) {
   tessera::cmd::SignalWaiter signals;
+  // Logs go to stderr: stdout is for what a command was asked to print.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("tessera"));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%P] %v");
   CLI::App app{"Tessera: disaggregated memory in user space"};
   app.require_subcommand(1);

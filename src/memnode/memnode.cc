@@ -74,7 +74,7 @@ void Memnode::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  server_->Stop();
+  if (server_) server_->Stop();  // null when Start failed to listen
 }
 
 void Memnode::HeartbeatLoop() {

@@ -74,7 +74,9 @@ Result<Listener> Listen(const std::string& hp, int backlog) {
   int one = 1;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a.storage), a.len) < 0) {
-    return Status::FromErrno(errno, "bind " + hp);
+    Status s = Status::FromErrno(errno, "bind " + hp);
+    if (errno == EADDRINUSE) s = Status(s.code(), s.message() + " (another process listens there: pick another address)");
+    return s;
   }
   if (listen(fd.get(), backlog) < 0) return Status::FromErrno(errno, "listen " + hp);
   SockAddr bound;
