@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/clock.h"
@@ -97,8 +98,7 @@ Status LocalCluster::WaitReady(int memnodes) {
     int status = 0;
     pid_t dead = ReapExited(&status);
     if (dead > 0) {
-      return Unavailable("a daemon (pid " + std::to_string(dead) + ") exited during start-up; see its log in " +
-                         data_dir_);
+      return Unavailable("a daemon (pid " + std::to_string(dead) + ") exited during start-up" + LogTails());
     }
     auto client = Client::Connect({.controller = controller_address_, .timeout_ms = 1000});
     if (client.ok()) {
@@ -115,8 +115,25 @@ Status LocalCluster::WaitReady(int memnodes) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return TimedOut("the local cluster did not come up within 15 s: " + last.ToString() + " (logs in " +
-                  data_dir_ + ")");
+  return TimedOut("the local cluster did not come up within 15 s: " + last.ToString() + LogTails());
+}
+
+std::string LocalCluster::LogTails() const {
+  if (!options_.quiet) return "; its error is above";
+  // The data directory may be removed when we return: quote the logs.
+  std::string out;
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir_)) {
+    if (entry.path().extension() != ".log") continue;
+    std::ifstream f(entry.path());
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(f, line);) lines.push_back(line);
+    for (size_t i = lines.size() > 3 ? lines.size() - 3 : 0; i < lines.size(); ++i) {
+      if (lines[i].find("error") != std::string::npos || lines[i].find("warn") != std::string::npos) {
+        out += "\n  " + entry.path().filename().string() + ": " + lines[i];
+      }
+    }
+  }
+  return out;
 }
 
 pid_t LocalCluster::ReapExited(int* status) {

@@ -58,6 +58,8 @@ class LocalCluster {
   Result<pid_t> Spawn(const std::vector<std::string>& args, const std::string& log_name);
   Result<pid_t> SpawnController();
   Status WaitReady(int memnodes);
+  // What the daemons' logs say went wrong, for an error message.
+  std::string LogTails() const;
 
   LocalClusterOptions options_;
   std::string data_dir_;

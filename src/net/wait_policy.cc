@@ -13,9 +13,10 @@ namespace {
 
 constexpr uint64_t kSampleEveryNs = 20'000'000;
 
-// Runnable tasks on the machine, from the 4th field of /proc/loadavg
-// ("0.00 0.01 0.05 3/123 4567"); -1 if unreadable.
-int RunnableTasks() {
+}  // namespace
+
+// The 4th field of /proc/loadavg: "0.00 0.01 0.05 3/123 4567".
+int RunnableTasksFromLoadavg() {
   int fd = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   char buf[128];
@@ -29,10 +30,8 @@ int RunnableTasks() {
   return running;
 }
 
-}  // namespace
-
-WaitPolicy::WaitPolicy(WaitOptions options)
-    : options_(options), cpus_(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))) {}
+WaitPolicy::WaitPolicy(WaitOptions options, RunnableProbe probe, int cpus)
+    : options_(options), probe_(probe), cpus_(cpus > 0 ? cpus : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))) {}
 
 uint64_t WaitPolicy::SpinBudgetNanos() {
   if (options_.spin_us == 0) return 0;
@@ -44,7 +43,7 @@ bool WaitPolicy::Oversubscribed() {
   uint64_t now = NowNanos();
   uint64_t next = next_sample_ns_.load(std::memory_order_relaxed);
   if (now >= next && next_sample_ns_.compare_exchange_strong(next, now + kSampleEveryNs)) {
-    int running = RunnableTasks();
+    int running = probe_();
     oversubscribed_.store(running > cpus_, std::memory_order_relaxed);
   }
   return oversubscribed_.load(std::memory_order_relaxed);

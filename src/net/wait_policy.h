@@ -24,9 +24,15 @@ struct WaitOptions {
   bool spin_under_pressure = false;
 };
 
+// Runnable threads on the machine right now (-1: unknown). The default reads
+// /proc/loadavg; tests pass a fake.
+using RunnableProbe = int (*)();
+int RunnableTasksFromLoadavg();
+
 class WaitPolicy {
  public:
-  explicit WaitPolicy(WaitOptions options);
+  explicit WaitPolicy(WaitOptions options, RunnableProbe probe = RunnableTasksFromLoadavg,
+                      int cpus = 0 /* 0: the machine's */);
 
   // Nanoseconds to spin before blocking, now: 0 when spinning is off or the
   // machine is oversubscribed.
@@ -36,6 +42,7 @@ class WaitPolicy {
   bool Oversubscribed();
 
   WaitOptions options_;
+  RunnableProbe probe_;
   int cpus_;
   std::atomic<uint64_t> next_sample_ns_{0};
   std::atomic<bool> oversubscribed_{false};
