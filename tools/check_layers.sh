@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a component includes a header from a component above it.
-# The order, lowest first: common <- proto <- net <- {memnode, controller, client}
+# The order, lowest first: common <- proto <- net <- {memnode, controller, client},
+# and common <- ec <- {controller, client}
 # <- bench <- cmd. memnode, controller and client may not include each other.
 set -euo pipefail
 root=${1:-.}
@@ -8,9 +9,10 @@ declare -A allowed=(
   [common]="common"
   [proto]="common proto"
   [net]="common proto net"
+  [ec]="common ec"
   [memnode]="common proto net memnode"
-  [controller]="common proto net controller"
-  [client]="common proto net client tessera"
+  [controller]="common proto net ec controller"
+  [client]="common proto net ec client tessera"
 )
 status=0
 for comp in "${!allowed[@]}"; do
