@@ -1,5 +1,8 @@
 #include "cmd/daemons.h"
 
+#include <fstream>
+#include <string>
+
 #include <spdlog/spdlog.h>
 
 #include "common/units.h"
@@ -20,7 +23,30 @@ int RunController(const controller::Options& options, SignalWaiter& signals) {
   return s.ok() ? 0 : 1;
 }
 
+namespace {
+
+// MemAvailable from /proc/meminfo, in bytes; 0 if unknown.
+uint64_t MemAvailableBytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (f >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
+}  // namespace
+
 int RunMemnode(const memnode::Options& options, SignalWaiter& signals) {
+  uint64_t available = MemAvailableBytes();
+  if (available != 0 && options.capacity_bytes > available) {
+    // Pages are populated on first write, so this only bites when the node
+    // fills up: then the kernel's OOM killer, not Tessera, says no.
+    spdlog::warn("--capacity {} exceeds the {} this machine has available; the node may be killed when it fills",
+                 FormatSize(options.capacity_bytes), FormatSize(available));
+  }
   auto m = memnode::Memnode::Start(options);
   if (!m.ok()) {
     spdlog::error("memnode: {}", m.status().ToString());
