@@ -31,6 +31,13 @@ void ReedSolomon::Encode(size_t len, std::span<const uint8_t* const> data, std::
                  const_cast<uint8_t**>(data.data()), const_cast<uint8_t**>(parity.data()));
 }
 
+void ReedSolomon::ApplyDelta(size_t len, int index, const uint8_t* delta, std::span<uint8_t* const> parity) const {
+  CHECK(index >= 0 && index < k_ && static_cast<int>(parity.size()) == m_);
+  if (m_ == 0 || len == 0) return;
+  ec_encode_data_update(static_cast<int>(len), k_, m_, index, const_cast<uint8_t*>(encode_tables_.data()),
+                        const_cast<uint8_t*>(delta), const_cast<uint8_t**>(parity.data()));
+}
+
 Result<std::shared_ptr<const ReedSolomon::DecodePlan>> ReedSolomon::PlanFor(uint32_t missing) const {
   {
     std::lock_guard lk(mu_);

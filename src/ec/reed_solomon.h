@@ -36,6 +36,11 @@ class ReedSolomon {
   // bytes.
   void Encode(size_t len, std::span<const uint8_t* const> data, std::span<uint8_t* const> parity) const;
 
+  // Updates the m parity fragments in place after data fragment `index`
+  // changed by `delta` (old XOR new): what a stripe update costs without
+  // reading the other data fragments.
+  void ApplyDelta(size_t len, int index, const uint8_t* delta, std::span<uint8_t* const> parity) const;
+
   // fragments has k + m entries (data first, then parity), each `len` bytes;
   // `present` says which hold valid bytes. Rebuilds every missing fragment in
   // place. Fails, touching nothing, when fewer than k are present.

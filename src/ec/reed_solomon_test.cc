@@ -66,6 +66,28 @@ TEST(ReedSolomonTest, TooManyLossesIsAnErrorThatTouchesNothing) {
   EXPECT_EQ(f, before);
 }
 
+TEST(ReedSolomonTest, ADeltaUpdateEqualsReencoding) {
+  auto rs = ReedSolomon::Create(4, 2);
+  ASSERT_TRUE(rs.ok());
+  const size_t len = 4096;
+  Fragments f = EncodeRandom(**rs, len, 3);
+  std::vector<uint8_t> fresh(len), delta(len);
+  std::mt19937 rng(9);
+  for (size_t i = 0; i < len; ++i) {
+    fresh[i] = static_cast<uint8_t>(rng());
+    delta[i] = fresh[i] ^ f[2][i];
+  }
+  std::vector<uint8_t*> parity = {f[4].data(), f[5].data()};
+  (*rs)->ApplyDelta(len, 2, delta.data(), parity);
+  f[2] = fresh;
+  Fragments again = f;
+  std::vector<const uint8_t*> data = {again[0].data(), again[1].data(), again[2].data(), again[3].data()};
+  std::vector<uint8_t*> reparity = {again[4].data(), again[5].data()};
+  (*rs)->Encode(len, data, reparity);
+  EXPECT_EQ(f[4], again[4]);
+  EXPECT_EQ(f[5], again[5]);
+}
+
 TEST(ReedSolomonTest, RejectsBadShapes) {
   EXPECT_EQ(ReedSolomon::Create(0, 2).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(ReedSolomon::Create(30, 3).status().code(), Code::kInvalidArgument);
