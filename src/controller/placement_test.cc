@@ -1,6 +1,7 @@
 #include "controller/placement.h"
 
 #include <map>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -46,6 +47,46 @@ TEST(PlacementTest, OutOfCapacitySaysHowMuch) {
   auto q = PlaceFragments({{1, 600}, {2, 600}}, {1000});
   EXPECT_EQ(q.status().code(), Code::kOutOfCapacity);
   EXPECT_EQ(PlaceFragments({}, {1}).status().code(), Code::kOutOfCapacity);
+}
+
+
+TEST(PlaceStripesTest, EachStripeOnDistinctNodesAndEvenlySpread) {
+  std::vector<NodeSlot> nodes;
+  for (uint64_t id = 1; id <= 8; ++id) nodes.push_back({id, 1 << 20, ""});
+  auto p = PlaceStripes(nodes, 6, 40, 1024);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->size(), 240u);
+  std::map<uint64_t, int> load;
+  for (size_t s = 0; s < 40; ++s) {
+    std::set<uint64_t> in_stripe((*p).begin() + s * 6, (*p).begin() + s * 6 + 6);
+    EXPECT_EQ(in_stripe.size(), 6u) << "stripe " << s;
+    for (uint64_t n : in_stripe) ++load[n];
+  }
+  for (auto& [n, c] : load) EXPECT_EQ(c, 30) << "node " << n;
+}
+
+TEST(PlaceStripesTest, SpreadsOverFailureDomains) {
+  // Three racks of two nodes: a stripe of three takes one node from each.
+  std::vector<NodeSlot> nodes = {{1, 1 << 20, "a"}, {2, 1 << 20, "a"}, {3, 1 << 20, "b"},
+                                 {4, 1 << 20, "b"}, {5, 1 << 20, "c"}, {6, 1 << 20, "c"}};
+  auto p = PlaceStripes(nodes, 3, 30, 1024);
+  ASSERT_TRUE(p.ok());
+  auto rack = [&](uint64_t id) { return nodes[id - 1].domain; };
+  for (size_t s = 0; s < 30; ++s) {
+    std::set<std::string> racks = {rack((*p)[s * 3]), rack((*p)[s * 3 + 1]), rack((*p)[s * 3 + 2])};
+    EXPECT_EQ(racks.size(), 3u) << "stripe " << s;
+  }
+}
+
+TEST(PlaceStripesTest, TooFewNodesOrTooLittleRoomIsClear) {
+  std::vector<NodeSlot> five;
+  for (uint64_t id = 1; id <= 5; ++id) five.push_back({id, 1 << 20, ""});
+  auto p = PlaceStripes(five, 6, 1, 1024);
+  EXPECT_EQ(p.status().code(), Code::kUnavailable);
+  EXPECT_NE(p.status().message().find("6 distinct"), std::string::npos) << p.status().message();
+  std::vector<NodeSlot> small = {{1, 4096, ""}, {2, 4096, ""}, {3, 1 << 20, ""}};
+  auto q = PlaceStripes(small, 3, 8, 1024);  // nodes 1 and 2 fit only 4 stripes
+  EXPECT_EQ(q.status().code(), Code::kOutOfCapacity);
 }
 
 }  // namespace
