@@ -13,11 +13,16 @@ namespace {
 
 constexpr size_t kMinRead = 256 * 1024;
 constexpr size_t kMaxReadPerCall = 8u << 20;
+constexpr size_t kKeepAtMost = 4u << 20;
 
 }  // namespace
 
 void FrameBuffer::MakeRoom(size_t at_least) {
-  if (start_ == end_) start_ = end_ = 0;
+  if (start_ == end_) {
+    start_ = end_ = 0;
+    // One large frame must not pin its buffer for the connection's life.
+    if (buf_.size() > kKeepAtMost && at_least <= kKeepAtMost) proto::Bytes().swap(buf_);
+  }
   if (buf_.size() - end_ >= at_least) return;
   if (start_ > 0) {
     std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
