@@ -1,5 +1,6 @@
 #include "proto/frame.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "common/check.h"
@@ -45,7 +46,11 @@ Result<FrameHeader> DecodeHeader(ByteSpan bytes) {
   uint16_t reserved = r.U16();
   h.body_len = r.U32();
   h.request_id = r.U64();
-  if (magic != kMagic) return ProtocolError("bad magic 0x" + std::to_string(magic) + ": not a Tessera peer");
+  if (magic != kMagic) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%04x", magic);
+    return ProtocolError(std::string("bad magic 0x") + hex + ": the peer does not speak Tessera's protocol");
+  }
   if (version != kVersion) {
     return ProtocolError("protocol version " + std::to_string(version) + " (this build speaks " +
                          std::to_string(kVersion) + ")");
