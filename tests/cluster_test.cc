@@ -109,6 +109,16 @@ TEST_F(ClusterTest, ControllerRestartKeepsRegionsAndData) {
   EXPECT_EQ(back, buf);
 }
 
+TEST_F(ClusterTest, AClientRidesThroughAControllerRestart) {
+  ASSERT_TRUE(client_->CreateRegion("before", 1 << 20).ok());
+  cluster_.RestartController();
+  cluster_.WaitForNodes();
+  auto list = client_->ListRegions();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  EXPECT_EQ(list->size(), 1u);
+  EXPECT_TRUE(client_->CreateRegion("after", 1 << 20).ok());
+}
+
 TEST_F(ClusterTest, AsyncQueueKeepsManyInFlight) {
   auto r = client_->CreateRegion("async", 4ull << 20);
   ASSERT_TRUE(r.ok());

@@ -55,7 +55,7 @@ class ClientImpl final : public Client {
  private:
   template <typename Req>
   Result<typename Req::Reply> Control(const Req& req) {
-    auto conn = pool_.Get(options_.controller);
+    auto conn = pool_.Get(options_.controller, /*probe=*/true);
     if (!conn.ok()) return Unavailable("controller at " + options_.controller + " is unreachable: " +
                                        conn.status().message());
     return net::Call(pool_.transport(), **conn, req, options_.timeout_ms);

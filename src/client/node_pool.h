@@ -19,8 +19,10 @@ class NodePool {
   explicit NodePool(std::unique_ptr<net::ClientTransport> transport) : transport_(std::move(transport)) {}
 
   net::ClientTransport& transport() { return *transport_; }
-  // A connection to `address` that was healthy when returned.
-  Result<std::shared_ptr<net::Connection>> Get(const std::string& address);
+  // A connection to `address` that was not known to be broken. With
+  // `probe`, an idle connection whose peer hung up (it restarted) is replaced
+  // first — worth a system call on the control path, not per page batch.
+  Result<std::shared_ptr<net::Connection>> Get(const std::string& address, bool probe = false);
 
  private:
   std::unique_ptr<net::ClientTransport> transport_;

@@ -37,6 +37,11 @@ class TcpConnection final : public Connection {
   Status Send(proto::Op op, proto::ByteSpan body, ReplyCallback callback) override;
   void Abort(const Status& why) override;
   bool broken() const override { return broken_.load(); }
+  bool PeerHungUp() override {
+    if (broken()) return true;
+    pollfd p{fd_.get(), POLLRDHUP, 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
 
   int fd() const { return fd_.get(); }
   // Receiver side; called only by the thread holding the receiving role.

@@ -74,6 +74,9 @@ class Connection {
   // Fails every outstanding call with `why` and closes the connection.
   virtual void Abort(const Status& why) = 0;
   virtual bool broken() const = 0;
+  // True if the peer has closed its end (checked now, with a system call):
+  // an idle connection to a peer that restarted looks healthy until used.
+  virtual bool PeerHungUp() = 0;
 };
 
 class ClientTransport {
