@@ -1,6 +1,7 @@
 #include "bench/tcp_pingpong.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -31,7 +32,10 @@ bool RecvAll(int fd, uint8_t* buf, size_t n, net::WaitPolicy& wait) {
       continue;
     }
     if (r == 0 || (errno != EAGAIN && errno != EINTR)) return false;
-    if (NowNanos() < spin_until) continue;
+    if (NowNanos() < spin_until) {
+      sched_yield();
+      continue;
+    }
     pollfd p{fd, POLLIN, 0};
     poll(&p, 1, 1000);
   }

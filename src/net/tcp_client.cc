@@ -6,6 +6,7 @@
 // then hands the role back and wakes the other waiters. Sends go straight
 // from the caller's thread to the socket under the connection's send lock.
 #include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
 
@@ -236,6 +237,7 @@ void TcpClient::PollOnce(uint64_t deadline_ns) {
     }
     n = epoll_wait(epoll_.get(), events, 32, timeout);
     if (n != 0 || timeout != 0 || now >= deadline_ns) break;
+    sched_yield();  // lets a peer woken on this core run now (wait_policy.h)
   }
   for (int i = 0; i < n; ++i) {
     auto* raw = static_cast<TcpConnection*>(events[i].data.ptr);

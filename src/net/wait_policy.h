@@ -7,6 +7,8 @@
 // threads are runnable than there are cores, a spinner steals the very core
 // its peer needs, so the policy stops spinning. It learns that from
 // /proc/loadavg's runnable count, sampled at most every 20 ms.
+// Spinners call sched_yield() between polls: when the peer they wait for is
+// woken on their own core, it runs at once instead of waiting for a tick.
 //
 // Thread-safety: SpinBudget() may be called from any thread.
 #pragma once
