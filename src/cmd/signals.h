@@ -20,7 +20,6 @@ class SignalWaiter {
   ~SignalWaiter();
   // Sets what to do on the first signal; a second one exits at once.
   void OnSignal(std::function<void()> on_signal);
-  bool signalled() const { return signalled_.load(); }
 
  private:
   sigset_t set_;

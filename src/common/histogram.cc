@@ -24,14 +24,12 @@ uint64_t LatencyHistogram::BucketMid(int b) {
 void LatencyHistogram::Record(uint64_t nanos) {
   ++buckets_[BucketOf(nanos)];
   ++count_;
-  sum_ += nanos;
   max_ = std::max(max_, nanos);
 }
 
 void LatencyHistogram::Merge(const LatencyHistogram& o) {
   for (int i = 0; i < kBuckets; ++i) buckets_[i] += o.buckets_[i];
   count_ += o.count_;
-  sum_ += o.sum_;
   max_ = std::max(max_, o.max_);
 }
 

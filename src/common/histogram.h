@@ -18,7 +18,6 @@ class LatencyHistogram {
   uint64_t count() const { return count_; }
   // p in [0, 100]; returns 0 for an empty histogram.
   uint64_t Percentile(double p) const;
-  double MeanNanos() const { return count_ ? static_cast<double>(sum_) / count_ : 0.0; }
   uint64_t max() const { return max_; }
 
  private:
@@ -30,7 +29,6 @@ class LatencyHistogram {
 
   std::array<uint64_t, kBuckets> buckets_{};
   uint64_t count_ = 0;
-  uint64_t sum_ = 0;
   uint64_t max_ = 0;
 };
 
