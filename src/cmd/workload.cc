@@ -70,10 +70,6 @@ void PrintWorkloadReport(const WorkloadReport& r, uint32_t depth) {
   }
 }
 
-}  // namespace tessera::cmd
-
-namespace tessera::cmd {
-
 int RunDemo(const LocalClusterOptions& cluster_options, const WorkloadOptions& workload) {
   std::printf("starting a local cluster: controller + %d memory nodes of %s each\n", cluster_options.memnodes,
               FormatSize(cluster_options.capacity_bytes).c_str());

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "bench/page_driver.h"
+#include "cmd/local_cluster.h"
 #include "tessera/client.h"
 
 namespace tessera::cmd {
@@ -30,12 +31,6 @@ struct WorkloadReport {
 
 Result<WorkloadReport> RunWorkload(Client& client, const WorkloadOptions& options);
 void PrintWorkloadReport(const WorkloadReport& r, uint32_t depth);
-
-}  // namespace tessera::cmd
-
-#include "cmd/local_cluster.h"
-
-namespace tessera::cmd {
 
 // `tessera demo`: starts a local cluster, runs the workload, prints the
 // summary and stops the cluster. Returns the exit code.

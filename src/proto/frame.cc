@@ -67,9 +67,6 @@ Result<FrameHeader> DecodeHeader(ByteSpan bytes) {
   return h;
 }
 
-}  // namespace tessera::proto
-
-namespace tessera::proto {
 
 void AppendErrorReply(const FrameHeader& req, const Status& s, Bytes* out) {
   CHECK(!s.ok());

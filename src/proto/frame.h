@@ -56,9 +56,6 @@ void PatchBodyLength(Bytes* out, size_t frame_start);
 // Validates and decodes exactly kHeaderSize bytes.
 Result<FrameHeader> DecodeHeader(ByteSpan bytes);
 
-}  // namespace tessera::proto
-
-namespace tessera::proto {
 
 // Appends a whole frame: header (opcode, request_id, status 0) and m's body.
 template <typename M>

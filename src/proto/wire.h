@@ -97,9 +97,6 @@ class Reader {
   std::string error_;
 };
 
-}  // namespace tessera::proto
-
-namespace tessera::proto {
 
 // The body of messages that carry nothing.
 struct Empty {
