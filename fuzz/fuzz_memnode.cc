@@ -15,14 +15,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static memnode::FragmentStore* store = [] {
     auto* s = new memnode::FragmentStore(1 << 20);
     proto::ctl2m::FragmentSpec specs[] = {{0, 4, 4096}, {2, 4, 4096}};
-    if (!s->Allocate(1, specs).ok()) std::abort();
+    if (!s->Allocate(1, 0, specs).ok()) std::abort();
     return s;
   }();
   if (size < 1) return 0;
   using Handler = void (*)(memnode::FragmentStore&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
   static const Handler kHandlers[] = {memnode::HandleReadPages, memnode::HandleWritePages,
-                                      memnode::HandleAllocFragments, memnode::HandleFreeRegion};
-  Handler h = kHandlers[data[0] % 4];
+                                      memnode::HandleAllocFragments, memnode::HandleFreeRegion,
+                                      memnode::HandleSetEpoch};
+  Handler h = kHandlers[data[0] % 5];
   // Keep region 1 alive so reads and writes reach real memory.
   if (h == memnode::HandleFreeRegion || h == memnode::HandleAllocFragments) {
     if (size >= 9 && data[1] == 1) return 0;

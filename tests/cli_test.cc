@@ -91,7 +91,7 @@ TEST_F(CliTest, ADaemonThatCannotListenSaysWhyAndExits) {
 
 TEST_F(CliTest, UpThenStatusAndRegionsWithoutFlags) {
   std::string bin = std::getenv("TESSERA_BIN");
-  auto up = SpawnProcess({bin, "up", "--memnodes", "3", "--capacity", "64M", "--listen", "127.0.0.1:0"},
+  auto up = SpawnProcess({bin, "up", "--capacity", "64M", "--listen", "127.0.0.1:0"},
                          dir_ + "/up.log");
   ASSERT_TRUE(up.ok());
   for (int i = 0; i < 500 && !std::filesystem::exists(dir_ + "/up.json"); ++i) {
@@ -101,7 +101,7 @@ TEST_F(CliTest, UpThenStatusAndRegionsWithoutFlags) {
 
   Output created = Tessera("region create cli-region 10M");
   EXPECT_EQ(created.exit_code, 0) << created.text;
-  EXPECT_NE(created.text.find("3 memory node(s)"), std::string::npos) << created.text;
+  EXPECT_NE(created.text.find("ec:4+2, on 6 memory node(s)"), std::string::npos) << created.text;
   Output dup = Tessera("region create cli-region 10M");
   EXPECT_EQ(dup.exit_code, 1);
   EXPECT_NE(dup.text.find("already exists"), std::string::npos) << dup.text;
@@ -110,9 +110,17 @@ TEST_F(CliTest, UpThenStatusAndRegionsWithoutFlags) {
   ASSERT_EQ(status.exit_code, 0) << status.text;
   auto j = nlohmann::json::parse(status.text, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << status.text;
-  EXPECT_EQ(j["nodes"].size(), 3u);
+  EXPECT_EQ(j["nodes"].size(), 6u) << "up starts enough nodes for its default, ec:4+2";
   EXPECT_EQ(j["regions"][0]["name"], "cli-region");
   EXPECT_EQ(j["regions"][0]["bytes"], 10 << 20);
+  EXPECT_EQ(j["regions"][0]["redundancy"], "ec:4+2");
+  EXPECT_EQ(j["regions"][0]["health"], "healthy");
+  Output wide = Tessera("region create too-wide 1M --redundancy ec:8+3");
+  EXPECT_EQ(wide.exit_code, 1);
+  EXPECT_NE(wide.text.find("11 distinct memory nodes; 6 are live"), std::string::npos) << wide.text;
+  Output junk = Tessera("region create junk 1M --redundancy raid5");
+  EXPECT_EQ(junk.exit_code, 1);
+  EXPECT_NE(junk.text.find("'raid5'"), std::string::npos) << junk.text;
 
   Output ls = Tessera("region ls");
   EXPECT_NE(ls.text.find("cli-region"), std::string::npos) << ls.text;

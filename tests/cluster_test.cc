@@ -65,7 +65,7 @@ TEST_F(ClusterTest, ClearErrors) {
   EXPECT_EQ(client_->CreateRegion("bad name!", 1).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(client_->CreateRegion(std::string(300, 'x'), 1).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(client_->CreateRegion("zero", 0).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(client_->CreateRegion("odd", 10, 1000).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(client_->CreateRegion("odd", 10, {.page_size = 1000}).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(client_->OpenRegion("nope").status().code(), Code::kNotFound);
 
   auto r = client_->OpenRegion("a");
@@ -186,7 +186,7 @@ TEST_F(ClusterTest, ADeadNodeFailsOnlyItsPages) {
   std::vector<std::string> homes = region.NodeOfEachFragment();
   std::vector<uint8_t> page(kPage);
   for (uint32_t f = 0; f < homes.size(); ++f) {
-    Status s = region.Read(uint64_t{f} * region.pages_per_fragment(), 1, page.data());
+    Status s = region.Read(uint64_t{f} * region.pages_per_stripe(), 1, page.data());
     if (homes[f] == dead) {
       EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
       EXPECT_NE(s.message().find(dead), std::string::npos) << s.message();

@@ -142,7 +142,7 @@ TEST_F(DaemonTest, MalformedFramesLeaveEveryDaemonServing) {
   }
   // A well-framed read of a page past the fragment's end gets an error reply.
   const std::string node = (*region)->NodeOfEachFragment()[0];
-  proto::c2m::ReadPages bad{.region = (*region)->id(), .pages = {{0, 1u << 30}}};
+  proto::c2m::ReadPages bad{.region = (*region)->id(), .epoch = 1000, .pages = {{0, 1u << 30}}};
   std::vector<uint8_t> frame;
   proto::AppendFrame(static_cast<uint8_t>(bad.kOp), 1, bad, &frame);
   auto fd = net::Connect(node, 1000);

@@ -35,6 +35,13 @@ std::string InProcessCluster::KillMemnode(int i) {
   return addr;
 }
 
+int InProcessCluster::MemnodeAt(const std::string& address) const {
+  for (size_t i = 0; i < memnodes_.size(); ++i) {
+    if (memnodes_[i] && memnodes_[i]->address() == address) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 InProcessCluster::~InProcessCluster() {
   for (auto& m : memnodes_) {
     if (m) m->Stop();
@@ -50,7 +57,7 @@ InProcessCluster::~InProcessCluster() {
 }
 
 void InProcessCluster::StartController(const std::string& listen) {
-  controller::Options co{.listen = listen, .data_dir = data_dir_, .pages_per_fragment = options_.pages_per_fragment};
+  controller::Options co{.listen = listen, .data_dir = data_dir_, .pages_per_stripe = options_.pages_per_stripe};
   auto c = controller::Controller::Start(co);
   CHECK(c.ok()) << c.status().ToString();
   controller_ = std::move(*c);

@@ -19,7 +19,7 @@ namespace tessera::testing {
 struct ClusterOptions {
   int memnodes = 3;
   uint64_t capacity_bytes = 64ull << 20;
-  uint32_t pages_per_fragment = 16;
+  uint32_t pages_per_stripe = 16;
   uint32_t heartbeat_ms = 100;
 };
 
@@ -33,6 +33,8 @@ class InProcessCluster {
   // Stops memory node i and closes its sockets, as its process dying would.
   // Returns its address.
   std::string KillMemnode(int i);
+  // The index of the running memory node at `address`, or -1.
+  int MemnodeAt(const std::string& address) const;
   // Blocks until every memory node has registered and is alive.
   void WaitForNodes();
   // Stops the controller and starts a new one on the same data directory

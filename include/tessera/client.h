@@ -2,10 +2,12 @@
 // (regions: create, open, list, delete; cluster status) and to memory nodes
 // (page reads and writes). A Region is a named array of pages living in the
 // pool; its pages are spread over memory nodes by the controller, and every
-// page travels with a CRC32C that is checked on both ends.
+// page travels with a CRC32C that is checked on both ends. A region created
+// with redundancy ("replicas:3", "ec:4+2") keeps working — reads decode from
+// the surviving fragments — while up to that many memory nodes are lost.
 //
 //   auto client = tessera::Client::Connect({.controller = "127.0.0.1:7070"});
-//   auto region = (*client)->CreateRegion("scratch", 1 << 30);
+//   auto region = (*client)->CreateRegion("scratch", 1 << 30, {.redundancy = "ec:4+2"});
 //   (*region)->Write(0, 16, buf);        // pages 0..15
 //   (*region)->Read(0, 16, buf);
 //
@@ -38,6 +40,15 @@ struct ClientOptions {
   // dropped automatically when the machine has more runnable threads than
   // cores.
   uint32_t spin_us = 50;
+  // A memory node whose connection failed is skipped (I/O goes degraded) for
+  // this long before it is tried again.
+  uint32_t retry_down_ms = 1000;
+};
+
+struct RegionOptions {
+  uint32_t page_size = 4096;
+  // "none", "replicas:N" or "ec:K+M".
+  std::string redundancy = "none";
 };
 
 struct PageIo {
@@ -76,6 +87,9 @@ struct QueueOptions {
   uint32_t depth = 64;
   // Pages per request to one memory node at most.
   uint32_t max_batch_pages = 64;
+  // Reads ask this many fragments beyond the k they need and use the first k
+  // that agree: more traffic, a shorter tail when a node is slow.
+  uint32_t read_extra = 0;
 };
 
 class Region {
@@ -85,14 +99,18 @@ class Region {
   virtual const std::string& name() const = 0;
   virtual uint32_t page_size() const = 0;
   virtual uint64_t num_pages() const = 0;
-  // Memory node address of each fragment's home, and pages per fragment: where
-  // the pages live.
+  // "none", "replicas:N" or "ec:K+M".
+  virtual std::string redundancy() const = 0;
+  // Where the pages live: stripe s holds pages [s, s+1) * pages_per_stripe()
+  // as width = k+m fragments, fragment s*width+j on node NodeOfEachFragment()[s*width+j].
   virtual std::vector<std::string> NodeOfEachFragment() const = 0;
-  virtual uint32_t pages_per_fragment() const = 0;
+  virtual uint32_t pages_per_stripe() const = 0;
 
   // Synchronous page I/O: count pages starting at first_page, to or from buf
-  // (count * page_size bytes). All or nothing per memory node; on error, which
-  // pages were written is unspecified, but every page holds a whole version.
+  // (count * page_size bytes). On error, which pages were written is
+  // unspecified, but every page reads back as one whole version: the last
+  // acknowledged write, or a write that was in flight — never a mix.
+  // A page with too few surviving fragments fails with code kDataLoss.
   virtual Status Read(uint64_t first_page, uint64_t count, void* buf) = 0;
   virtual Status Write(uint64_t first_page, uint64_t count, const void* buf) = 0;
 
@@ -105,6 +123,17 @@ struct RegionSummary {
   uint32_t page_size = 0;
   uint64_t num_pages = 0;
   uint32_t node_count = 0;
+  std::string redundancy;
+  // "healthy", "degraded" (fragments missing, every page readable),
+  // "rebuilding" (missing fragments being remade) or "lost" (some pages have
+  // fewer than k fragments left).
+  std::string health;
+  uint64_t stripes = 0;
+  uint64_t degraded_stripes = 0;
+  uint64_t lost_stripes = 0;
+  uint64_t rebuild_done_bytes = 0;
+  uint64_t rebuild_total_bytes = 0;
+  uint64_t rebuild_bytes_per_s = 0;
 };
 
 struct NodeStatus {
@@ -128,7 +157,7 @@ class Client {
   virtual ~Client() = default;
 
   virtual Result<std::unique_ptr<Region>> CreateRegion(const std::string& name, uint64_t size_bytes,
-                                                       uint32_t page_size = 4096) = 0;
+                                                       const RegionOptions& options = {}) = 0;
   virtual Result<std::unique_ptr<Region>> OpenRegion(const std::string& name) = 0;
   virtual Status DeleteRegion(const std::string& name) = 0;
   virtual Result<std::vector<RegionSummary>> ListRegions() = 0;

@@ -4,6 +4,7 @@
 
 #include "client/node_pool.h"
 #include "client/region_impl.h"
+#include "client/version_clock.h"
 #include "net/rpc.h"
 #include "proto/c2ctl.h"
 #include "tessera/client.h"
@@ -15,14 +16,16 @@ namespace {
 class ClientImpl final : public Client {
  public:
   ClientImpl(const ClientOptions& o, std::unique_ptr<net::ClientTransport> t)
-      : options_(o), pool_(std::move(t)) {}
+      : options_(o), pool_(std::move(t), o.retry_down_ms) {}
 
   Status Ping() { return ListRegions().status(); }
 
   Result<std::unique_ptr<Region>> CreateRegion(const std::string& name, uint64_t size_bytes,
-                                               uint32_t page_size) override {
+                                               const RegionOptions& options) override {
     TS_RETURN_IF_ERROR(CheckName(name));
-    TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::CreateRegion{name, size_bytes, page_size}));
+    TS_ASSIGN_OR_RETURN(proto::Redundancy redundancy, proto::ParseRedundancy(options.redundancy));
+    TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::CreateRegion{name, size_bytes, options.page_size,
+                                                                      redundancy}));
     return MakeRegion(std::move(info));
   }
 
@@ -68,17 +71,27 @@ class ClientImpl final : public Client {
   }
 
   static std::vector<RegionSummary> Convert(const proto::c2ctl::RegionList& list) {
+    static constexpr const char* kHealth[] = {"healthy", "degraded", "rebuilding", "lost"};
     std::vector<RegionSummary> out;
-    for (const auto& r : list.regions) out.push_back({r.id, r.name, r.page_size, r.num_pages, r.node_count});
+    for (const auto& r : list.regions) {
+      out.push_back({r.id, r.name, r.page_size, r.num_pages, r.node_count, r.redundancy.ToString(),
+                     kHealth[static_cast<int>(r.health)], r.stripes, r.degraded_stripes, r.lost_stripes,
+                     r.rebuild_done, r.rebuild_total, r.rebuild_bytes_per_s});
+    }
     return out;
   }
 
   Result<std::unique_ptr<Region>> MakeRegion(proto::c2ctl::RegionInfo info) {
-    return std::unique_ptr<Region>(std::make_unique<RegionImpl>(std::move(info), &pool_, options_.timeout_ms));
+    std::string name = info.name;
+    TS_ASSIGN_OR_RETURN(auto map, client::RegionMap::Make(std::move(info)));
+    auto fetch = [this, name] { return Control(proto::c2ctl::OpenRegion{.name = name}); };
+    return std::unique_ptr<Region>(
+        std::make_unique<RegionImpl>(std::move(map), fetch, &pool_, &clock_, options_.timeout_ms));
   }
 
   ClientOptions options_;
   NodePool pool_;
+  VersionClock clock_;
 };
 
 }  // namespace

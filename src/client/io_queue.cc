@@ -1,21 +1,24 @@
 #include "client/io_queue.h"
 
-#include <cstring>
-
 #include "common/clock.h"
 #include "common/crc.h"
 #include "proto/c2m.h"
 
 namespace tessera::client {
+namespace {
 
-struct IoQueueImpl::Op {
-  uint64_t user_data = 0;
-  uint32_t pages_left = 0;  // guarded by mu_
-  Status status;            // first error; guarded by mu_
-};
+// A failure that says the node itself is gone, not just this request.
+bool NodeFailure(const Status& s) {
+  return s.code() == Code::kUnavailable || s.code() == Code::kTimedOut;
+}
 
-IoQueueImpl::IoQueueImpl(const RegionMap* map, NodePool* pool, const QueueOptions& options, int timeout_ms)
-    : map_(map), pool_(pool), options_(options), timeout_ms_(timeout_ms) {
+constexpr int kMaxAttempts = 4;
+
+}  // namespace
+
+IoQueueImpl::IoQueueImpl(MapSource* maps, NodePool* pool, VersionClock* clock, const QueueOptions& options,
+                         int timeout_ms)
+    : maps_(maps), pool_(pool), clock_(clock), options_(options), timeout_ms_(timeout_ms) {
   if (options_.depth == 0) options_.depth = 1;
   if (options_.max_batch_pages == 0) options_.max_batch_pages = 1;
   if (options_.max_batch_pages > proto::c2m::kMaxPagesPerRequest) {
@@ -25,15 +28,20 @@ IoQueueImpl::IoQueueImpl(const RegionMap* map, NodePool* pool, const QueueOption
 
 IoQueueImpl::~IoQueueImpl() {
   Flush().IgnoreError();
-  uint64_t deadline = NowNanos() + static_cast<uint64_t>(timeout_ms_) * 1'000'000;
-  Status s = pool_->transport().WaitUntil([&] { return pages_in_flight_.load() == 0; }, deadline);
-  if (!s.ok()) AbortInFlight(Cancelled("I/O queue destroyed with requests in flight"));
-  std::lock_guard lk(mu_);
-  CHECK(in_flight_.empty());
+  // Predicates run under the transport's lock: atomics only.
+  auto idle = [&] { return batches_in_flight_.load() == 0 && retries_waiting_.load() == 0; };
+  if (!Drive(idle, Deadline(timeout_ms_)).ok()) {
+    AbortInFlight(Cancelled("I/O queue destroyed with requests in flight"));
+  }
+  CHECK(idle());
 }
 
-Status IoQueueImpl::Validate(const PageIo& io) const {
-  const auto& info = map_->info();
+uint64_t IoQueueImpl::Deadline(int timeout_ms) const {
+  return NowNanos() + static_cast<uint64_t>(timeout_ms) * 1'000'000;
+}
+
+Status IoQueueImpl::Validate(const PageIo& io, const RegionMap& map) const {
+  const auto& info = map.info();
   if (io.buffer == nullptr) return InvalidArgument("page I/O without a buffer");
   if (io.page_count == 0) return InvalidArgument("page I/O of zero pages");
   if (io.first_page >= info.num_pages || info.num_pages - io.first_page < io.page_count) {
@@ -45,26 +53,58 @@ Status IoQueueImpl::Validate(const PageIo& io) const {
 }
 
 Status IoQueueImpl::Submit(std::span<const PageIo> ios) {
-  for (const PageIo& io : ios) TS_RETURN_IF_ERROR(Validate(io));
-  const uint32_t page_size = map_->info().page_size;
+  std::shared_ptr<const RegionMap> map = maps_->Current();
+  for (const PageIo& io : ios) TS_RETURN_IF_ERROR(Validate(io, *map));
+  const uint32_t page_size = map->info().page_size;
   for (const PageIo& io : ios) {
-    Op* op = new Op{io.user_data, io.page_count, Status::Ok()};
+    auto* op = new UserOp{io.user_data, io.page_count, Status::Ok()};
     outstanding_.fetch_add(1);
     for (uint32_t i = 0; i < io.page_count; ++i) {
       Status room = WaitForRoom();
       if (!room.ok()) {
-        AbandonPages(op, io.page_count - i, room);
+        std::lock_guard lk(mu_);
+        for (uint32_t rest = i; rest < io.page_count; ++rest) {
+          auto* page = new PageOp(op, io.kind, io.first_page + rest, nullptr, 0);
+          page->Fail(room);
+          pages_in_flight_.fetch_add(1);
+          Advance(page);
+        }
         return room;
       }
-      PageLocation loc = map_->Locate(io.first_page + i);
-      auto& batch = open_[{loc.node, io.kind}];
-      if (!batch) batch.reset(new Batch{io.kind, loc.node, {}, nullptr});
-      batch->targets.push_back({loc.fragment, loc.slot, static_cast<uint8_t*>(io.buffer) + uint64_t{i} * page_size, op});
+      uint64_t version = io.kind == PageIo::Kind::kWrite ? clock_->Next() : 0;
+      auto* page = new PageOp(op, io.kind, io.first_page + i,
+                              static_cast<uint8_t*>(io.buffer) + uint64_t{i} * page_size, version);
       pages_in_flight_.fetch_add(1);
-      if (batch->targets.size() >= options_.max_batch_pages) {
-        TS_RETURN_IF_ERROR(SendBatch(std::move(batch)));
-        open_.erase({loc.node, io.kind});
-      }
+      page->Begin(map);
+      TS_RETURN_IF_ERROR(Issue(page));
+    }
+  }
+  return Status::Ok();
+}
+
+Status IoQueueImpl::Issue(PageOp* page) {
+  std::vector<int> shares;
+  {
+    std::lock_guard lk(mu_);
+    shares = page->PlanRound(*pool_, static_cast<int>(options_.read_extra));
+    if (shares.empty()) {
+      Advance(page);
+      return Status::Ok();
+    }
+  }
+  const RegionMap& map = page->map();
+  for (int j : shares) {
+    uint32_t fragment = map.FragmentOf(page->page(), j);
+    const std::string& address = map.AddressOf(fragment);
+    auto& batch = open_[{address, page->kind(), map.epoch()}];
+    if (!batch) {
+      batch.reset(new Batch{page->kind(), address, map.info().id, map.epoch(), map.codec().slot_size(), {}, nullptr});
+    }
+    batch->targets.push_back({page, j, fragment, map.SlotOf(page->page())});
+    if (batch->targets.size() >= options_.max_batch_pages) {
+      auto full = std::move(batch);
+      open_.erase({address, page->kind(), map.epoch()});
+      TS_RETURN_IF_ERROR(SendBatch(std::move(full)));
     }
   }
   return Status::Ok();
@@ -73,48 +113,49 @@ Status IoQueueImpl::Submit(std::span<const PageIo> ios) {
 Status IoQueueImpl::WaitForRoom() {
   if (pages_in_flight_.load() < options_.depth) return Status::Ok();
   TS_RETURN_IF_ERROR(Flush());
-  uint64_t deadline = NowNanos() + static_cast<uint64_t>(timeout_ms_) * 1'000'000;
-  return pool_->transport().WaitUntil([&] { return pages_in_flight_.load() < options_.depth; }, deadline);
+  return Drive([&] { return pages_in_flight_.load() < options_.depth; }, Deadline(timeout_ms_));
 }
 
 Status IoQueueImpl::Flush() {
   Status first;
-  for (auto& [key, batch] : open_) {
+  while (!open_.empty()) {
+    auto batch = std::move(open_.begin()->second);
+    open_.erase(open_.begin());
     Status s = SendBatch(std::move(batch));
     if (first.ok()) first = s;
   }
-  open_.clear();
   return first;
 }
 
 Status IoQueueImpl::SendBatch(std::unique_ptr<Batch> batch) {
-  const uint32_t page_size = map_->info().page_size;
   Batch* raw = batch.get();
-  Result<std::shared_ptr<net::Connection>> conn = pool_->Get(map_->addresses()[batch->node]);
+  Result<std::shared_ptr<net::Connection>> conn = pool_->Get(batch->address);
   {
     std::lock_guard lk(mu_);
-    if (!conn.ok()) {
-      // Fails the pages here; the caller sees it in their completions.
-      FinishTargets(*batch, conn.status());
-      return Status::Ok();
-    }
-    batch->conn = *conn;
     in_flight_.emplace(raw, std::move(batch));
+    batches_in_flight_.fetch_add(1);
+    if (conn.ok()) raw->conn = *conn;
+  }
+  if (!conn.ok()) {
+    OnReply(raw, conn.status(), {}, {});
+    return Status::Ok();  // the pages carry the failure
   }
   proto::Bytes body;
   proto::Writer w(&body);
   proto::Op opcode;
   if (raw->kind == PageIo::Kind::kRead) {
-    proto::c2m::ReadPages m{.region = map_->info().id};
+    proto::c2m::ReadPages m{.region = raw->region, .epoch = raw->epoch};
     m.pages.reserve(raw->targets.size());
     for (const Target& t : raw->targets) m.pages.push_back({t.fragment, t.slot});
     m.Encode(w);
     opcode = m.kOp;
   } else {
-    proto::c2m::WritePages m{.region = map_->info().id};
+    proto::c2m::WritePages m{.region = raw->region, .epoch = raw->epoch};
     m.pages.reserve(raw->targets.size());
     for (const Target& t : raw->targets) {
-      m.pages.push_back({{t.fragment, t.slot}, Crc32c(t.buf, page_size), proto::ByteSpan(t.buf, page_size)});
+      const uint8_t* data = t.page->ShareData(t.share);
+      m.pages.push_back({{t.fragment, t.slot}, t.page->version(), Crc32c(data, raw->slot_size),
+                         proto::ByteSpan(data, raw->slot_size)});
     }
     m.Encode(w);
     opcode = m.kOp;
@@ -127,59 +168,108 @@ Status IoQueueImpl::SendBatch(std::unique_ptr<Batch> batch) {
 
 void IoQueueImpl::OnReply(Batch* batch, const Status& status, const proto::FrameHeader& h, proto::ByteSpan body) {
   Status s = status;
-  const uint32_t page_size = map_->info().page_size;
-  const std::string& addr = map_->addresses()[batch->node];
+  Result<proto::c2m::ReadPagesReply> reply = proto::c2m::ReadPagesReply{};
   if (s.ok() && batch->kind == PageIo::Kind::kRead) {
-    auto reply = proto::DecodeReply<proto::c2m::ReadPagesReply>(h, body);
+    reply = proto::DecodeReply<proto::c2m::ReadPagesReply>(h, body);
     s = reply.status();
     if (s.ok() && reply->pages.size() != batch->targets.size()) {
       s = ProtocolError("asked for " + std::to_string(batch->targets.size()) + " pages, got " +
                         std::to_string(reply->pages.size()));
     }
-    for (size_t i = 0; s.ok() && i < batch->targets.size(); ++i) {
-      const proto::c2m::PageData& p = reply->pages[i];
-      if (p.data.size() != page_size || Crc32c(p.data.data(), p.data.size()) != p.crc) {
-        s = Corruption("page failed its checksum on arrival");
-        break;
-      }
-      std::memcpy(batch->targets[i].buf, p.data.data(), page_size);
-    }
   } else if (s.ok()) {
     s = proto::ReplyStatus(h, body);
   }
-  if (!s.ok()) s = s.With("memory node " + addr);
+  if (!s.ok()) {
+    s = s.With("memory node " + batch->address);
+    if (NodeFailure(s) && !aborting_.load()) pool_->MarkDown(batch->address);
+  }
   std::lock_guard lk(mu_);
-  FinishTargets(*batch, s);
+  for (size_t i = 0; i < batch->targets.size(); ++i) {
+    const Target& t = batch->targets[i];
+    if (!s.ok() || batch->kind == PageIo::Kind::kWrite) {
+      t.page->Record(t.share, s, 0, {});
+    } else {
+      const proto::c2m::PageData& p = reply->pages[i];
+      Status share_ok = p.data.size() == batch->slot_size && Crc32c(p.data.data(), p.data.size()) == p.crc
+                            ? Status::Ok()
+                            : Corruption("a fragment of page " + std::to_string(t.page->page()) +
+                                         " failed its checksum on arrival from " + batch->address);
+      t.page->Record(t.share, share_ok, p.version, p.data);
+    }
+    Advance(t.page);
+  }
   in_flight_.erase(batch);
+  batches_in_flight_.fetch_sub(1);
 }
 
-void IoQueueImpl::FinishPages(Op* op, uint32_t pages, const Status& status) {
-  if (!status.ok() && op->status.ok()) op->status = status;
-  op->pages_left -= pages;
-  if (op->pages_left == 0) {
-    completions_.push_back({op->user_data, std::move(op->status)});
-    delete op;
-    ready_.fetch_add(1);
+void IoQueueImpl::Advance(PageOp* page) {
+  using State = PageOp::State;
+  State st = page->state();
+  if ((st == State::kSettled || st == State::kRetired) && !page->reported()) {
+    page->set_reported();
+    UserOp* op = page->user();
+    if (!page->outcome().ok() && op->status.ok()) op->status = page->outcome();
+    if (--op->pages_left == 0) {
+      completions_.push_back({op->user_data, std::move(op->status)});
+      delete op;
+      ready_.fetch_add(1);
+    }
+    pages_in_flight_.fetch_sub(1);
+  }
+  if (st == State::kRetired) {
+    delete page;
+  } else if (st == State::kNeedsRound || st == State::kNeedsMap) {
+    retries_.push_back(page);
+    retries_waiting_.store(retries_.size());
   }
 }
 
-void IoQueueImpl::FinishTargets(const Batch& batch, const Status& status) {
-  for (const Target& t : batch.targets) FinishPages(t.op, 1, status);
-  pages_in_flight_.fetch_sub(batch.targets.size());
+Status IoQueueImpl::ServiceRetries() {
+  std::vector<PageOp*> pages;
+  {
+    std::lock_guard lk(mu_);
+    pages.swap(retries_);
+    retries_waiting_.store(0);
+  }
+  if (pages.empty()) return Status::Ok();
+  for (PageOp* page : pages) {
+    if (page->state() == PageOp::State::kNeedsMap) {
+      Status refreshed = aborting_.load() ? Cancelled("I/O aborted")
+                         : page->attempts() >= kMaxAttempts
+                             ? StaleMap("the region map kept changing over " + std::to_string(kMaxAttempts) +
+                                        " attempts")
+                             : maps_->Refresh(page->stale_epoch());
+      if (!refreshed.ok()) {
+        std::lock_guard lk(mu_);
+        page->Fail(refreshed.With("page " + std::to_string(page->page())));
+        Advance(page);
+        continue;
+      }
+      page->Begin(maps_->Current());
+    } else if (aborting_.load()) {
+      std::lock_guard lk(mu_);
+      page->Fail(Cancelled("I/O aborted"));
+      Advance(page);
+      continue;
+    }
+    TS_RETURN_IF_ERROR(Issue(page));
+  }
+  return Flush();
 }
 
-void IoQueueImpl::AbandonPages(Op* op, uint32_t pages, const Status& why) {
-  std::lock_guard lk(mu_);
-  FinishPages(op, pages, why);
+Status IoQueueImpl::Drive(const std::function<bool()>& done, uint64_t deadline_ns) {
+  for (;;) {
+    TS_RETURN_IF_ERROR(ServiceRetries());
+    if (done()) return Status::Ok();
+    TS_RETURN_IF_ERROR(pool_->transport().WaitUntil(
+        [&] { return retries_waiting_.load() > 0 || done(); }, deadline_ns));
+  }
 }
 
 Result<size_t> IoQueueImpl::Reap(std::vector<Completion>* out, size_t min, int timeout_ms) {
   TS_RETURN_IF_ERROR(Flush());
   min = std::min(min, outstanding_.load());
-  if (ready_.load() < min) {
-    uint64_t deadline = NowNanos() + static_cast<uint64_t>(timeout_ms) * 1'000'000;
-    TS_RETURN_IF_ERROR(pool_->transport().WaitUntil([&] { return ready_.load() >= min; }, deadline));
-  }
+  TS_RETURN_IF_ERROR(Drive([&] { return ready_.load() >= min; }, Deadline(timeout_ms)));
   std::lock_guard lk(mu_);
   size_t n = completions_.size();
   for (Completion& c : completions_) out->push_back(std::move(c));
@@ -190,12 +280,17 @@ Result<size_t> IoQueueImpl::Reap(std::vector<Completion>* out, size_t min, int t
 }
 
 void IoQueueImpl::AbortInFlight(const Status& why) {
+  aborting_.store(true);
   std::set<std::shared_ptr<net::Connection>> conns;
   {
     std::lock_guard lk(mu_);
-    for (auto& [raw, batch] : in_flight_) conns.insert(batch->conn);
+    for (auto& [raw, batch] : in_flight_) {
+      if (batch->conn) conns.insert(batch->conn);
+    }
   }
   for (auto& c : conns) c->Abort(why);
+  ServiceRetries().IgnoreError();
+  aborting_.store(false);
 }
 
 }  // namespace tessera::client

@@ -1,35 +1,43 @@
 // IoQueueImpl: the client's page I/O engine behind tessera::IoQueue, and the
 // path the synchronous Region::Read/Write take too.
 //
-// Submit() cuts each PageIo into pages, routes every page to its memory node
-// (RegionMap) and appends it to that node's open batch; a batch is sent as one
-// c2m::ReadPages or c2m::WritePages when it reaches max_batch_pages or at
-// Flush(). Reply callbacks check each page's CRC32C, copy read data into the
-// caller's buffer, and complete a PageIo when its last page is done.
+// Submit() makes a PageOp per page (page_op.h), which picks the shares of
+// the page's stripe to send; each share goes into the open batch for its
+// memory node, sent as one c2m::ReadPages or c2m::WritePages when it reaches
+// max_batch_pages or at Flush(). Reply callbacks check every share's CRC32C
+// and hand it to its PageOp; a page that settles completes its PageIo's part.
+// A page that needs another round (a node failed, versions differ) or a newer
+// map is handed to the driving thread, which issues it again from inside
+// Submit/Flush/Reap — never from a callback.
 //
-// Ownership: borrows the RegionMap and NodePool (which outlive it); owns its
-// batches and in-flight bookkeeping. Thread-safety: one thread drives a queue;
+// Ownership: borrows the MapSource, NodePool and VersionClock (which outlive
+// it); owns its batches and PageOps. Thread-safety: one thread drives a queue;
 // its reply callbacks may run on any thread that is receiving for the shared
 // transport, so the bookkeeping they touch is under mu_.
 #pragma once
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "client/node_pool.h"
+#include "client/page_op.h"
 #include "client/region_map.h"
+#include "client/version_clock.h"
 #include "tessera/client.h"
 
 namespace tessera::client {
 
 class IoQueueImpl final : public IoQueue {
  public:
-  IoQueueImpl(const RegionMap* map, NodePool* pool, const QueueOptions& options, int timeout_ms);
+  IoQueueImpl(MapSource* maps, NodePool* pool, VersionClock* clock, const QueueOptions& options, int timeout_ms);
   // Waits for everything in flight; after timeout_ms, aborts it.
   ~IoQueueImpl() override;
 
@@ -39,48 +47,60 @@ class IoQueueImpl final : public IoQueue {
   size_t outstanding() const override { return outstanding_.load(); }
 
   // Fails every request still in flight (their callbacks run before this
-  // returns) so that no late reply can touch a caller's buffer.
+  // returns) and every page still to be retried, so that nothing can touch a
+  // caller's buffer afterwards.
   void AbortInFlight(const Status& why);
 
  private:
-  struct Op;
   struct Target {
+    PageOp* page;
+    int share;
     uint32_t fragment;
     uint32_t slot;
-    uint8_t* buf;
-    Op* op;
   };
   struct Batch {
     PageIo::Kind kind;
-    uint16_t node;
+    std::string address;
+    uint64_t region;
+    uint64_t epoch;
+    uint32_t slot_size;
     std::vector<Target> targets;
     std::shared_ptr<net::Connection> conn;
   };
+  using BatchKey = std::tuple<std::string, PageIo::Kind, uint64_t>;
 
-  Status Validate(const PageIo& io) const;
+  Status Validate(const PageIo& io, const RegionMap& map) const;
+  // Plans `page`'s next shares and queues them (driving thread).
+  Status Issue(PageOp* page);
   Status SendBatch(std::unique_ptr<Batch> batch);
   void OnReply(Batch* batch, const Status& status, const proto::FrameHeader& h, proto::ByteSpan body);
-  // Completes every page of `batch`; called with mu_ held.
-  void FinishTargets(const Batch& batch, const Status& status);
-  // Completes `pages` pages of `op`, and the op with its last; mu_ held.
-  void FinishPages(Op* op, uint32_t pages, const Status& status);
-  // Fails the pages of `op` that Submit could not queue.
-  void AbandonPages(Op* op, uint32_t pages, const Status& why);
+  // Acts on a page's state after it changed: reports, retires or hands it to
+  // the driving thread. mu_ held.
+  void Advance(PageOp* page);
+  // Drives the transport until done() holds, re-issuing pages that need it.
+  Status Drive(const std::function<bool()>& done, uint64_t deadline_ns);
+  Status ServiceRetries();
   Status WaitForRoom();
+  uint64_t Deadline(int timeout_ms) const;
 
-  const RegionMap* map_;
+  MapSource* maps_;
   NodePool* pool_;
+  VersionClock* clock_;
   QueueOptions options_;
   int timeout_ms_;
-  // Open batches by (node, kind); only the driving thread touches them.
-  std::map<std::pair<uint16_t, PageIo::Kind>, std::unique_ptr<Batch>> open_;
+  // Open batches; only the driving thread touches them.
+  std::map<BatchKey, std::unique_ptr<Batch>> open_;
 
   std::atomic<size_t> outstanding_{0};     // ops submitted, not reaped
-  std::atomic<size_t> pages_in_flight_{0}; // pages sent or queued, not completed
+  std::atomic<size_t> pages_in_flight_{0}; // pages submitted, not reported
   std::atomic<size_t> ready_{0};           // completions waiting to be reaped
+  std::atomic<size_t> retries_waiting_{0};    // retries_.size()
+  std::atomic<size_t> batches_in_flight_{0};  // in_flight_.size()
+  std::atomic<bool> aborting_{false};
   std::mutex mu_;
-  std::deque<Completion> completions_;     // guarded by mu_
+  std::deque<Completion> completions_;                  // guarded by mu_
   std::map<Batch*, std::unique_ptr<Batch>> in_flight_;  // guarded by mu_
+  std::vector<PageOp*> retries_;                        // guarded by mu_
 };
 
 }  // namespace tessera::client

@@ -5,9 +5,31 @@
 namespace tessera::client {
 
 std::vector<std::string> RegionImpl::NodeOfEachFragment() const {
+  std::shared_ptr<const RegionMap> map;
+  {
+    std::lock_guard lk(mu_);
+    map = map_;
+  }
   std::vector<std::string> out;
-  for (uint16_t i : map_.info().fragment_nodes) out.push_back(map_.addresses()[i]);
+  for (uint16_t i : map->info().fragment_nodes) out.push_back(map->addresses()[i]);
   return out;
+}
+
+std::shared_ptr<const RegionMap> RegionImpl::Current() {
+  std::lock_guard lk(mu_);
+  return map_;
+}
+
+Status RegionImpl::Refresh(uint64_t stale_epoch) {
+  if (Current()->epoch() > stale_epoch) return Status::Ok();
+  TS_ASSIGN_OR_RETURN(proto::c2ctl::RegionInfo info, fetch_());
+  if (info.id != id()) return NotFound("region '" + name() + "' was deleted");
+  TS_ASSIGN_OR_RETURN(auto map, RegionMap::Make(std::move(info)));
+  std::lock_guard lk(mu_);
+  if (map->epoch() > map_->epoch()) map_ = std::move(map);
+  // The node that refused us has seen a map the controller has not handed
+  // out yet only in a race with a map change; the retry will tell.
+  return Status::Ok();
 }
 
 Status RegionImpl::Read(uint64_t first_page, uint64_t count, void* buf) {
@@ -19,12 +41,12 @@ Status RegionImpl::Write(uint64_t first_page, uint64_t count, const void* buf) {
 }
 
 std::unique_ptr<IoQueue> RegionImpl::NewQueue(const QueueOptions& options) {
-  return std::make_unique<IoQueueImpl>(&map_, pool_, options, timeout_ms_);
+  return std::make_unique<IoQueueImpl>(this, pool_, clock_, options, timeout_ms_);
 }
 
 Status RegionImpl::Sync(PageIo::Kind kind, uint64_t first_page, uint64_t count, void* buf) {
   if (count == 0) return Status::Ok();
-  IoQueueImpl queue(&map_, pool_, {.depth = 256, .max_batch_pages = 64}, timeout_ms_);
+  IoQueueImpl queue(this, pool_, clock_, {.depth = 256, .max_batch_pages = 64}, timeout_ms_);
   // A PageIo counts pages in 32 bits; split larger calls.
   std::vector<PageIo> ios;
   for (uint64_t done = 0; done < count;) {

@@ -1,38 +1,57 @@
-// RegionImpl: tessera::Region over a RegionMap. Synchronous Read/Write run
-// through a private IoQueueImpl so there is one page I/O path.
+// RegionImpl: tessera::Region over the current RegionMap, which it swaps for
+// a newer one from the controller when a memory node reports the map stale
+// (MapSource). Synchronous Read/Write run through a private IoQueueImpl so
+// there is one page I/O path.
 //
-// Ownership: shares the Client's NodePool (which must outlive it).
-// Thread-safety: thread-safe; each synchronous call uses its own queue.
+// Ownership: shares the Client's NodePool and VersionClock (which must
+// outlive it). Thread-safety: thread-safe; each synchronous call uses its own
+// queue; the map pointer is under mu_.
 #pragma once
+
+#include <functional>
+#include <mutex>
 
 #include "client/io_queue.h"
 #include "client/node_pool.h"
 #include "client/region_map.h"
+#include "client/version_clock.h"
 #include "tessera/client.h"
 
 namespace tessera::client {
 
-class RegionImpl final : public Region {
+class RegionImpl final : public Region, public MapSource {
  public:
-  RegionImpl(proto::c2ctl::RegionInfo info, NodePool* pool, int timeout_ms)
-      : map_(std::move(info)), pool_(pool), timeout_ms_(timeout_ms) {}
+  using FetchMap = std::function<Result<proto::c2ctl::RegionInfo>()>;
+  RegionImpl(std::shared_ptr<const RegionMap> map, FetchMap fetch, NodePool* pool, VersionClock* clock,
+             int timeout_ms)
+      : map_(std::move(map)), fetch_(std::move(fetch)), pool_(pool), clock_(clock), timeout_ms_(timeout_ms) {}
 
-  uint64_t id() const override { return map_.info().id; }
-  const std::string& name() const override { return map_.info().name; }
-  uint32_t page_size() const override { return map_.info().page_size; }
-  uint64_t num_pages() const override { return map_.info().num_pages; }
-  uint32_t pages_per_fragment() const override { return map_.info().pages_per_fragment; }
+  uint64_t id() const override { return info().id; }
+  const std::string& name() const override { return info().name; }
+  uint32_t page_size() const override { return info().page_size; }
+  uint64_t num_pages() const override { return info().num_pages; }
+  uint32_t pages_per_stripe() const override { return info().pages_per_stripe; }
+  std::string redundancy() const override { return info().redundancy.ToString(); }
   std::vector<std::string> NodeOfEachFragment() const override;
 
   Status Read(uint64_t first_page, uint64_t count, void* buf) override;
   Status Write(uint64_t first_page, uint64_t count, const void* buf) override;
   std::unique_ptr<IoQueue> NewQueue(const QueueOptions& options) override;
 
+  std::shared_ptr<const RegionMap> Current() override;
+  Status Refresh(uint64_t stale_epoch) override;
+
  private:
   Status Sync(PageIo::Kind kind, uint64_t first_page, uint64_t count, void* buf);
+  // Identity and shape never change between epochs; the first map's are used.
+  const proto::c2ctl::RegionInfo& info() const { return first_->info(); }
 
-  RegionMap map_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const RegionMap> map_;  // guarded by mu_
+  const std::shared_ptr<const RegionMap> first_ = map_;
+  FetchMap fetch_;
   NodePool* pool_;
+  VersionClock* clock_;
   int timeout_ms_;
 };
 

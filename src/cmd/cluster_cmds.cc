@@ -34,9 +34,33 @@ nlohmann::json RegionsJson(const std::vector<RegionSummary>& regions) {
   nlohmann::json out = nlohmann::json::array();
   for (auto& r : regions) {
     out.push_back({{"id", r.id}, {"name", r.name}, {"page_size", r.page_size}, {"pages", r.num_pages},
-                   {"bytes", r.num_pages * r.page_size}, {"nodes", r.node_count}});
+                   {"bytes", r.num_pages * r.page_size}, {"nodes", r.node_count}, {"redundancy", r.redundancy},
+                   {"health", r.health}, {"stripes", r.stripes}, {"degraded_stripes", r.degraded_stripes},
+                   {"lost_stripes", r.lost_stripes},
+                   {"rebuild", {{"done_bytes", r.rebuild_done_bytes}, {"total_bytes", r.rebuild_total_bytes},
+                                {"bytes_per_s", r.rebuild_bytes_per_s}}}});
   }
   return out;
+}
+
+// "healthy", "degraded (3 of 40 stripes)", "rebuilding [#####.....] 52% ETA 3s".
+std::string HealthLine(const RegionSummary& r) {
+  std::string line = r.health;
+  if (r.health == "rebuilding" && r.rebuild_total_bytes > 0) {
+    double done = static_cast<double>(r.rebuild_done_bytes) / static_cast<double>(r.rebuild_total_bytes);
+    int bars = static_cast<int>(done * 20);
+    line += " [" + std::string(bars, '#') + std::string(20 - bars, '.') + "] " +
+            std::to_string(static_cast<int>(done * 100)) + "%";
+    if (r.rebuild_bytes_per_s > 0) {
+      line += " ETA " + FormatSeconds(static_cast<double>(r.rebuild_total_bytes - r.rebuild_done_bytes) /
+                                      static_cast<double>(r.rebuild_bytes_per_s));
+    }
+  } else if (r.health == "degraded") {
+    line += " (" + std::to_string(r.degraded_stripes) + " of " + std::to_string(r.stripes) + " stripes)";
+  } else if (r.health == "lost") {
+    line += " (" + std::to_string(r.lost_stripes) + " of " + std::to_string(r.stripes) + " stripes lost)";
+  }
+  return line;
 }
 
 void PrintRegions(const std::vector<RegionSummary>& regions) {
@@ -44,11 +68,12 @@ void PrintRegions(const std::vector<RegionSummary>& regions) {
     std::printf("no regions\n");
     return;
   }
-  std::printf("%-24s %6s %12s %10s %6s\n", "REGION", "ID", "SIZE", "PAGES", "NODES");
+  std::printf("%-24s %6s %12s %10s %6s %-11s %s\n", "REGION", "ID", "SIZE", "PAGES", "NODES", "REDUNDANCY",
+              "HEALTH");
   for (auto& r : regions) {
-    std::printf("%-24s %6llu %12s %10llu %6u\n", r.name.c_str(), static_cast<unsigned long long>(r.id),
+    std::printf("%-24s %6llu %12s %10llu %6u %-11s %s\n", r.name.c_str(), static_cast<unsigned long long>(r.id),
                 FormatSize(r.num_pages * r.page_size).c_str(), static_cast<unsigned long long>(r.num_pages),
-                r.node_count);
+                r.node_count, r.redundancy.c_str(), HealthLine(r).c_str());
   }
 }
 
@@ -124,18 +149,19 @@ int RunStatus(const std::string& controller, bool json) {
 }
 
 int RunRegionCreate(const std::string& controller, const std::string& name, const std::string& size,
-                    uint32_t page_size) {
+                    const RegionOptions& options) {
   auto bytes = ParseSize(size);
   if (!bytes.ok()) return Fail(bytes.status());
   auto client = ConnectTo(controller);
   if (!client.ok()) return Fail(client.status());
-  auto r = (*client)->CreateRegion(name, *bytes, page_size);
+  auto r = (*client)->CreateRegion(name, *bytes, options);
   if (!r.ok()) return Fail(r.status());
   std::set<std::string> nodes;
   for (auto& a : (*r)->NodeOfEachFragment()) nodes.insert(a);
-  std::printf("created region '%s': %s in %llu pages of %u bytes on %zu memory node(s)\n", name.c_str(),
+  std::printf("created region '%s': %s in %llu pages of %u bytes, %s, on %zu memory node(s)\n", name.c_str(),
               FormatSize((*r)->num_pages() * (*r)->page_size()).c_str(),
-              static_cast<unsigned long long>((*r)->num_pages()), (*r)->page_size(), nodes.size());
+              static_cast<unsigned long long>((*r)->num_pages()), (*r)->page_size(), (*r)->redundancy().c_str(),
+              nodes.size());
   return 0;
 }
 

@@ -8,13 +8,14 @@
 
 #include "cmd/local_cluster.h"
 #include "cmd/signals.h"
+#include "tessera/client.h"
 
 namespace tessera::cmd {
 
 int RunUp(const LocalClusterOptions& options, SignalWaiter& signals);
 int RunStatus(const std::string& controller, bool json);
 int RunRegionCreate(const std::string& controller, const std::string& name, const std::string& size,
-                    uint32_t page_size);
+                    const RegionOptions& options);
 int RunRegionList(const std::string& controller, bool json);
 int RunRegionRemove(const std::string& controller, const std::string& name);
 

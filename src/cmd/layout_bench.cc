@@ -172,12 +172,12 @@ int Main(double seconds) {
   auto client = Client::Connect({.controller = (*cluster)->controller_address()});
   auto rs = ec::ReedSolomon::Create(kK, kM);
   if (!client.ok() || !rs.ok()) return 1;
-  auto split = (*client)->CreateRegion("split", uint64_t(kWidth) * kStripes * kFrag, kFrag);
-  auto stripe = (*client)->CreateRegion("stripe", uint64_t(kWidth) * kStripes * kPage, kPage);
+  auto split = (*client)->CreateRegion("split", uint64_t(kWidth) * kStripes * kFrag, {.page_size = kFrag});
+  auto stripe = (*client)->CreateRegion("stripe", uint64_t(kWidth) * kStripes * kPage, {.page_size = kPage});
   if (!split.ok() || !stripe.ok()) return std::fprintf(stderr, "create regions failed\n"), 1;
   for (Region* r : {split->get(), stripe->get()}) {
     auto homes = r->NodeOfEachFragment();
-    if (r->pages_per_fragment() != kStripes || std::set(homes.begin(), homes.end()).size() != kWidth) {
+    if (r->pages_per_stripe() != kStripes || std::set(homes.begin(), homes.end()).size() != kWidth) {
       return std::fprintf(stderr, "region %s is not laid out over 6 distinct nodes\n", r->name().c_str()), 1;
     }
   }

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   ctl->add_option("--data-dir", co.data_dir, "Directory for the metadata log")->capture_default_str();
   ctl->add_option("--node-timeout-ms", co.node_timeout_ms, "Declare a node dead after this silence")
       ->capture_default_str();
-  ctl->add_option("--pages-per-fragment", co.pages_per_fragment, "Placement unit in pages")
+  ctl->add_option("--pages-per-stripe", co.pages_per_stripe, "Placement unit in pages")
       ->check(CLI::Range(1u, 1u << 20))->capture_default_str();
 
   tessera::memnode::Options mo;
@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   mem->add_option("--capacity", mem_capacity, "DRAM this node may hand out")->check(SizeValidator())
       ->capture_default_str();
   mem->add_option("--heartbeat-ms", mo.heartbeat_ms, "Heartbeat interval")->capture_default_str();
+  mem->add_option("--domain", mo.domain, "Failure domain label (rack, host): a stripe avoids two fragments in one");
   mem->add_option("--spin-us", mo.wait.spin_us, "Busy-poll this long after a request before sleeping (0: never)")
       ->capture_default_str();
 
@@ -78,11 +79,13 @@ int main(int argc, char** argv) {
   region->require_subcommand(1);
   region->add_option("--controller", controller_flag, "Controller address (default: the running 'tessera up')");
   std::string region_name, region_size;
-  uint32_t page_size = 4096;
+  tessera::RegionOptions region_opts{.redundancy = "ec:4+2"};
   auto* rcreate = region->add_subcommand("create", "Create a region");
   rcreate->add_option("name", region_name, "Region name")->required();
   rcreate->add_option("size", region_size, "Size, e.g. 512M")->required()->check(SizeValidator());
-  rcreate->add_option("--page-size", page_size, "Page size in bytes")->capture_default_str();
+  rcreate->add_option("--page-size", region_opts.page_size, "Page size in bytes")->capture_default_str();
+  rcreate->add_option("--redundancy", region_opts.redundancy, "none, replicas:N or ec:K+M (needs K+M memory nodes)")
+      ->capture_default_str();
   auto* rls = region->add_subcommand("ls", "List regions");
   rls->add_flag("--json", json, "Machine-readable output");
   auto* rrm = region->add_subcommand("rm", "Delete a region and free its memory");
@@ -105,6 +108,7 @@ int main(int argc, char** argv) {
   demo->add_option("--capacity", demo_capacity, "DRAM per memory node")->check(SizeValidator())->capture_default_str();
   demo->add_option("--size", demo_size, "Bytes of pages to write and read back")->check(SizeValidator())
       ->capture_default_str();
+  demo->add_option("--redundancy", work.redundancy, "none, replicas:N or ec:K+M")->capture_default_str();
   demo->add_option("--depth", work.depth, "Pages in flight")->check(CLI::Range(1u, 4096u))->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
@@ -121,7 +125,7 @@ int main(int argc, char** argv) {
   }
   std::string controller = tessera::cmd::ResolveController(controller_flag);
   if (*status) return tessera::cmd::RunStatus(controller, json);
-  if (*rcreate) return tessera::cmd::RunRegionCreate(controller, region_name, region_size, page_size);
+  if (*rcreate) return tessera::cmd::RunRegionCreate(controller, region_name, region_size, region_opts);
   if (*rls) return tessera::cmd::RunRegionList(controller, json);
   if (*rrm) return tessera::cmd::RunRegionRemove(controller, region_name);
   if (*bench) return tessera::cmd::RunBench(bo);

@@ -1,5 +1,6 @@
 #include "cmd/workload.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -10,13 +11,16 @@
 namespace tessera::cmd {
 Result<WorkloadReport> RunWorkload(Client& client, const WorkloadOptions& o) {
   WorkloadReport report;
-  TS_ASSIGN_OR_RETURN(auto region, client.CreateRegion(o.region, o.size_bytes));
+  TS_ASSIGN_OR_RETURN(auto region, client.CreateRegion(o.region, o.size_bytes, {.redundancy = o.redundancy}));
   const uint32_t ps = region->page_size();
   report.page_size = ps;
+  report.redundancy = region->redundancy();
   std::vector<std::string> homes = region->NodeOfEachFragment();
+  const uint64_t stripes = (region->num_pages() + region->pages_per_stripe() - 1) / region->pages_per_stripe();
+  const uint64_t width = homes.size() / stripes;
   for (uint64_t f = 0; f < homes.size(); ++f) {
-    uint64_t first = f * region->pages_per_fragment();
-    report.pages_per_node[homes[f]] += std::min<uint64_t>(region->pages_per_fragment(), region->num_pages() - first);
+    uint64_t first = f / width * region->pages_per_stripe();
+    report.pages_per_node[homes[f]] += std::min<uint64_t>(region->pages_per_stripe(), region->num_pages() - first);
   }
   auto queue = region->NewQueue({.depth = o.depth, .max_batch_pages = o.batch});
   uint64_t next = 0;
@@ -63,10 +67,13 @@ void PrintWorkloadReport(const WorkloadReport& r, uint32_t depth) {
   phase("read", r.read);
   std::printf("verified %llu of %llu pages: every page read back exactly as written\n",
               static_cast<unsigned long long>(r.verified), static_cast<unsigned long long>(r.read.pages));
-  std::printf("where the pages lived:\n");
-  for (auto& [node, pages] : r.pages_per_node) {
-    std::printf("  %-22s %9llu pages (%4.1f%%)\n", node.c_str(), static_cast<unsigned long long>(pages),
-                100.0 * static_cast<double>(pages) / static_cast<double>(r.read.pages));
+  uint64_t shares = 0;
+  for (auto& [node, n] : r.pages_per_node) shares += n;
+  std::printf("where the page fragments lived (%s, %llu per page):\n", r.redundancy.c_str(),
+              static_cast<unsigned long long>(shares / std::max<uint64_t>(r.read.pages, 1)));
+  for (auto& [node, n] : r.pages_per_node) {
+    std::printf("  %-22s %9llu fragments (%4.1f%%)\n", node.c_str(), static_cast<unsigned long long>(n),
+                100.0 * static_cast<double>(n) / static_cast<double>(shares));
   }
 }
 

@@ -17,6 +17,7 @@ namespace tessera::cmd {
 struct WorkloadOptions {
   std::string region = "demo";
   uint64_t size_bytes = 1ull << 30;
+  std::string redundancy = "ec:4+2";
   uint32_t depth = 128;
   uint32_t batch = 32;
 };
@@ -26,7 +27,8 @@ struct WorkloadReport {
   bench::PhaseReport read;
   uint64_t verified = 0;
   uint64_t page_size = 0;
-  std::map<std::string, uint64_t> pages_per_node;
+  std::string redundancy;
+  std::map<std::string, uint64_t> pages_per_node;  // page fragments each node holds
 };
 
 Result<WorkloadReport> RunWorkload(Client& client, const WorkloadOptions& options);

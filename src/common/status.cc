@@ -18,6 +18,8 @@ std::string_view CodeName(Code code) {
     case Code::kIoError: return "I/O error";
     case Code::kInternal: return "internal error";
     case Code::kCancelled: return "cancelled";
+    case Code::kStaleMap: return "stale map";
+    case Code::kDataLoss: return "data lost";
   }
   return "unknown error";
 }

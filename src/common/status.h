@@ -29,6 +29,8 @@ enum class Code : uint16_t {
   kIoError = 9,          // a system call failed
   kInternal = 10,        // a bug: should never reach a user
   kCancelled = 11,
+  kStaleMap = 12,        // the caller's region map is older than the node's
+  kDataLoss = 13,        // too few fragments of a page survive to rebuild it
 };
 
 // Returns a stable lower-case name such as "not found".
@@ -71,6 +73,8 @@ inline Status ProtocolError(std::string m) { return Status(Code::kProtocol, std:
 inline Status TimedOut(std::string m) { return Status(Code::kTimedOut, std::move(m)); }
 inline Status Internal(std::string m) { return Status(Code::kInternal, std::move(m)); }
 inline Status Cancelled(std::string m) { return Status(Code::kCancelled, std::move(m)); }
+inline Status StaleMap(std::string m) { return Status(Code::kStaleMap, std::move(m)); }
+inline Status DataLoss(std::string m) { return Status(Code::kDataLoss, std::move(m)); }
 
 }  // namespace tessera
 

@@ -28,9 +28,12 @@ std::string RegionToJson(const RegionRecord& r) {
     if (fresh) table.push_back(n);
     map.push_back(it->second);
   }
+  std::string states;
+  for (auto st : r.fragment_states) states.push_back(static_cast<char>('0' + static_cast<int>(st)));
   json j = {{"id", r.id}, {"name", r.name}, {"state", StateName(r.state)}, {"page_size", r.page_size},
-            {"num_pages", r.num_pages}, {"pages_per_fragment", r.pages_per_fragment},
-            {"nodes", table}, {"map", map}};
+            {"num_pages", r.num_pages}, {"pages_per_stripe", r.pages_per_stripe},
+            {"redundancy", {static_cast<int>(r.redundancy.kind), r.redundancy.k, r.redundancy.m}},
+            {"epoch", r.epoch}, {"nodes", table}, {"map", map}, {"fragment_states", states}};
   return j.dump();
 }
 
@@ -47,11 +50,25 @@ Result<RegionRecord> RegionFromJson(const std::string& text) {
               : state == "deleting" ? RegionState::kDeleting : RegionState::kCreating;
     r.page_size = j.at("page_size").get<uint32_t>();
     r.num_pages = j.at("num_pages").get<uint64_t>();
-    r.pages_per_fragment = j.at("pages_per_fragment").get<uint32_t>();
+    r.pages_per_stripe = j.at("pages_per_stripe").get<uint32_t>();
+    auto red = j.at("redundancy").get<std::vector<int>>();
+    if (red.size() != 3) return Corruption("region " + r.name + ": redundancy is not [kind, k, m]");
+    r.redundancy = {static_cast<proto::Redundancy::Kind>(red[0]), static_cast<uint8_t>(red[1]),
+                    static_cast<uint8_t>(red[2])};
+    r.epoch = j.at("epoch").get<uint64_t>();
     auto table = j.at("nodes").get<std::vector<uint64_t>>();
     for (size_t i : j.at("map").get<std::vector<size_t>>()) {
       if (i >= table.size()) return Corruption("region " + r.name + ": map names node index " + std::to_string(i));
       r.fragment_nodes.push_back(table[i]);
+    }
+    for (char c : j.at("fragment_states").get<std::string>()) {
+      if (c < '0' || c > '2') return Corruption("region " + r.name + ": fragment state '" + std::string(1, c) + "'");
+      r.fragment_states.push_back(static_cast<RegionRecord::FragmentState>(c - '0'));
+    }
+    if (r.pages_per_stripe == 0 || r.width() < 1 ||
+        r.fragment_nodes.size() != r.stripe_count() * static_cast<uint64_t>(r.width()) ||
+        r.fragment_states.size() != r.fragment_nodes.size()) {
+      return Corruption("region " + r.name + ": map does not match its size and redundancy");
     }
   } catch (const json::exception& e) {
     return Corruption(std::string("region record: ") + e.what());
@@ -61,10 +78,10 @@ Result<RegionRecord> RegionFromJson(const std::string& text) {
 
 }  // namespace
 
-uint32_t RegionRecord::FragmentPages(uint32_t f) const {
-  uint64_t start = static_cast<uint64_t>(f) * pages_per_fragment;
+uint32_t RegionRecord::StripePages(uint64_t s) const {
+  uint64_t start = s * pages_per_stripe;
   uint64_t left = num_pages - start;
-  return static_cast<uint32_t>(left < pages_per_fragment ? left : pages_per_fragment);
+  return static_cast<uint32_t>(left < pages_per_stripe ? left : pages_per_stripe);
 }
 
 Status ClusterState::Load(uint64_t now_ns) {
@@ -79,6 +96,7 @@ Status ClusterState::Load(uint64_t now_ns) {
     n.addr = j.value("addr", std::string());
     n.capacity = j.value("capacity", uint64_t{0});
     n.incarnation = j.value("incarnation", uint64_t{0});
+    n.domain = j.value("domain", std::string());
     n.last_heartbeat_ns = now_ns;
     nodes_[n.id] = n;
   }
@@ -103,7 +121,8 @@ Result<uint64_t> ClusterState::NextId(const std::string& key, uint64_t* counter)
 }
 
 Status ClusterState::PutNode(const NodeRecord& n) {
-  json j = {{"id", n.id}, {"addr", n.addr}, {"capacity", n.capacity}, {"incarnation", n.incarnation}};
+  json j = {{"id", n.id}, {"addr", n.addr}, {"capacity", n.capacity}, {"incarnation", n.incarnation},
+            {"domain", n.domain}};
   TS_RETURN_IF_ERROR(store_->Put("node/" + std::to_string(n.id), j.dump()));
   nodes_[n.id] = n;
   return Status::Ok();

@@ -16,6 +16,7 @@
 
 #include "common/result.h"
 #include "controller/meta_store.h"
+#include "proto/c2ctl.h"
 
 namespace tessera::controller {
 
@@ -24,6 +25,7 @@ struct NodeRecord {
   std::string addr;
   uint64_t capacity = 0;
   uint64_t incarnation = 0;
+  std::string domain;
   // Soft state.
   uint64_t reported_used = 0;
   uint64_t rss = 0;
@@ -32,19 +34,31 @@ struct NodeRecord {
 
 enum class RegionState { kCreating, kReady, kDeleting };
 
+// A region and its map: stripe s holds pages [s*pages_per_stripe, ...) as
+// width() fragments, fragment s*width()+j on node fragment_nodes[s*width()+j]
+// (proto/c2ctl.h has the layout). epoch grows with every map change.
 struct RegionRecord {
+  using FragmentState = proto::c2ctl::FragmentState;
   uint64_t id = 0;
   std::string name;
   RegionState state = RegionState::kCreating;
   uint32_t page_size = 0;
   uint64_t num_pages = 0;
-  uint32_t pages_per_fragment = 0;
+  uint32_t pages_per_stripe = 0;
+  proto::Redundancy redundancy;
+  uint64_t epoch = 1;
   std::vector<uint64_t> fragment_nodes;  // node id of each fragment
+  std::vector<FragmentState> fragment_states;
 
+  int width() const { return redundancy.width(); }
+  uint64_t stripe_count() const { return (num_pages + pages_per_stripe - 1) / pages_per_stripe; }
   uint32_t fragment_count() const { return static_cast<uint32_t>(fragment_nodes.size()); }
-  // Pages in fragment f (the last one may be short).
-  uint32_t FragmentPages(uint32_t f) const;
-  uint64_t FragmentBytes(uint32_t f) const { return static_cast<uint64_t>(FragmentPages(f)) * page_size; }
+  uint32_t slot_size() const { return proto::c2ctl::SlotSize(page_size, redundancy.k); }
+  // Pages in each fragment of stripe s (the last stripe may be short).
+  uint32_t StripePages(uint64_t s) const;
+  uint64_t FragmentBytes(uint32_t f) const {
+    return static_cast<uint64_t>(StripePages(f / width())) * slot_size();
+  }
 };
 
 class ClusterState {

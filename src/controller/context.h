@@ -11,6 +11,7 @@
 
 #include "controller/cluster_state.h"
 #include "controller/meta_store.h"
+#include "controller/placement.h"
 #include "net/transport.h"
 
 namespace tessera::controller {
@@ -21,8 +22,8 @@ struct Options {
   std::string data_dir = "/var/lib/tessera";
   // A node is dead after this long without a heartbeat.
   uint32_t node_timeout_ms = 2000;
-  // Region fragments are this many pages (the unit of placement).
-  uint32_t pages_per_fragment = 256;
+  // Region stripes are this many pages (the unit of placement).
+  uint32_t pages_per_stripe = 256;
   int memnode_timeout_ms = 5000;
 };
 
@@ -35,6 +36,8 @@ struct Context {
   }
   // A live connection to node `id`, made on first use and after a failure.
   Result<net::Connection*> ConnectTo(uint64_t id);
+  // Every live node with the space the controller has not placed on it.
+  std::vector<NodeSlot> LiveNodeSpace();
 
   Options options;
   std::unique_ptr<MetaStore> store;

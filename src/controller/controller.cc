@@ -45,6 +45,18 @@ Result<net::Connection*> Context::ConnectTo(uint64_t id) {
   return c.get();
 }
 
+std::vector<NodeSlot> Context::LiveNodeSpace() {
+  uint64_t now = NowNanos();
+  auto allocated = state.AllocatedByNode();
+  std::vector<NodeSlot> out;
+  for (auto& [id, n] : state.nodes()) {
+    if (!Alive(n, now)) continue;
+    uint64_t used = allocated[id];
+    out.push_back({id, n.capacity > used ? n.capacity - used : 0, n.domain});
+  }
+  return out;
+}
+
 Result<std::unique_ptr<Controller>> Controller::Start(const Options& options) {
   if (::mkdir(options.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::FromErrno(errno, "create data directory " + options.data_dir);

@@ -29,18 +29,11 @@ Status ValidateName(const std::string& name) {
 
 // Chooses nodes for every fragment of `r` among the live nodes.
 Status Place(Context& ctx, RegionRecord* r) {
-  uint64_t now = NowNanos();
-  auto allocated = ctx.state.AllocatedByNode();
-  std::vector<NodeSpace> space;
-  for (auto& [id, n] : ctx.state.nodes()) {
-    if (!ctx.Alive(n, now)) continue;
-    uint64_t used = allocated[id];
-    space.push_back({id, n.capacity > used ? n.capacity - used : 0});
-  }
+  std::vector<NodeSlot> space = ctx.LiveNodeSpace();
   if (space.empty()) return Unavailable("no live memory nodes: start some with 'tessera memnode' or 'tessera up'");
-  std::vector<uint64_t> sizes(r->fragment_nodes.size());
-  for (uint32_t f = 0; f < sizes.size(); ++f) sizes[f] = r->FragmentBytes(f);
-  TS_ASSIGN_OR_RETURN(r->fragment_nodes, PlaceFragments(space, sizes));
+  TS_ASSIGN_OR_RETURN(r->fragment_nodes,
+                      PlaceStripes(space, r->width(), r->stripe_count(), r->FragmentBytes(0)));
+  r->fragment_states.assign(r->fragment_nodes.size(), RegionRecord::FragmentState::kReady);
   return Status::Ok();
 }
 
@@ -50,7 +43,8 @@ Status AllocateOnNodes(Context& ctx, const RegionRecord& r) {
   for (uint32_t f = 0; f < r.fragment_count(); ++f) {
     auto& req = per_node[r.fragment_nodes[f]];
     req.region = r.id;
-    req.fragments.push_back({f, r.FragmentPages(f), r.page_size});
+    req.epoch = r.epoch;
+    req.fragments.push_back({f, r.StripePages(f / r.width()), r.slot_size()});
   }
   for (auto& [node, req] : per_node) {
     Result<net::Connection*> conn = ctx.ConnectTo(node);
@@ -72,13 +66,12 @@ Result<RegionRecord> Create(Context& ctx, const proto::c2ctl::CreateRegion& m) {
   r.name = m.name;
   r.page_size = m.page_size;
   r.num_pages = (m.size_bytes + m.page_size - 1) / m.page_size;
-  r.pages_per_fragment = ctx.options.pages_per_fragment;
-  uint64_t frags = (r.num_pages + r.pages_per_fragment - 1) / r.pages_per_fragment;
-  if (frags > kMaxFragments) {
+  r.pages_per_stripe = ctx.options.pages_per_stripe;
+  r.redundancy = m.redundancy;
+  if (r.stripe_count() * static_cast<uint64_t>(r.width()) > kMaxFragments) {
     return InvalidArgument("region of " + FormatSize(m.size_bytes) + " exceeds the limit of " +
-                           FormatSize(kMaxFragments * r.pages_per_fragment * r.page_size));
+                           FormatSize(kMaxFragments / r.width() * r.pages_per_stripe * r.page_size));
   }
-  r.fragment_nodes.resize(frags);
   TS_RETURN_IF_ERROR(Place(ctx, &r));
   TS_ASSIGN_OR_RETURN(r.id, ctx.state.NewRegionId());
   r.state = RegionState::kCreating;
@@ -94,8 +87,8 @@ Result<RegionRecord> Create(Context& ctx, const proto::c2ctl::CreateRegion& m) {
   }
   r.state = RegionState::kReady;
   TS_RETURN_IF_ERROR(ctx.state.PutRegion(r));
-  spdlog::info("created region '{}' (id {}, {}, {} fragments)", r.name, r.id,
-               FormatSize(r.num_pages * r.page_size), r.fragment_count());
+  spdlog::info("created region '{}' (id {}, {}, {}, {} fragments)", r.name, r.id,
+               FormatSize(r.num_pages * r.page_size), r.redundancy.ToString(), r.fragment_count());
   return r;
 }
 

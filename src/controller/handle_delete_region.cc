@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "common/clock.h"
 #include "controller/handlers.h"
 #include "net/rpc.h"
 #include "proto/c2ctl.h"
@@ -12,7 +13,15 @@ namespace tessera::controller {
 Status FreeRegionOnNodes(Context& ctx, const RegionRecord& r) {
   std::set<uint64_t> holders(r.fragment_nodes.begin(), r.fragment_nodes.end());
   Status first_error;
+  uint64_t now = NowNanos();
   for (uint64_t node : holders) {
+    auto rec = ctx.state.nodes().find(node);
+    if (rec == ctx.state.nodes().end() || !ctx.Alive(rec->second, now)) {
+      // A dead node's memory went with it. One that was only cut off still
+      // holds the fragments; Rejoin() clears a node that comes back.
+      spdlog::info("region '{}': memory node {} is down; nothing to free there", r.name, node);
+      continue;
+    }
     Result<net::Connection*> conn = ctx.ConnectTo(node);
     Status s = conn.status();
     if (s.ok()) {

@@ -26,6 +26,7 @@ void HandleRegister(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan
   n.addr = m->addr;
   n.capacity = m->capacity;
   n.incarnation = m->incarnation;
+  n.domain = m->domain;
   n.reported_used = m->used;
   n.last_heartbeat_ns = NowNanos();
   Status s = ctx.state.PutNode(n);

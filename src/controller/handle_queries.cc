@@ -7,29 +7,61 @@
 namespace tessera::controller {
 namespace {
 
-proto::c2ctl::RegionSummary SummaryOf(const RegionRecord& r) {
+using proto::c2ctl::FragmentState;
+using proto::c2ctl::Health;
+
+proto::c2ctl::RegionSummary SummaryOf(Context& ctx, const RegionRecord& r, uint64_t now) {
   std::set<uint64_t> holders(r.fragment_nodes.begin(), r.fragment_nodes.end());
-  return {r.id, r.name, r.page_size, r.num_pages, static_cast<uint16_t>(holders.size())};
+  proto::c2ctl::RegionSummary s{.id = r.id, .name = r.name, .page_size = r.page_size, .num_pages = r.num_pages,
+                                .node_count = static_cast<uint16_t>(holders.size()),
+                                .redundancy = r.redundancy, .stripes = r.stripe_count()};
+  const int w = r.width();
+  for (uint64_t stripe = 0; stripe < s.stripes; ++stripe) {
+    int missing = 0;
+    for (int j = 0; j < w; ++j) {
+      uint64_t f = stripe * w + j;
+      missing += FragmentOf(ctx, r, f, now) != FragmentState::kReady;
+    }
+    if (missing > r.redundancy.m) {
+      ++s.lost_stripes;
+    } else if (missing > 0) {
+      ++s.degraded_stripes;
+    }
+  }
+  s.health = s.lost_stripes > 0 ? Health::kLost : s.degraded_stripes > 0 ? Health::kDegraded : Health::kHealthy;
+  return s;
 }
 
 proto::c2ctl::RegionList ListReady(Context& ctx) {
   proto::c2ctl::RegionList list;
+  uint64_t now = NowNanos();
   for (auto& [name, r] : ctx.state.regions()) {
-    if (r.state == RegionState::kReady) list.regions.push_back(SummaryOf(r));
+    if (r.state == RegionState::kReady) list.regions.push_back(SummaryOf(ctx, r, now));
   }
   return list;
 }
 
 }  // namespace
 
+FragmentState FragmentOf(Context& ctx, const RegionRecord& r, uint64_t f, uint64_t now_ns) {
+  if (r.fragment_states[f] != FragmentState::kReady) return r.fragment_states[f];
+  auto node = ctx.state.nodes().find(r.fragment_nodes[f]);
+  return node != ctx.state.nodes().end() && ctx.Alive(node->second, now_ns) ? FragmentState::kReady
+                                                                             : FragmentState::kLost;
+}
+
 proto::c2ctl::RegionInfo RegionInfoOf(Context& ctx, const RegionRecord& r) {
   proto::c2ctl::RegionInfo info{.id = r.id, .name = r.name, .page_size = r.page_size, .num_pages = r.num_pages,
-                                .pages_per_fragment = r.pages_per_fragment};
+                                .pages_per_stripe = r.pages_per_stripe, .redundancy = r.redundancy,
+                                .epoch = r.epoch};
   std::map<uint64_t, uint16_t> index;
-  for (uint64_t node : r.fragment_nodes) {
+  uint64_t now = NowNanos();
+  for (uint64_t f = 0; f < r.fragment_nodes.size(); ++f) {
+    uint64_t node = r.fragment_nodes[f];
     auto [it, fresh] = index.emplace(node, static_cast<uint16_t>(info.nodes.size()));
     if (fresh) info.nodes.push_back({node, ctx.state.nodes()[node].addr});
     info.fragment_nodes.push_back(it->second);
+    info.fragment_states.push_back(FragmentOf(ctx, r, f, now));
   }
   return info;
 }

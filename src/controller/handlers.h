@@ -23,8 +23,10 @@ void HandleListRegions(Context&, const proto::FrameHeader&, proto::ByteSpan, pro
 void HandleClusterStatus(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 
 // The region map a client needs: nodes with their addresses, and for each
-// fragment the index of its node.
+// fragment the index of its node and its state. A fragment on a node that
+// missed its heartbeats is shown lost at once, before the map records it.
 proto::c2ctl::RegionInfo RegionInfoOf(Context& ctx, const RegionRecord& r);
+proto::c2ctl::FragmentState FragmentOf(Context& ctx, const RegionRecord& r, uint64_t f, uint64_t now_ns);
 
 // Frees every fragment of `r` on its nodes. Used by delete and by recovery of
 // regions a crash left half-created.

@@ -1,12 +1,15 @@
-// Placement: which memory node gets each fragment of a new region.
+// Placement: which memory nodes get the fragments of a new region's stripes,
+// or a replacement for a lost fragment.
 //
-// Fragments go to nodes in proportion to their free space, interleaved rather
-// than in runs (smooth weighted round-robin, as nginx balances upstreams), so
-// that consecutive pages land on different nodes and a batch of I/O spreads
-// over all of them, and a fuller node receives less. A node never receives
-// more than it has free.
+// The fragments of one stripe go to distinct nodes — on distinct failure
+// domains whenever there are enough — so that losing a node (or a rack)
+// costs a stripe at most one fragment per node. Across stripes, nodes are
+// chosen in proportion to their free space and interleaved rather than in runs
+// (smooth weighted round-robin, as nginx balances upstreams), so consecutive
+// stripes land on different nodes, batches of I/O spread over all of them and
+// a fuller node receives less. A node never receives more than it has free.
 //
-// Thread-safety: pure function.
+// Thread-safety: pure functions.
 #pragma once
 
 #include <cstdint>
@@ -16,17 +19,6 @@
 #include "common/result.h"
 
 namespace tessera::controller {
-
-struct NodeSpace {
-  uint64_t id = 0;
-  uint64_t free_bytes = 0;
-};
-
-// Returns the node id for each fragment, or OutOfCapacity (with the numbers)
-// if the fragments do not fit.
-Result<std::vector<uint64_t>> PlaceFragments(const std::vector<NodeSpace>& nodes,
-                                             const std::vector<uint64_t>& fragment_bytes);
-
 
 struct NodeSlot {
   uint64_t id = 0;
@@ -40,6 +32,7 @@ struct NodeSlot {
 // Nodes are chosen by the same smooth weighted round-robin as PlaceFragments.
 // Returns stripes * width node ids, stripe by stripe, or OutOfCapacity /
 // Unavailable (too few nodes for the width) with the numbers.
+// `nodes` are the live nodes.
 Result<std::vector<uint64_t>> PlaceStripes(const std::vector<NodeSlot>& nodes, int width, uint64_t stripes,
                                            uint64_t fragment_bytes);
 

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <unordered_set>
@@ -35,7 +36,22 @@ void FragmentStore::Unmap(Fragment& f) {
   f.base = nullptr;
 }
 
-Status FragmentStore::Allocate(uint64_t region, std::span<const proto::ctl2m::FragmentSpec> specs) {
+Status FragmentStore::AdmitEpoch(uint64_t region, uint64_t epoch) {
+  auto it = regions_.find(region);
+  if (it == regions_.end()) return Status::Ok();
+  if (epoch < it->second.epoch) {
+    return StaleMap("region " + std::to_string(region) + " map epoch " + std::to_string(epoch) +
+                    " is older than this node's " + std::to_string(it->second.epoch));
+  }
+  return Status::Ok();
+}
+
+void FragmentStore::RaiseEpoch(uint64_t region, uint64_t epoch) {
+  auto it = regions_.find(region);
+  if (it != regions_.end()) it->second.epoch = std::max(it->second.epoch, epoch);
+}
+
+Status FragmentStore::Allocate(uint64_t region, uint64_t epoch, std::span<const proto::ctl2m::FragmentSpec> specs) {
   uint64_t want = 0;
   Region& r = regions_[region];
   std::unordered_set<uint32_t> seen;
@@ -71,9 +87,11 @@ Status FragmentStore::Allocate(uint64_t region, std::span<const proto::ctl2m::Fr
     }
     f->base = static_cast<uint8_t*>(p);
     f->crcs.assign(s.slots, ZeroCrc(s.slot_size));
+    f->versions.assign(s.slots, 0);
     made.push_back(std::move(f));
   }
   for (size_t i = 0; i < specs.size(); ++i) r.fragments[specs[i].fragment] = std::move(made[i]);
+  r.epoch = std::max(r.epoch, epoch);
   used_.fetch_add(want, std::memory_order_relaxed);
   return Status::Ok();
 }
@@ -105,7 +123,8 @@ Result<SlotView> FragmentStore::Lookup(uint64_t region, uint32_t fragment, uint3
                            std::to_string(region) + " fragment " + std::to_string(fragment) + " (" +
                            std::to_string(f.slots) + " slots)");
   }
-  return SlotView{f.base + static_cast<uint64_t>(slot) * f.slot_size, f.slot_size, &f.crcs[slot]};
+  return SlotView{f.base + static_cast<uint64_t>(slot) * f.slot_size, f.slot_size, &f.crcs[slot],
+                  &f.versions[slot]};
 }
 
 }  // namespace tessera::memnode

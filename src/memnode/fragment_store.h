@@ -4,7 +4,8 @@
 // so it may later move, compact or share memory without telling anyone.
 //
 // Each fragment is one anonymous mapping of slots * slot_size bytes plus a
-// CRC32C per slot. Mappings are made MAP_NORESERVE and populated by the first
+// CRC32C and a version per slot (the version of the page write the slot
+// holds; 0 = never written). Mappings are made MAP_NORESERVE and populated by the first
 // write, so an allocated but unwritten fragment costs no RSS; freeing a region
 // unmaps its fragments, which gives the memory back to the OS at once.
 // A slot never written reads as zeros with the CRC of zeros.
@@ -32,6 +33,7 @@ struct SlotView {
   uint8_t* data = nullptr;
   uint32_t size = 0;
   uint32_t* crc = nullptr;
+  uint64_t* version = nullptr;
 };
 
 class FragmentStore {
@@ -41,8 +43,17 @@ class FragmentStore {
   FragmentStore(const FragmentStore&) = delete;
   FragmentStore& operator=(const FragmentStore&) = delete;
 
-  // Allocates every fragment in `specs` for `region`, or none of them.
-  Status Allocate(uint64_t region, std::span<const proto::ctl2m::FragmentSpec> specs);
+  // Allocates every fragment in `specs` for `region`, or none of them, and
+  // admits `epoch` (below).
+  Status Allocate(uint64_t region, uint64_t epoch, std::span<const proto::ctl2m::FragmentSpec> specs);
+  // A request made with region map `epoch`: StaleMap if the controller has
+  // told this node of a newer map. A newer epoch from a client is let through
+  // but not adopted (only the controller moves a node's epoch, so one
+  // confused client cannot lock the others out). Ok for a region the node
+  // does not hold (the lookup that follows says so).
+  Status AdmitEpoch(uint64_t region, uint64_t epoch);
+  // The controller's word that `region`'s map is now at `epoch` (never lowers).
+  void RaiseEpoch(uint64_t region, uint64_t epoch);
   // Unmaps every fragment of `region`; returns the bytes freed (0 if unknown).
   uint64_t FreeRegion(uint64_t region);
 
@@ -61,8 +72,10 @@ class FragmentStore {
     uint32_t slots = 0;
     uint32_t slot_size = 0;
     std::vector<uint32_t> crcs;
+    std::vector<uint64_t> versions;
   };
   struct Region {
+    uint64_t epoch = 0;
     // Only the fragments this node holds: a region's fragment numbers are
     // sparse here, and a hostile number must not size anything.
     std::unordered_map<uint32_t, std::unique_ptr<Fragment>> fragments;

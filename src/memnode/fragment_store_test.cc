@@ -14,7 +14,7 @@ using proto::ctl2m::FragmentSpec;
 TEST(FragmentStoreTest, AllocateLookupAndFree) {
   FragmentStore s(1 << 20);
   std::vector<FragmentSpec> specs = {{0, 4, 4096}, {3, 4, 4096}};
-  ASSERT_TRUE(s.Allocate(7, specs).ok());
+  ASSERT_TRUE(s.Allocate(7, 0, specs).ok());
   EXPECT_EQ(s.used_bytes(), 8u * 4096);
   Result<SlotView> v = s.Lookup(7, 3, 2);
   ASSERT_TRUE(v.ok());
@@ -31,16 +31,16 @@ TEST(FragmentStoreTest, AllocateLookupAndFree) {
 TEST(FragmentStoreTest, AllocationIsAllOrNothing) {
   FragmentStore s(10 * 4096);
   std::vector<FragmentSpec> too_big = {{0, 8, 4096}, {1, 8, 4096}};
-  Status st = s.Allocate(1, too_big);
+  Status st = s.Allocate(1, 0, too_big);
   EXPECT_EQ(st.code(), Code::kOutOfCapacity);
   EXPECT_NE(st.message().find("free"), std::string::npos);
   EXPECT_EQ(s.used_bytes(), 0u);
   EXPECT_EQ(s.region_count(), 0u);
   std::vector<FragmentSpec> dup = {{0, 1, 4096}, {0, 1, 4096}};
-  EXPECT_EQ(s.Allocate(1, dup).code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.Allocate(1, 0, dup).code(), Code::kInvalidArgument);
   std::vector<FragmentSpec> one = {{0, 1, 4096}};
-  ASSERT_TRUE(s.Allocate(1, one).ok());
-  EXPECT_EQ(s.Allocate(1, one).code(), Code::kAlreadyExists);
+  ASSERT_TRUE(s.Allocate(1, 0, one).ok());
+  EXPECT_EQ(s.Allocate(1, 0, one).code(), Code::kAlreadyExists);
   EXPECT_EQ(s.used_bytes(), 4096u);
 }
 
@@ -48,7 +48,7 @@ TEST(FragmentStoreTest, AHugeFragmentNumberCostsNothingExtra) {
   // Found by fuzz_memnode: the store once sized a table by fragment number.
   FragmentStore s(1 << 20);
   std::vector<FragmentSpec> far = {{0xFFFFFFF0u, 1, 4096}};
-  ASSERT_TRUE(s.Allocate(3, far).ok());
+  ASSERT_TRUE(s.Allocate(3, 0, far).ok());
   EXPECT_TRUE(s.Lookup(3, 0xFFFFFFF0u, 0).ok());
   EXPECT_EQ(s.Lookup(3, 0, 0).status().code(), Code::kNotFound);
   EXPECT_LT(CurrentRssBytes(), 512ull << 20);
@@ -59,7 +59,7 @@ TEST(FragmentStoreTest, FreeingGivesMemoryBackToTheOs) {
   FragmentStore s(1ull << 30);
   std::vector<FragmentSpec> specs;
   for (uint32_t f = 0; f < 64; ++f) specs.push_back({f, 256, 4096});
-  ASSERT_TRUE(s.Allocate(1, specs).ok());
+  ASSERT_TRUE(s.Allocate(1, 0, specs).ok());
   uint64_t before = CurrentRssBytes();
   for (uint32_t i = 0; i < kSlots; ++i) {
     SlotView v = *s.Lookup(1, i / 256, i % 256);

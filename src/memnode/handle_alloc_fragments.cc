@@ -7,7 +7,7 @@ void HandleAllocFragments(FragmentStore& store, const proto::FrameHeader& req, p
                           proto::Bytes* out) {
   Result<proto::ctl2m::AllocFragments> m = proto::ctl2m::AllocFragments::Decode(body);
   if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
-  Status s = store.Allocate(m->region, m->fragments);
+  Status s = store.Allocate(m->region, m->epoch, m->fragments);
   if (!s.ok()) return proto::AppendErrorReply(req, s, out);
   proto::AppendReply(req, proto::Empty{}, out);
 }

@@ -8,6 +8,8 @@ void HandleReadPages(FragmentStore& store, const proto::FrameHeader& req, proto:
                      proto::Bytes* out) {
   Result<proto::c2m::ReadPages> m = proto::c2m::ReadPages::Decode(body);
   if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
+  Status admitted = store.AdmitEpoch(m->region, m->epoch);
+  if (!admitted.ok()) return proto::AppendErrorReply(req, admitted, out);
   proto::c2m::ReadPagesReply reply;
   reply.pages.reserve(m->pages.size());
   for (const proto::c2m::PageRef& p : m->pages) {
@@ -21,7 +23,7 @@ void HandleReadPages(FragmentStore& store, const proto::FrameHeader& req, proto:
                      std::to_string(p.fragment) + " slot " + std::to_string(p.slot)),
           out);
     }
-    reply.pages.push_back({*slot->crc, proto::ByteSpan(slot->data, slot->size)});
+    reply.pages.push_back({*slot->version, *slot->crc, proto::ByteSpan(slot->data, slot->size)});
   }
   proto::AppendReply(req, reply, out);
 }

@@ -10,6 +10,8 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
                       proto::Bytes* out) {
   Result<proto::c2m::WritePages> m = proto::c2m::WritePages::Decode(body);
   if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
+  Status admitted = store.AdmitEpoch(m->region, m->epoch);
+  if (!admitted.ok()) return proto::AppendErrorReply(req, admitted, out);
   std::vector<SlotView> slots;
   slots.reserve(m->pages.size());
   // Validate the whole batch first so that a bad page writes nothing.
@@ -30,9 +32,15 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
     }
     slots.push_back(*slot);
   }
+  // Only a newer version lands: of two racing writers, the later version wins
+  // here and on every other node of the stripe, whatever the arrival order;
+  // a rebuild never overwrites a write that overtook it.
   for (size_t i = 0; i < slots.size(); ++i) {
-    std::memcpy(slots[i].data, m->pages[i].data.data(), slots[i].size);
-    *slots[i].crc = m->pages[i].crc;
+    const proto::c2m::WritePage& p = m->pages[i];
+    if (p.version <= *slots[i].version) continue;
+    std::memcpy(slots[i].data, p.data.data(), slots[i].size);
+    *slots[i].crc = p.crc;
+    *slots[i].version = p.version;
   }
   proto::AppendReply(req, proto::Empty{}, out);
 }

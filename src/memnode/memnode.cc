@@ -24,6 +24,7 @@ class Memnode::Service final : public net::Handler {
       case proto::Op::kC2mWritePages: return HandleWritePages(store_, req, body, out);
       case proto::Op::kCtl2mAllocFragments: return HandleAllocFragments(store_, req, body, out);
       case proto::Op::kCtl2mFreeRegion: return HandleFreeRegion(store_, req, body, out);
+      case proto::Op::kCtl2mSetEpoch: return HandleSetEpoch(store_, req, body, out);
       default:
         return proto::AppendErrorReply(
             req, InvalidArgument(std::string(proto::OpName(req.opcode)) + " is not served by a memory node"), out);
@@ -92,7 +93,8 @@ void Memnode::HeartbeatLoop() {
       if (c.ok()) conn = *c; else s = c.status();
     }
     if (s.ok() && !registered) {
-      proto::m2ctl::Register reg{node_id, incarnation, advertise, store_.capacity_bytes(), store_.used_bytes()};
+      proto::m2ctl::Register reg{node_id,          incarnation,          advertise,
+                                 store_.capacity_bytes(), store_.used_bytes(), options_.domain};
       auto r = net::Call(transport, *conn, reg, 2000);
       if (r.ok()) {
         if (node_id != r->node_id) spdlog::info("registered with controller {} as node {}", options_.controller, r->node_id);

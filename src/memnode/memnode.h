@@ -28,6 +28,9 @@ struct Options {
   std::string advertise;
   std::string controller;  // empty: run without a controller (tests)
   uint64_t capacity_bytes = 1ull << 30;
+  // Failure domain label: no stripe puts two fragments in one domain while
+  // there are enough domains.
+  std::string domain;
   uint32_t heartbeat_ms = 500;
   // A memory node sleeps in epoll_wait by default: on a box with more daemons
   // than cores (a local cluster) its spinning steals the client's core

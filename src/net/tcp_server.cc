@@ -74,9 +74,17 @@ Status TcpServer::Init() {
 Status TcpServer::Run() {
   epoll_event events[64];
   uint64_t spin_until = 0;
+  const uint64_t tick_ns = uint64_t{options_.tick_ms} * 1'000'000;
+  uint64_t next_tick = NowNanos() + tick_ns;
   for (;;) {
     uint64_t now = NowNanos();
+    if (tick_ns > 0 && now >= next_tick) {
+      handler_->OnTick();
+      now = NowNanos();
+      next_tick = now + tick_ns;
+    }
     int timeout = now < spin_until ? 0 : -1;
+    if (timeout < 0 && tick_ns > 0) timeout = static_cast<int>((next_tick - now) / 1'000'000) + 1;
     int n = epoll_wait(epoll_.get(), events, 64, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -37,6 +37,10 @@ class Handler {
   // Called on the server's thread for each request frame. Appends one reply
   // frame for `req` to `out` (proto::AppendReply / AppendErrorReply).
   virtual void Handle(const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) = 0;
+  // Called on the server's thread every ServerOptions::tick_ms (if set),
+  // between requests: where periodic work that shares the handler's state
+  // runs without a lock.
+  virtual void OnTick() {}
 };
 
 class Server {
@@ -54,6 +58,7 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:0";
   WaitOptions wait;
   uint32_t max_connections = 1024;
+  uint32_t tick_ms = 0;  // 0: no Handler::OnTick
 };
 
 Result<std::unique_ptr<Server>> ListenTcp(const ServerOptions& options, Handler* handler);

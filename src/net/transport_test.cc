@@ -27,8 +27,9 @@ class EchoHandler : public Handler {
     Result<proto::c2ctl::CreateRegion> m = proto::c2ctl::CreateRegion::Decode(body);
     if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
     proto::c2ctl::RegionInfo info{.id = m->size_bytes, .name = m->name, .page_size = 4096,
-                                  .num_pages = 1, .pages_per_fragment = 1,
-                                  .nodes = {{1, "x:1"}}, .fragment_nodes = {0}};
+                                  .num_pages = 1, .pages_per_stripe = 1,
+                                  .nodes = {{1, "x:1"}}, .fragment_nodes = {0},
+                                  .fragment_states = {proto::c2ctl::FragmentState::kReady}};
     proto::AppendReply(req, info, out);
   }
 };

@@ -11,19 +11,29 @@ bool ValidPageSize(uint32_t s) { return s >= 512 && s <= 65536 && (s & (s - 1)) 
 
 }  // namespace
 
+uint32_t SlotSize(uint32_t page_size, int k) {
+  uint32_t share = (page_size + static_cast<uint32_t>(k) - 1) / static_cast<uint32_t>(k);
+  return (share + 7) & ~7u;
+}
+
 void RegionInfo::Encode(Writer& w) const {
   w.U64(id);
   w.String(name);
   w.U32(page_size);
   w.U64(num_pages);
-  w.U32(pages_per_fragment);
+  w.U32(pages_per_stripe);
+  redundancy.Encode(w);
+  w.U64(epoch);
   w.U16(static_cast<uint16_t>(nodes.size()));
   for (const NodeAddr& n : nodes) {
     w.U64(n.id);
     w.String(n.addr);
   }
   w.U32(static_cast<uint32_t>(fragment_nodes.size()));
-  for (uint16_t i : fragment_nodes) w.U16(i);
+  for (size_t i = 0; i < fragment_nodes.size(); ++i) {
+    w.U16(fragment_nodes[i]);
+    w.U8(static_cast<uint8_t>(fragment_states[i]));
+  }
 }
 
 Result<RegionInfo> RegionInfo::Decode(ByteSpan body) {
@@ -33,7 +43,9 @@ Result<RegionInfo> RegionInfo::Decode(ByteSpan body) {
   m.name = r.String();
   m.page_size = r.U32();
   m.num_pages = r.U64();
-  m.pages_per_fragment = r.U32();
+  m.pages_per_stripe = r.U32();
+  Redundancy::Read(r, &m.redundancy);
+  m.epoch = r.U64();
   uint16_t node_count = r.U16();
   if (node_count > kMaxNodes) r.Fail("node count " + std::to_string(node_count));
   for (uint16_t i = 0; i < node_count && r.ok(); ++i) {
@@ -42,16 +54,22 @@ Result<RegionInfo> RegionInfo::Decode(ByteSpan body) {
     n.addr = r.String();
     m.nodes.push_back(std::move(n));
   }
-  uint32_t frags = r.Count(2, kMaxFragments, "fragment");
+  uint32_t frags = r.Count(3, kMaxFragments, "fragment");
   m.fragment_nodes.resize(frags);
-  for (uint16_t& i : m.fragment_nodes) {
-    i = r.U16();
-    if (r.ok() && i >= node_count) r.Fail("fragment on node index " + std::to_string(i));
+  m.fragment_states.resize(frags);
+  for (uint32_t f = 0; f < frags && r.ok(); ++f) {
+    m.fragment_nodes[f] = r.U16();
+    uint8_t state = r.U8();
+    if (r.ok() && m.fragment_nodes[f] >= node_count) {
+      r.Fail("fragment on node index " + std::to_string(m.fragment_nodes[f]));
+    }
+    if (state > static_cast<uint8_t>(FragmentState::kLost)) r.Fail("fragment state " + std::to_string(state));
+    m.fragment_states[f] = static_cast<FragmentState>(state);
   }
   TS_RETURN_IF_ERROR(r.Finish("c2ctl::RegionInfo"));
   if (!ValidPageSize(m.page_size)) return ProtocolError("RegionInfo: page size " + std::to_string(m.page_size));
-  if (m.num_pages == 0 || m.pages_per_fragment == 0) return ProtocolError("RegionInfo: empty region");
-  uint64_t want = (m.num_pages + m.pages_per_fragment - 1) / m.pages_per_fragment;
+  if (m.num_pages == 0 || m.pages_per_stripe == 0) return ProtocolError("RegionInfo: empty region");
+  uint64_t want = m.stripe_count() * static_cast<uint64_t>(m.redundancy.width());
   if (want != frags) {
     return ProtocolError("RegionInfo: " + std::to_string(frags) + " fragments for " +
                          std::to_string(m.num_pages) + " pages");
@@ -67,11 +85,17 @@ void RegionList::Encode(Writer& w) const {
     w.U32(s.page_size);
     w.U64(s.num_pages);
     w.U16(s.node_count);
+    s.redundancy.Encode(w);
+    w.U8(static_cast<uint8_t>(s.health));
+    for (uint64_t v : {s.stripes, s.degraded_stripes, s.lost_stripes, s.rebuild_done, s.rebuild_total,
+                       s.rebuild_bytes_per_s}) {
+      w.U64(v);
+    }
   }
 }
 
 void RegionList::Read(Reader& r, RegionList* out) {
-  uint32_t n = r.Count(24, kMaxRegions, "region");
+  uint32_t n = r.Count(76, kMaxRegions, "region");
   out->regions.resize(n);
   for (RegionSummary& s : out->regions) {
     s.id = r.U64();
@@ -79,6 +103,15 @@ void RegionList::Read(Reader& r, RegionList* out) {
     s.page_size = r.U32();
     s.num_pages = r.U64();
     s.node_count = r.U16();
+    Redundancy::Read(r, &s.redundancy);
+    uint8_t health = r.U8();
+    if (health > static_cast<uint8_t>(Health::kLost)) r.Fail("region health " + std::to_string(health));
+    s.health = static_cast<Health>(health);
+    for (uint64_t* v : {&s.stripes, &s.degraded_stripes, &s.lost_stripes, &s.rebuild_done, &s.rebuild_total,
+                        &s.rebuild_bytes_per_s}) {
+      *v = r.U64();
+    }
+    if (!r.ok()) break;
   }
 }
 
@@ -129,6 +162,7 @@ void CreateRegion::Encode(Writer& w) const {
   w.String(name);
   w.U64(size_bytes);
   w.U32(page_size);
+  redundancy.Encode(w);
 }
 
 Result<CreateRegion> CreateRegion::Decode(ByteSpan body) {
@@ -137,6 +171,7 @@ Result<CreateRegion> CreateRegion::Decode(ByteSpan body) {
   m.name = r.String();
   m.size_bytes = r.U64();
   m.page_size = r.U32();
+  Redundancy::Read(r, &m.redundancy);
   TS_RETURN_IF_ERROR(r.Finish("c2ctl::CreateRegion"));
   if (!ValidPageSize(m.page_size)) {
     return InvalidArgument("page size " + std::to_string(m.page_size) +

@@ -1,7 +1,7 @@
 // c2ctl: messages from a client (library or CLI) to the controller — regions
 // and cluster state.
 //
-//   CreateRegion      = name:string size_bytes:u64 page_size:u32
+//   CreateRegion      = name:string size_bytes:u64 page_size:u32 Redundancy
 //   OpenRegion        = name:string
 //   DeleteRegion      = name:string
 //   ListRegions       = (empty)
@@ -9,21 +9,29 @@
 //   CreateRegion, OpenRegion reply with RegionInfo; DeleteRegion with (empty);
 //   ListRegions with RegionList; ClusterStatus with ClusterStatusReply.
 //
+//   Redundancy        (proto/redundancy.h)
 //   RegionInfo        = id:u64 name:string page_size:u32 num_pages:u64
-//                       pages_per_fragment:u32
+//                       pages_per_stripe:u32 Redundancy epoch:u64
 //                       node_count:u16 { node_id:u64 addr:string }*node_count
-//                       fragment_count:u32 { node_index:u16 }*fragment_count
+//                       fragment_count:u32 { node_index:u16 state:u8 }*fragment_count
 //   RegionList        = count:u32 RegionSummary*count
 //   RegionSummary     = id:u64 name:string page_size:u32 num_pages:u64 node_count:u16
+//                       Redundancy health:u8 stripes:u64 degraded_stripes:u64
+//                       lost_stripes:u64 rebuild_done:u64 rebuild_total:u64
+//                       rebuild_bytes_per_s:u64
 //   ClusterStatusReply= node_count:u32 NodeInfo*node_count RegionList
 //   NodeInfo          = id:u64 addr:string capacity:u64 used:u64 rss:u64
 //                       alive:u8 ms_since_heartbeat:u32
 //
-// RegionInfo is the region map: fragment f holds pages
-// [f*pages_per_fragment, (f+1)*pages_per_fragment) and lives on
-// nodes[fragment_nodes[f]]. Decode checks fragment_count =
-// ceil(num_pages / pages_per_fragment), every node_index < node_count, and
-// page_size a power of two in [512, 65536].
+// RegionInfo is the region map. Stripe s holds pages
+// [s*pages_per_stripe, (s+1)*pages_per_stripe) and is cut into k+m
+// fragments: fragment s*(k+m)+j holds share j of each of those pages (the
+// whole page when k = 1; data shares first, then parity) and lives on
+// nodes[node_index]. Its state says whether to read it (ready), only write it
+// (rebuilding: a replacement being filled) or skip it (lost: its node died).
+// epoch grows with every change to the map. Decode checks fragment_count =
+// ceil(num_pages / pages_per_stripe) * (k+m), every node_index < node_count,
+// the redundancy's shape, and page_size a power of two in [512, 65536].
 //
 // Thread-safety: value types.
 #pragma once
@@ -34,9 +42,16 @@
 
 #include "common/result.h"
 #include "proto/opcode.h"
+#include "proto/redundancy.h"
 #include "proto/wire.h"
 
 namespace tessera::proto::c2ctl {
+
+// Bytes of one page a fragment slot holds: ceil(page_size / k), rounded up
+// to 8 so parity math runs on whole words.
+uint32_t SlotSize(uint32_t page_size, int k);
+
+enum class FragmentState : uint8_t { kReady = 0, kRebuilding = 1, kLost = 2 };
 
 struct NodeAddr {
   uint64_t id = 0;
@@ -48,12 +63,18 @@ struct RegionInfo {
   std::string name;
   uint32_t page_size = 0;
   uint64_t num_pages = 0;
-  uint32_t pages_per_fragment = 0;
+  uint32_t pages_per_stripe = 0;
+  Redundancy redundancy;
+  uint64_t epoch = 0;
   std::vector<NodeAddr> nodes;
   std::vector<uint16_t> fragment_nodes;
+  std::vector<FragmentState> fragment_states;
+  uint64_t stripe_count() const { return (num_pages + pages_per_stripe - 1) / pages_per_stripe; }
   void Encode(Writer& w) const;
   static Result<RegionInfo> Decode(ByteSpan body);
 };
+
+enum class Health : uint8_t { kHealthy = 0, kDegraded = 1, kRebuilding = 2, kLost = 3 };
 
 struct RegionSummary {
   uint64_t id = 0;
@@ -61,6 +82,14 @@ struct RegionSummary {
   uint32_t page_size = 0;
   uint64_t num_pages = 0;
   uint16_t node_count = 0;
+  Redundancy redundancy;
+  Health health = Health::kHealthy;
+  uint64_t stripes = 0;
+  uint64_t degraded_stripes = 0;  // missing at least one fragment, still readable
+  uint64_t lost_stripes = 0;      // missing more than m fragments
+  uint64_t rebuild_done = 0;      // fragment bytes rebuilt so far
+  uint64_t rebuild_total = 0;     // fragment bytes the running rebuild must make
+  uint64_t rebuild_bytes_per_s = 0;
 };
 
 struct RegionList {
@@ -94,6 +123,7 @@ struct CreateRegion {
   std::string name;
   uint64_t size_bytes = 0;
   uint32_t page_size = 4096;
+  Redundancy redundancy;
   void Encode(Writer& w) const;
   static Result<CreateRegion> Decode(ByteSpan body);
 };

@@ -6,6 +6,7 @@ namespace tessera::proto::ctl2m {
 
 void AllocFragments::Encode(Writer& w) const {
   w.U64(region);
+  w.U64(epoch);
   w.U32(static_cast<uint32_t>(fragments.size()));
   for (const FragmentSpec& f : fragments) {
     w.U32(f.fragment);
@@ -18,6 +19,7 @@ Result<AllocFragments> AllocFragments::Decode(ByteSpan body) {
   Reader r(body);
   AllocFragments m;
   m.region = r.U64();
+  m.epoch = r.U64();
   uint32_t n = r.Count(12, kMaxFragmentsPerRequest, "fragment");
   if (r.ok() && n == 0) r.Fail("no fragments");
   m.fragments.resize(n);
@@ -48,6 +50,15 @@ Result<FreeRegion> FreeRegion::Decode(ByteSpan body) {
   FreeRegion m;
   m.region = r.U64();
   TS_RETURN_IF_ERROR(r.Finish("ctl2m::FreeRegion"));
+  return m;
+}
+
+Result<SetEpoch> SetEpoch::Decode(ByteSpan body) {
+  Reader r(body);
+  SetEpoch m;
+  m.region = r.U64();
+  m.epoch = r.U64();
+  TS_RETURN_IF_ERROR(r.Finish("ctl2m::SetEpoch"));
   return m;
 }
 

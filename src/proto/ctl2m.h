@@ -1,15 +1,23 @@
 // ctl2m: messages from the controller to a memory node — allocation.
 //
-//   AllocFragments      = region:u64 count:u32 { fragment:u32 slots:u32 slot_size:u32 }*count
+//   AllocFragments      = region:u64 epoch:u64 count:u32 { fragment:u32 slots:u32 slot_size:u32 }*count
 //   AllocFragmentsReply = (empty)
 //   FreeRegion          = region:u64
 //   FreeRegionReply     = freed_bytes:u64
+//   SetEpoch            = region:u64 epoch:u64
+//   SetEpochReply       = (empty)
 //
-// AllocFragments is all-or-nothing at the node: if any fragment does not fit,
+// epoch is the region map's; the node refuses requests made with an older
+// one from then on. AllocFragments is all-or-nothing at the node: if any fragment does not fit,
 // none is kept and the reply is an out-of-capacity error. 1 <= count <=
 // kMaxFragmentsPerRequest; 1 <= slots <= kMaxSlotsPerFragment;
 // 1 <= slot_size <= c2m::kMaxSlotSize. FreeRegion of a region the node does not
 // hold succeeds with freed_bytes = 0, so the controller can retry it safely.
+//
+// SetEpoch tells a node the region map changed (a fragment was lost, or
+// rebuilt elsewhere): from then on it refuses requests made with an older map,
+// which sends their clients to the controller for the new one. It never
+// lowers a node's epoch, and is a no-op for a region the node does not hold.
 //
 // Thread-safety: value types.
 #pragma once
@@ -36,6 +44,7 @@ struct AllocFragments {
   static constexpr Op kOp = Op::kCtl2mAllocFragments;
   using Reply = Empty;
   uint64_t region = 0;
+  uint64_t epoch = 0;
   std::vector<FragmentSpec> fragments;
   void Encode(Writer& w) const;
   static Result<AllocFragments> Decode(ByteSpan body);
@@ -53,6 +62,18 @@ struct FreeRegion {
   uint64_t region = 0;
   void Encode(Writer& w) const { w.U64(region); }
   static Result<FreeRegion> Decode(ByteSpan body);
+};
+
+struct SetEpoch {
+  static constexpr Op kOp = Op::kCtl2mSetEpoch;
+  using Reply = Empty;
+  uint64_t region = 0;
+  uint64_t epoch = 0;
+  void Encode(Writer& w) const {
+    w.U64(region);
+    w.U64(epoch);
+  }
+  static Result<SetEpoch> Decode(ByteSpan body);
 };
 
 }  // namespace tessera::proto::ctl2m

@@ -17,6 +17,7 @@ void Register::Encode(Writer& w) const {
   w.String(addr);
   w.U64(capacity);
   w.U64(used);
+  w.String(domain);
 }
 
 Result<Register> Register::Decode(ByteSpan body) {
@@ -27,6 +28,7 @@ Result<Register> Register::Decode(ByteSpan body) {
   m.addr = r.String();
   m.capacity = r.U64();
   m.used = r.U64();
+  m.domain = r.String();
   TS_RETURN_IF_ERROR(r.Finish("m2ctl::Register"));
   if (m.addr.empty()) return ProtocolError("m2ctl::Register: empty address");
   return m;

@@ -1,6 +1,7 @@
 // m2ctl: messages from a memory node to the controller — membership.
 //
 //   Register       = node_id:u64 incarnation:u64 addr:string capacity:u64 used:u64
+//                    domain:string
 //   RegisterReply  = node_id:u64
 //   Heartbeat      = node_id:u64 incarnation:u64 used:u64 rss:u64
 //   HeartbeatReply = known:u8
@@ -9,7 +10,8 @@
 // id again after a controller restart so the controller, which persisted it,
 // recognises the node. incarnation is random per process start: the same id
 // with a new incarnation is a node that restarted and lost its memory.
-// known = 0 tells a node to register again.
+// known = 0 tells a node to register again. domain is the node's failure
+// domain label (rack, host, power feed); empty: the node is a domain alone.
 //
 // Thread-safety: value types.
 #pragma once
@@ -37,6 +39,7 @@ struct Register {
   std::string addr;
   uint64_t capacity = 0;
   uint64_t used = 0;
+  std::string domain;
   void Encode(Writer& w) const;
   static Result<Register> Decode(ByteSpan body);
 };

@@ -31,11 +31,12 @@ void ExpectEveryTruncationFails(const Bytes& body) {
 }
 
 TEST(MessagesTest, ReadPagesRoundTrips) {
-  c2m::ReadPages m{.region = 7, .pages = {{1, 2}, {3, 4}}};
+  c2m::ReadPages m{.region = 7, .epoch = 11, .pages = {{1, 2}, {3, 4}}};
   Bytes b = Encode(m);
   Result<c2m::ReadPages> d = c2m::ReadPages::Decode(b);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->region, 7u);
+  EXPECT_EQ(d->epoch, 11u);
   ASSERT_EQ(d->pages.size(), 2u);
   EXPECT_EQ(d->pages[1].fragment, 3u);
   EXPECT_EQ(d->pages[1].slot, 4u);
@@ -46,10 +47,12 @@ TEST(MessagesTest, PageCountsAreBounded) {
   Bytes b;
   Writer w(&b);
   w.U64(1);
-  w.U32(0xFFFFFFFF);  // claims 4 G pages in 12 bytes
+  w.U64(1);
+  w.U32(0xFFFFFFFF);  // claims 4 G pages in 20 bytes
   EXPECT_EQ(c2m::ReadPages::Decode(b).status().code(), Code::kProtocol);
   Bytes empty;
   Writer w2(&empty);
+  w2.U64(1);
   w2.U64(1);
   w2.U32(0);
   EXPECT_FALSE(c2m::ReadPages::Decode(empty).ok());
@@ -57,18 +60,23 @@ TEST(MessagesTest, PageCountsAreBounded) {
 
 TEST(MessagesTest, WritePagesAndReplyRoundTrip) {
   uint8_t page[16] = {1, 2, 3};
-  c2m::WritePages m{.region = 9, .pages = {{.ref = {5, 6}, .crc = 42, .data = ByteSpan(page, 16)}}};
+  c2m::WritePages m{.region = 9, .epoch = 2,
+                    .pages = {{.ref = {5, 6}, .version = 77, .crc = 42, .data = ByteSpan(page, 16)}}};
   Bytes b = Encode(m);
   Result<c2m::WritePages> d = c2m::WritePages::Decode(b);
   ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->epoch, 2u);
+  EXPECT_EQ(d->pages[0].version, 77u);
   EXPECT_EQ(d->pages[0].crc, 42u);
   EXPECT_EQ(d->pages[0].data.size(), 16u);
   EXPECT_EQ(d->pages[0].data[2], 3);
   ExpectEveryTruncationFails<c2m::WritePages>(b);
 
-  c2m::ReadPagesReply rep{.pages = {{.crc = 1, .data = ByteSpan(page, 16)}}};
+  c2m::ReadPagesReply rep{.pages = {{.version = 5, .crc = 1, .data = ByteSpan(page, 16)}}};
   Bytes rb = Encode(rep);
-  ASSERT_TRUE(c2m::ReadPagesReply::Decode(rb).ok());
+  auto rd = c2m::ReadPagesReply::Decode(rb);
+  ASSERT_TRUE(rd.ok());
+  EXPECT_EQ(rd->pages[0].version, 5u);
   ExpectEveryTruncationFails<c2m::ReadPagesReply>(rb);
 }
 
@@ -88,42 +96,71 @@ TEST(MessagesTest, AllocFragmentsValidatesSpecs) {
 
 TEST(MessagesTest, MembershipRoundTrips) {
   m2ctl::Register reg{.node_id = 0, .incarnation = 99, .addr = "127.0.0.1:7001",
-                      .capacity = 1 << 30, .used = 5};
+                      .capacity = 1 << 30, .used = 5, .domain = "rack-2"};
   Bytes b = Encode(reg);
   Result<m2ctl::Register> d = m2ctl::Register::Decode(b);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->addr, "127.0.0.1:7001");
   EXPECT_EQ(d->capacity, 1u << 30);
+  EXPECT_EQ(d->domain, "rack-2");
   ExpectEveryTruncationFails<m2ctl::Register>(b);
   ExpectEveryTruncationFails<m2ctl::Heartbeat>(Encode(m2ctl::Heartbeat{1, 2, 3, 4}));
 }
 
 TEST(MessagesTest, RegionInfoChecksTheMap) {
-  c2ctl::RegionInfo info{.id = 1, .name = "r", .page_size = 4096, .num_pages = 10,
-                         .pages_per_fragment = 4, .nodes = {{1, "a:1"}, {2, "b:2"}},
-                         .fragment_nodes = {0, 1, 0}};
+  using c2ctl::FragmentState;
+  c2ctl::RegionInfo info{.id = 1, .name = "r", .page_size = 4096, .num_pages = 10, .pages_per_stripe = 4,
+                         .redundancy = {Redundancy::Kind::kReplicas, 1, 1}, .epoch = 3,
+                         .nodes = {{1, "a:1"}, {2, "b:2"}}, .fragment_nodes = {0, 1, 1, 0, 0, 1},
+                         .fragment_states = {FragmentState::kReady, FragmentState::kLost, FragmentState::kReady,
+                                             FragmentState::kRebuilding, FragmentState::kReady,
+                                             FragmentState::kReady}};
   Bytes b = Encode(info);
   Result<c2ctl::RegionInfo> d = c2ctl::RegionInfo::Decode(b);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->fragment_nodes, info.fragment_nodes);
+  EXPECT_EQ(d->fragment_states, info.fragment_states);
+  EXPECT_EQ(d->redundancy, info.redundancy);
+  EXPECT_EQ(d->epoch, 3u);
   ExpectEveryTruncationFails<c2ctl::RegionInfo>(b);
 
-  info.fragment_nodes = {0, 1};  // 10 pages need 3 fragments of 4
-  EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(info)).ok());
-  info.fragment_nodes = {0, 1, 2};  // no node 2
-  EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(info)).ok());
+  c2ctl::RegionInfo short_map = info;  // 10 pages need 3 stripes of 2 fragments
+  short_map.fragment_nodes.resize(4);
+  short_map.fragment_states.resize(4);
+  EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(short_map)).ok());
+  c2ctl::RegionInfo bad_node = info;
+  bad_node.fragment_nodes[2] = 2;  // no node 2
+  EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(bad_node)).ok());
+  c2ctl::RegionInfo bad_shape = info;
+  bad_shape.redundancy = {Redundancy::Kind::kNone, 1, 1};  // "none" with a parity fragment
+  EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(bad_shape)).ok());
+  bad_shape.redundancy = {Redundancy::Kind::kErasure, 30, 3};  // wider than 32
+  EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(bad_shape)).ok());
+}
+
+TEST(MessagesTest, SlotSizeCoversAPageShare) {
+  EXPECT_EQ(c2ctl::SlotSize(4096, 1), 4096u);
+  EXPECT_EQ(c2ctl::SlotSize(4096, 4), 1024u);
+  EXPECT_EQ(c2ctl::SlotSize(4096, 3), 1368u);  // 1366 rounded up to whole words
+  for (int k = 1; k <= 32; ++k) EXPECT_GE(c2ctl::SlotSize(4096, k) * k, 4096u) << k;
 }
 
 TEST(MessagesTest, StatusAndListsRoundTrip) {
   c2ctl::ClusterStatusReply s;
   s.nodes.push_back({.id = 1, .addr = "x:1", .capacity = 10, .used = 2, .rss = 3, .alive = true,
                      .ms_since_heartbeat = 12});
-  s.regions.regions.push_back({.id = 4, .name = "r", .page_size = 4096, .num_pages = 8, .node_count = 1});
+  s.regions.regions.push_back({.id = 4, .name = "r", .page_size = 4096, .num_pages = 8, .node_count = 6,
+                               .redundancy = {Redundancy::Kind::kErasure, 4, 2},
+                               .health = c2ctl::Health::kRebuilding, .stripes = 1, .rebuild_done = 5,
+                               .rebuild_total = 9});
   Bytes b = Encode(s);
   Result<c2ctl::ClusterStatusReply> d = c2ctl::ClusterStatusReply::Decode(b);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_TRUE(d->nodes[0].alive);
   EXPECT_EQ(d->regions.regions[0].name, "r");
+  EXPECT_EQ(d->regions.regions[0].health, c2ctl::Health::kRebuilding);
+  EXPECT_EQ(d->regions.regions[0].rebuild_total, 9u);
+  EXPECT_EQ(d->regions.regions[0].redundancy.k, 4);
   ExpectEveryTruncationFails<c2ctl::ClusterStatusReply>(b);
 
   c2ctl::CreateRegion c{.name = "r", .size_bytes = 100, .page_size = 4096};

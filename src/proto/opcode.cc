@@ -8,6 +8,7 @@ std::string_view OpName(uint8_t op) {
     case Op::kC2mWritePages: return "c2m::WritePages";
     case Op::kCtl2mAllocFragments: return "ctl2m::AllocFragments";
     case Op::kCtl2mFreeRegion: return "ctl2m::FreeRegion";
+    case Op::kCtl2mSetEpoch: return "ctl2m::SetEpoch";
     case Op::kM2ctlRegister: return "m2ctl::Register";
     case Op::kM2ctlHeartbeat: return "m2ctl::Heartbeat";
     case Op::kC2ctlCreateRegion: return "c2ctl::CreateRegion";

@@ -20,6 +20,7 @@ enum class Op : uint8_t {
 
   kCtl2mAllocFragments = 0x10,
   kCtl2mFreeRegion = 0x11,
+  kCtl2mSetEpoch = 0x12,
 
   kM2ctlRegister = 0x20,
   kM2ctlHeartbeat = 0x21,

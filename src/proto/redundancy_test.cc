@@ -1,8 +1,8 @@
-#include "ec/redundancy.h"
+#include "proto/redundancy.h"
 
 #include <gtest/gtest.h>
 
-namespace tessera::ec {
+namespace tessera::proto {
 namespace {
 
 TEST(RedundancyTest, ParsesAndPrintsEveryScheme) {
@@ -33,4 +33,4 @@ TEST(RedundancyTest, RejectsJunkWithTheInputQuoted) {
 }
 
 }  // namespace
-}  // namespace tessera::ec
+}  // namespace tessera::proto

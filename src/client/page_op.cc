@@ -1,0 +1,184 @@
+#include "client/page_op.h"
+
+#include <bit>
+#include <cstring>
+
+#include "common/clock.h"
+
+namespace tessera::client {
+
+PageOp::PageOp(UserOp* op, PageIo::Kind kind, uint64_t page, uint8_t* buf, uint64_t version)
+    : op_(op), kind_(kind), page_(page), buf_(buf), version_(version) {}
+
+void PageOp::Begin(std::shared_ptr<const RegionMap> map) {
+  map_ = std::move(map);
+  ++attempts_;
+  asked_ = replied_ = have_ = 0;
+  stale_ = false;
+  state_ = State::kIssued;
+  const PageCodec& codec = map_->codec();
+  if (kind_ == PageIo::Kind::kRead) {
+    scratch_.resize(static_cast<size_t>(codec.width()) * codec.slot_size());
+  } else {
+    scratch_.resize(codec.scratch_bytes());
+    codec.Split(buf_, scratch_.data(), share_);
+  }
+}
+
+bool PageOp::Usable(NodePool& pool, int j) const {
+  uint32_t f = map_->FragmentOf(page_, j);
+  auto state = map_->StateOf(f);
+  // A fragment being rebuilt takes writes (so it is current when the rebuild
+  // ends) but has nothing to read yet.
+  bool wanted = state == RegionMap::FragmentState::kReady ||
+                (kind_ == PageIo::Kind::kWrite && state == RegionMap::FragmentState::kRebuilding);
+  return wanted && !pool.IsDown(map_->AddressOf(f));
+}
+
+std::vector<int> PageOp::PlanRound(NodePool& pool, int read_extra) {
+  const int k = map_->codec().k();
+  const int width = map_->width();
+  std::vector<int> plan = Choose(pool, read_extra);
+  if (plan.empty() && kind_ == PageIo::Kind::kRead && std::popcount(have_) >= k) {
+    // Every reachable share answered, enough of them, but no k agree: a write
+    // to the page is landing (or its writer died mid-way). Read them all
+    // again until they agree, for a while.
+    uint64_t now = NowNanos();
+    if (mixed_since_ns_ == 0) mixed_since_ns_ = now;
+    if (now - mixed_since_ns_ < kMixedRetryNs) {
+      asked_ = replied_ = have_ = 0;
+      plan = Choose(pool, width);
+    }
+  }
+  if ((asked_ == 0 && plan.size() < static_cast<size_t>(k)) || plan.empty()) {
+    Fail(Shortfall());
+    return {};
+  }
+  for (int j : plan) asked_ |= 1u << j;
+  in_flight_ += static_cast<int>(plan.size());
+  state_ = State::kIssued;
+  return plan;
+}
+
+std::vector<int> PageOp::Choose(NodePool& pool, int read_extra) {
+  const int k = map_->codec().k();
+  std::vector<int> plan;
+  int spare = 0;
+  for (int j = 0; j < map_->width(); ++j) {
+    if ((asked_ >> j) & 1) continue;
+    if (!Usable(pool, j)) {
+      uint32_t f = map_->FragmentOf(page_, j);
+      const std::string& addr = map_->AddressOf(f);
+      bool down = map_->StateOf(f) == RegionMap::FragmentState::kReady;  // by this client's account
+      if (down && unreachable_.find(addr) == std::string::npos) {
+        unreachable_ += (unreachable_.empty() ? "" : ", ") + addr;
+      }
+      continue;
+    }
+    // Reads start with k (+ extra) shares, data first: the rest only if needed.
+    if (kind_ == PageIo::Kind::kRead && asked_ == 0 && static_cast<int>(plan.size()) >= k + read_extra) {
+      ++spare;
+      continue;
+    }
+    plan.push_back(j);
+  }
+  // Too few reachable shares for a first round: nothing is worth sending.
+  if (asked_ == 0 && static_cast<int>(plan.size()) + spare < k) plan.clear();
+  return plan;
+}
+
+Status PageOp::Shortfall() const {
+  const int k = map_->codec().k();
+  std::string where = "page " + std::to_string(page_) + ": ";
+  if (std::popcount(have_) >= k) {
+    return DataLoss(where + "its fragments hold different versions and no " + std::to_string(k) +
+                    " agree (a write to it was interrupted)");
+  }
+  std::string count = std::to_string(std::popcount(have_)) + " of " + std::to_string(map_->width()) +
+                      " fragments readable, " + std::to_string(k) + " needed";
+  // Unreachable nodes may come back; fragments the controller declared lost,
+  // or that a node no longer has, will not.
+  if (!unreachable_.empty()) return Unavailable(where + count + "; unreachable: memory node " + unreachable_);
+  if (first_error_.code() == Code::kUnavailable || first_error_.code() == Code::kTimedOut) {
+    return Unavailable(where + count + " (" + first_error_.ToString() + ")");
+  }
+  return DataLoss(where + count + (first_error_.ok() ? "" : " (" + first_error_.ToString() + ")"));
+}
+
+PageOp::State PageOp::Record(int j, const Status& status, uint64_t version, proto::ByteSpan data) {
+  --in_flight_;
+  if (state_ == State::kSettled) {
+    if (in_flight_ == 0) state_ = State::kRetired;
+    return state_;
+  }
+  ++replied_;
+  if (status.ok()) {
+    have_ |= 1u << j;
+    versions_[j] = version;
+    if (kind_ == PageIo::Kind::kRead) std::memcpy(ShareBuf(j), data.data(), data.size());
+  } else {
+    if (status.code() == Code::kStaleMap) stale_ = true;
+    if (first_error_.ok()) first_error_ = status;
+  }
+  if (kind_ == PageIo::Kind::kRead) TrySettleRead();
+  if (state_ != State::kSettled && replied_ == static_cast<uint32_t>(std::popcount(asked_))) AfterLastReply();
+  if (state_ == State::kSettled && in_flight_ == 0) state_ = State::kRetired;
+  return state_;
+}
+
+void PageOp::TrySettleRead() {
+  const int k = map_->codec().k();
+  // The newest version that k shares agree on.
+  uint64_t best = 0;
+  uint32_t best_mask = 0;
+  for (uint32_t rest = have_; rest != 0; rest &= rest - 1) {
+    uint64_t v = versions_[std::countr_zero(rest)];
+    if (best_mask != 0 && v <= best) continue;
+    uint32_t mask = 0;
+    for (uint32_t m = have_; m != 0; m &= m - 1) {
+      if (versions_[std::countr_zero(m)] == v) mask |= 1u << std::countr_zero(m);
+    }
+    if (std::popcount(mask) >= k) {
+      best = v;
+      best_mask = mask;
+    }
+  }
+  if (best_mask == 0) return;
+  outcome_ = map_->codec().Join(scratch_.data(), best_mask, buf_);
+  state_ = State::kSettled;
+}
+
+void PageOp::SettleWrite() {
+  // Only shares a reader would use count: a fragment still being rebuilt
+  // holds the write but is not read until the rebuild finishes.
+  int readable = 0;
+  for (uint32_t m = have_; m != 0; m &= m - 1) {
+    readable += map_->StateOf(map_->FragmentOf(page_, std::countr_zero(m))) == RegionMap::FragmentState::kReady;
+  }
+  const int k = map_->codec().k();
+  if (readable >= k) {
+    outcome_ = Status::Ok();
+  } else {
+    outcome_ = (first_error_.ok() ? Unavailable("no memory node took it") : first_error_)
+                   .With("page " + std::to_string(page_) + " reached " + std::to_string(readable) + " of " +
+                         std::to_string(k) + " fragments needed");
+  }
+  state_ = State::kSettled;
+}
+
+void PageOp::AfterLastReply() {
+  if (stale_) {
+    state_ = State::kNeedsMap;
+    return;
+  }
+  if (kind_ == PageIo::Kind::kWrite) return SettleWrite();
+  // A read that did not settle: PlanRound decides what to ask next.
+  state_ = State::kNeedsRound;
+}
+
+void PageOp::Fail(const Status& why) {
+  outcome_ = why;
+  state_ = in_flight_ == 0 ? State::kRetired : State::kSettled;
+}
+
+}  // namespace tessera::client

@@ -1,0 +1,111 @@
+// PageOp: one page's read or write across the shares of its stripe — the
+// unit the IoQueue schedules. It decides which shares to ask for, collects
+// what comes back, and settles: a read on the newest version that at least k
+// shares agree on (decoding if a data share is missing), a write once at least
+// k readable shares hold it.
+//
+// Reads ask k shares (data shares first, so a healthy read needs no decode),
+// or k + read_extra to cut the tail with the first k that agree; if those do
+// not settle it — a node failed, versions differ because a write was in
+// flight or its writer died — the next round asks every other live share.
+// A stale-map reply makes the page start over on a newer map.
+//
+// Page states: kIssued (shares in flight) -> kSettled (outcome known, late
+// replies may still arrive) -> kRetired (last reply in; the queue deletes it).
+// kIssued -> kNeedsRound / kNeedsMap hand the page to the queue's driving
+// thread, which issues it again.
+//
+// Thread-safety: none; the IoQueue calls it under its lock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/node_pool.h"
+#include "client/region_map.h"
+#include "proto/wire.h"
+#include "tessera/client.h"
+
+namespace tessera::client {
+
+// A caller's PageIo: completes when its last page does.
+struct UserOp {
+  uint64_t user_data = 0;
+  uint32_t pages_left = 0;
+  Status status;  // first error
+};
+
+class PageOp {
+ public:
+  enum class State : uint8_t { kIssued, kNeedsRound, kNeedsMap, kSettled, kRetired };
+
+  PageOp(UserOp* op, PageIo::Kind kind, uint64_t page, uint8_t* buf, uint64_t version);
+
+  // Starts an attempt on `map` (the first, or again after a stale map).
+  void Begin(std::shared_ptr<const RegionMap> map);
+  // The shares to send now: a first round, or the next one after
+  // kNeedsRound. Empty means nothing could be sent: the page has settled
+  // (DataLoss or Unavailable) and Settled() says so.
+  std::vector<int> PlanRound(NodePool& pool, int read_extra);
+  // Where a write's share j comes from.
+  const uint8_t* ShareData(int j) const { return share_[j]; }
+
+  // One share's reply (or failure). Returns the state after it.
+  State Record(int j, const Status& status, uint64_t version, proto::ByteSpan data);
+
+  State state() const { return state_; }
+  const Status& outcome() const { return outcome_; }
+  UserOp* user() const { return op_; }
+  PageIo::Kind kind() const { return kind_; }
+  uint64_t page() const { return page_; }
+  uint64_t version() const { return version_; }
+  const RegionMap& map() const { return *map_; }
+  uint64_t stale_epoch() const { return map_->epoch(); }
+  int attempts() const { return attempts_; }
+  // Fails a page the queue gives up on (abort, map refresh failed).
+  void Fail(const Status& why);
+  // Whether the queue has told the caller about this page's outcome.
+  bool reported() const { return reported_; }
+  void set_reported() { reported_ = true; }
+
+ private:
+  bool Usable(NodePool& pool, int j) const;
+  // The unasked usable shares to send (k + read_extra of them first).
+  std::vector<int> Choose(NodePool& pool, int read_extra);
+  // Why the page cannot be had: Unavailable when nodes holding it could not be
+  // reached, DataLoss when its fragments are gone.
+  Status Shortfall() const;
+  void TrySettleRead();
+  void SettleWrite();
+  void AfterLastReply();
+  uint8_t* ShareBuf(int j) { return scratch_.data() + static_cast<size_t>(j) * map_->codec().slot_size(); }
+
+  UserOp* op_;
+  const PageIo::Kind kind_;
+  const uint64_t page_;
+  uint8_t* const buf_;
+  const uint64_t version_;  // writes: the version this write stores
+  std::shared_ptr<const RegionMap> map_;
+  std::vector<uint8_t> scratch_;
+  const uint8_t* share_[proto::Redundancy::kMaxWidth] = {};
+  uint64_t versions_[proto::Redundancy::kMaxWidth] = {};
+  uint32_t asked_ = 0;    // shares asked in this attempt
+  uint32_t replied_ = 0;  // of those, replied (ok or not)
+  uint32_t have_ = 0;     // of those, replied ok
+  int in_flight_ = 0;     // shares sent and not yet replied, across attempts
+  int attempts_ = 0;
+  bool stale_ = false;
+  bool reported_ = false;
+  // When this read first found its shares' versions disagreeing; it reads
+  // again until they agree or kMixedRetryNs passes.
+  uint64_t mixed_since_ns_ = 0;
+  static constexpr uint64_t kMixedRetryNs = 200'000'000;
+  State state_ = State::kIssued;
+  Status outcome_;
+  Status first_error_;
+  std::string unreachable_;  // nodes skipped because this client saw them fail
+};
+
+}  // namespace tessera::client
