@@ -43,6 +43,10 @@ int InProcessCluster::MemnodeAt(const std::string& address) const {
 }
 
 InProcessCluster::~InProcessCluster() {
+  // The controller first, so it does not see the nodes go and start repairs.
+  controller_->Stop();
+  controller_thread_.join();
+  controller_.reset();
   for (auto& m : memnodes_) {
     if (m) m->Stop();
   }
@@ -50,14 +54,12 @@ InProcessCluster::~InProcessCluster() {
     if (t.joinable()) t.join();
   }
   memnodes_.clear();
-  controller_->Stop();
-  controller_thread_.join();
-  controller_.reset();
   std::filesystem::remove_all(data_dir_);
 }
 
 void InProcessCluster::StartController(const std::string& listen) {
-  controller::Options co{.listen = listen, .data_dir = data_dir_, .pages_per_stripe = options_.pages_per_stripe};
+  controller::Options co{.listen = listen, .data_dir = data_dir_, .node_timeout_ms = options_.node_timeout_ms,
+                         .pages_per_stripe = options_.pages_per_stripe};
   auto c = controller::Controller::Start(co);
   CHECK(c.ok()) << c.status().ToString();
   controller_ = std::move(*c);

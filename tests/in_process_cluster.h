@@ -21,6 +21,7 @@ struct ClusterOptions {
   uint64_t capacity_bytes = 64ull << 20;
   uint32_t pages_per_stripe = 16;
   uint32_t heartbeat_ms = 100;
+  uint32_t node_timeout_ms = 2000;
 };
 
 class InProcessCluster {

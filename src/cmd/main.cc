@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   ctl->add_option("--pages-per-stripe", co.pages_per_stripe, "Placement unit in pages")
       ->check(CLI::Range(1u, 1u << 20))->capture_default_str();
+  std::string rebuild_rate = "0";
+  ctl->add_option("--rebuild-rate", rebuild_rate, "Cap on rebuild traffic per second, e.g. 200M (0: none)")
+      ->check(SizeValidator())->capture_default_str();
 
   tessera::memnode::Options mo;
   std::string mem_capacity = "1G";
@@ -114,7 +117,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  if (*ctl) return tessera::cmd::RunController(co, signals);
+  if (*ctl) {
+    co.rebuild_rate_limit = Bytes(rebuild_rate);
+    return tessera::cmd::RunController(co, signals);
+  }
   if (*mem) {
     mo.capacity_bytes = Bytes(mem_capacity);
     return tessera::cmd::RunMemnode(mo, signals);

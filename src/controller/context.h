@@ -7,11 +7,13 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "controller/cluster_state.h"
 #include "controller/meta_store.h"
 #include "controller/placement.h"
+#include "controller/rebuild_job.h"
 #include "net/transport.h"
 
 namespace tessera::controller {
@@ -25,6 +27,10 @@ struct Options {
   // Region stripes are this many pages (the unit of placement).
   uint32_t pages_per_stripe = 256;
   int memnode_timeout_ms = 5000;
+  // Caps the bytes a rebuild writes per second (0: no cap).
+  uint64_t rebuild_rate_limit = 0;
+  // How often the controller checks for dead nodes and lost fragments.
+  uint32_t tick_ms = 100;
 };
 
 struct Context {
@@ -44,6 +50,12 @@ struct Context {
   ClusterState state;
   std::unique_ptr<net::ClientTransport> transport;
   std::map<uint64_t, std::shared_ptr<net::Connection>> conns;
+  // Nodes declared dead (their fragments marked lost); soft state.
+  std::set<uint64_t> declared_dead;
+  // The running rebuild, if any, and the region it is for.
+  std::unique_ptr<RebuildJob> rebuild;
+  std::string rebuild_region;
+  uint64_t last_rebuild_failure_ns = 0;
 };
 
 }  // namespace tessera::controller

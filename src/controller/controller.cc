@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "controller/handlers.h"
+#include "controller/repair.h"
 
 namespace tessera::controller {
 
@@ -29,6 +30,12 @@ class Controller::Service final : public net::Handler {
             req, InvalidArgument(std::string(proto::OpName(req.opcode)) + " is not served by the controller"), out);
     }
     fn(ctx_, req, body, out);
+  }
+
+  void OnTick() override {
+    DetectFailures(ctx_);
+    FinishRebuild(ctx_);
+    ScheduleRebuild(ctx_);
   }
 
  private:
@@ -67,7 +74,7 @@ Result<std::unique_ptr<Controller>> Controller::Start(const Options& options) {
   c->ctx_ = std::make_unique<Context>(options, std::move(store), std::move(transport));
   TS_RETURN_IF_ERROR(c->ctx_->state.Load(NowNanos()));
   c->service_ = std::make_unique<Service>(c->ctx_.get());
-  TS_ASSIGN_OR_RETURN(c->server_, net::ListenTcp({.listen = options.listen, .wait = {.spin_us = 0}},
+  TS_ASSIGN_OR_RETURN(c->server_, net::ListenTcp({.listen = options.listen, .wait = {.spin_us = 0}, .tick_ms = options.tick_ms},
                                                   c->service_.get()));
   spdlog::info("controller at {}: {} memory node(s) and {} region(s) on record in {}", c->address(),
                c->ctx_->state.nodes().size(), c->ctx_->state.regions().size(), options.data_dir);

@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/units.h"
 #include "controller/handlers.h"
+#include "controller/repair.h"
 #include "proto/m2ctl.h"
 
 namespace tessera::controller {
@@ -48,6 +49,7 @@ void HandleHeartbeat(Context& ctx, const proto::FrameHeader& req, proto::ByteSpa
     n.last_heartbeat_ns = now;
     n.reported_used = m->used;
     n.rss = m->rss;
+    Rejoin(ctx, n.id);
   }
   proto::AppendReply(req, proto::m2ctl::HeartbeatReply{known}, out);
 }

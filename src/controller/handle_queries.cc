@@ -29,6 +29,12 @@ proto::c2ctl::RegionSummary SummaryOf(Context& ctx, const RegionRecord& r, uint6
     }
   }
   s.health = s.lost_stripes > 0 ? Health::kLost : s.degraded_stripes > 0 ? Health::kDegraded : Health::kHealthy;
+  if (ctx.rebuild && ctx.rebuild_region == r.name) {
+    if (s.health == Health::kDegraded) s.health = Health::kRebuilding;
+    s.rebuild_done = ctx.rebuild->done_bytes();
+    s.rebuild_total = ctx.rebuild->total_bytes();
+    s.rebuild_bytes_per_s = ctx.rebuild->bytes_per_second();
+  }
   return s;
 }
 

@@ -1,0 +1,202 @@
+#include "controller/rebuild_job.h"
+
+#include <chrono>
+#include <cstring>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "common/crc.h"
+#include "ec/reed_solomon.h"
+#include "net/rpc.h"
+#include "proto/c2m.h"
+
+namespace tessera::controller {
+namespace {
+
+constexpr uint32_t kBatchSlots = 256;
+constexpr int kMixedRetries = 20;
+
+// What one source share returned for a batch of slots.
+struct SourceRead {
+  std::atomic<bool> done{false};
+  Status status;
+  std::vector<uint64_t> versions;
+  std::vector<uint8_t> data;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RebuildJob>> RebuildJob::Start(RebuildPlan plan) {
+  std::unique_ptr<RebuildJob> job(new RebuildJob(std::move(plan)));
+  TS_ASSIGN_OR_RETURN(job->transport_, net::NewTcpClientTransport({.wait = {.spin_us = 0},
+                                                                   .connect_timeout_ms = job->plan_.timeout_ms}));
+  if (job->plan_.redundancy.k > 1) {
+    TS_ASSIGN_OR_RETURN(job->rs_, ec::ReedSolomon::Create(job->plan_.redundancy.k, job->plan_.redundancy.m));
+  }
+  job->thread_ = std::thread([j = job.get()] { j->Run(); });
+  return job;
+}
+
+RebuildJob::RebuildJob(RebuildPlan plan) : plan_(std::move(plan)), finished_(plan_.tasks.size(), false) {
+  for (const RebuildTask& t : plan_.tasks) total_bytes_ += uint64_t{t.slots} * plan_.slot_size;
+}
+
+RebuildJob::~RebuildJob() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t RebuildJob::bytes_per_second() const {
+  uint64_t elapsed = NowNanos() - started_ns_;
+  if (started_ns_ == 0 || elapsed < 1'000'000) return 0;
+  return static_cast<uint64_t>(static_cast<double>(done_bytes()) * 1e9 / static_cast<double>(elapsed));
+}
+
+void RebuildJob::Run() {
+  started_ns_ = NowNanos();
+  for (size_t i = 0; i < plan_.tasks.size() && !stop_.load(); ++i) {
+    Status s = RunTask(plan_.tasks[i]);
+    if (s.ok()) {
+      finished_[i] = true;
+    } else if (status_.ok()) {
+      status_ = s.With("fragment " + std::to_string(plan_.tasks[i].fragment));
+    }
+  }
+  if (stop_.load() && status_.ok()) status_ = Cancelled("rebuild stopped");
+  done_.store(true, std::memory_order_release);
+}
+
+Status RebuildJob::RunTask(const RebuildTask& task) {
+  for (uint32_t first = 0; first < task.slots && !stop_.load(); first += kBatchSlots) {
+    uint32_t count = std::min(kBatchSlots, task.slots - first);
+    TS_RETURN_IF_ERROR(RebuildBatch(task, first, count));
+    done_bytes_.fetch_add(uint64_t{count} * plan_.slot_size, std::memory_order_relaxed);
+    Pace();
+  }
+  return stop_.load() ? Cancelled("rebuild stopped") : Status::Ok();
+}
+
+Status RebuildJob::RebuildBatch(const RebuildTask& task, uint32_t first, uint32_t count) {
+  const int k = plan_.redundancy.k;
+  const int width = plan_.redundancy.width();
+  const uint32_t slot = plan_.slot_size;
+  std::map<std::string, std::shared_ptr<net::Connection>> conns;
+  auto conn_to = [&](const std::string& addr) -> Result<std::shared_ptr<net::Connection>> {
+    auto& c = conns[addr];
+    if (!c || c->broken()) {
+      TS_ASSIGN_OR_RETURN(c, transport_->Connect(addr));
+    }
+    return c;
+  };
+  for (int attempt = 0;; ++attempt) {
+    // Read the batch's slots from every usable share of the stripe at once.
+    std::vector<std::shared_ptr<SourceRead>> reads(width);
+    for (int j = 0; j < width; ++j) {
+      if (j == task.share || task.sources[j].empty()) continue;
+      auto r = reads[j] = std::make_shared<SourceRead>();
+      proto::c2m::ReadPages req{.region = plan_.region, .epoch = plan_.epoch};
+      for (uint32_t i = 0; i < count; ++i) req.pages.push_back({task.source_fragments[j], first + i});
+      proto::Bytes body;
+      proto::Writer w(&body);
+      req.Encode(w);
+      auto conn = conn_to(task.sources[j]);
+      Status sent = conn.status();
+      if (sent.ok()) {
+        sent = (*conn)->Send(req.kOp, body, [r, count, slot](const Status& s, const proto::FrameHeader& h,
+                                                             proto::ByteSpan b) {
+          auto reply = s.ok() ? proto::DecodeReply<proto::c2m::ReadPagesReply>(h, b)
+                              : Result<proto::c2m::ReadPagesReply>(s);
+          r->status = reply.status();
+          if (r->status.ok() && reply->pages.size() != count) r->status = ProtocolError("short reply");
+          for (uint32_t i = 0; r->status.ok() && i < count; ++i) {
+            const auto& p = reply->pages[i];
+            if (p.data.size() != slot || Crc32c(p.data.data(), slot) != p.crc) {
+              r->status = Corruption("a fragment failed its checksum");
+              break;
+            }
+            if (i == 0) r->data.resize(uint64_t{count} * slot);
+            r->versions.push_back(p.version);
+            std::memcpy(r->data.data() + uint64_t{i} * slot, p.data.data(), slot);
+          }
+          r->done.store(true, std::memory_order_release);
+        });
+      }
+      if (!sent.ok()) {
+        r->status = sent;
+        r->done.store(true);
+      }
+    }
+    uint64_t deadline = NowNanos() + uint64_t(plan_.timeout_ms) * 1'000'000;
+    TS_RETURN_IF_ERROR(transport_->WaitUntil([&] {
+      for (auto& r : reads) {
+        if (r && !r->done.load(std::memory_order_acquire)) return false;
+      }
+      return true;
+    }, deadline));
+
+    // Per slot: the newest version k shares agree on, and the lost share from it.
+    proto::c2m::WritePages out{.region = plan_.region, .epoch = plan_.epoch};
+    std::vector<uint8_t> rebuilt(uint64_t{count} * slot);
+    std::vector<uint8_t> scratch(uint64_t(width) * slot);
+    uint32_t mixed = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+      uint64_t best = 0;
+      int agree = 0;
+      for (int j = 0; j < width; ++j) {
+        if (!reads[j] || !reads[j]->status.ok()) continue;
+        uint64_t v = reads[j]->versions[i];
+        int n = 0;
+        for (int o = 0; o < width; ++o) n += reads[o] && reads[o]->status.ok() && reads[o]->versions[i] == v;
+        if (n >= k && (agree == 0 || v > best)) {
+          best = v;
+          agree = n;
+        }
+      }
+      if (agree == 0) {
+        ++mixed;
+        continue;
+      }
+      if (best == 0) continue;  // never written: the replacement already reads as zeros
+      uint8_t* frags[proto::Redundancy::kMaxWidth];
+      bool present[proto::Redundancy::kMaxWidth];
+      for (int j = 0; j < width; ++j) {
+        frags[j] = scratch.data() + uint64_t(j) * slot;
+        present[j] = reads[j] && reads[j]->status.ok() && reads[j]->versions[i] == best;
+        if (present[j]) std::memcpy(frags[j], reads[j]->data.data() + uint64_t{i} * slot, slot);
+      }
+      if (k == 1) {
+        for (int j = 0; j < width; ++j) {
+          if (present[j]) std::memcpy(frags[task.share], frags[j], slot);
+        }
+      } else {
+        present[task.share] = false;
+        TS_RETURN_IF_ERROR(rs_->Reconstruct(slot, std::span(frags, width), std::span(present, width)));
+      }
+      uint8_t* dst = rebuilt.data() + uint64_t{i} * slot;
+      std::memcpy(dst, frags[task.share], slot);
+      out.pages.push_back({{task.fragment, first + i}, best, Crc32c(dst, slot), proto::ByteSpan(dst, slot)});
+    }
+    if (mixed > 0 && attempt < kMixedRetries) {
+      // Writes are landing on these slots: read them again shortly.
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    unresolved_.fetch_add(mixed);
+    if (out.pages.empty()) return Status::Ok();
+    TS_ASSIGN_OR_RETURN(auto target, conn_to(task.target));
+    return net::Call(*transport_, *target, out, plan_.timeout_ms).status().With("write to " + task.target);
+  }
+}
+
+void RebuildJob::Pace() {
+  if (plan_.rate_limit_bytes_per_s == 0) return;
+  double should_take_s = static_cast<double>(done_bytes()) / static_cast<double>(plan_.rate_limit_bytes_per_s);
+  double took_s = static_cast<double>(NowNanos() - started_ns_) / 1e9;
+  if (should_take_s > took_s) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(should_take_s - took_s));
+  }
+}
+
+}  // namespace tessera::controller
