@@ -85,7 +85,8 @@ class IoQueue {
 struct QueueOptions {
   // Pages in flight at most.
   uint32_t depth = 64;
-  // Pages per request to one memory node at most.
+  // Pages per request to one memory node at most (in bytes: a request carries
+  // up to this many pages' worth of fragments).
   uint32_t max_batch_pages = 64;
   // Reads ask this many fragments beyond the k they need and use the first k
   // that agree: more traffic, a shorter tail when a node is slow.

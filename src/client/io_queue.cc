@@ -101,7 +101,11 @@ Status IoQueueImpl::Issue(PageOp* page) {
       batch.reset(new Batch{page->kind(), address, map.info().id, map.epoch(), map.codec().slot_size(), {}, nullptr});
     }
     batch->targets.push_back({page, j, fragment, map.SlotOf(page->page())});
-    if (batch->targets.size() >= options_.max_batch_pages) {
+    // A batch is full at max_batch_pages pages' worth of bytes: with k > 1 a
+    // share is 1/k of a page, so a request carries k times as many of them.
+    uint64_t share_bytes = uint64_t{batch->slot_size} * batch->targets.size();
+    if (share_bytes >= uint64_t{options_.max_batch_pages} * map.info().page_size ||
+        batch->targets.size() >= proto::c2m::kMaxPagesPerRequest) {
       auto full = std::move(batch);
       open_.erase({address, page->kind(), map.epoch()});
       TS_RETURN_IF_ERROR(SendBatch(std::move(full)));

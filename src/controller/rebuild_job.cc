@@ -35,17 +35,18 @@ Result<std::unique_ptr<RebuildJob>> RebuildJob::Start(RebuildPlan plan) {
   if (job->plan_.redundancy.k > 1) {
     TS_ASSIGN_OR_RETURN(job->rs_, ec::ReedSolomon::Create(job->plan_.redundancy.k, job->plan_.redundancy.m));
   }
-  job->thread_ = std::thread([j = job.get()] { j->Run(); });
+  job->started_ns_ = NowNanos();
+  for (int i = 0; i < kWorkers; ++i) job->threads_.emplace_back([j = job.get()] { j->Work(); });
   return job;
 }
 
-RebuildJob::RebuildJob(RebuildPlan plan) : plan_(std::move(plan)), finished_(plan_.tasks.size(), false) {
+RebuildJob::RebuildJob(RebuildPlan plan) : plan_(std::move(plan)), finished_(plan_.tasks.size(), 0) {
   for (const RebuildTask& t : plan_.tasks) total_bytes_ += uint64_t{t.slots} * plan_.slot_size;
 }
 
 RebuildJob::~RebuildJob() {
   stop_.store(true);
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_) t.join();
 }
 
 uint64_t RebuildJob::bytes_per_second() const {
@@ -54,35 +55,40 @@ uint64_t RebuildJob::bytes_per_second() const {
   return static_cast<uint64_t>(static_cast<double>(done_bytes()) * 1e9 / static_cast<double>(elapsed));
 }
 
-void RebuildJob::Run() {
-  started_ns_ = NowNanos();
-  for (size_t i = 0; i < plan_.tasks.size() && !stop_.load(); ++i) {
-    Status s = RunTask(plan_.tasks[i]);
+void RebuildJob::Work() {
+  Conns conns;
+  for (size_t i; !stop_.load() && (i = next_task_.fetch_add(1)) < plan_.tasks.size();) {
+    Status s = RunTask(plan_.tasks[i], conns);
+    std::lock_guard lk(mu_);
     if (s.ok()) {
-      finished_[i] = true;
+      finished_[i] = 1;
     } else if (status_.ok()) {
       status_ = s.With("fragment " + std::to_string(plan_.tasks[i].fragment));
     }
   }
-  if (stop_.load() && status_.ok()) status_ = Cancelled("rebuild stopped");
-  done_.store(true, std::memory_order_release);
+  if (working_.fetch_sub(1) == 1) {
+    {
+      std::lock_guard lk(mu_);
+      if (stop_.load() && status_.ok()) status_ = Cancelled("rebuild stopped");
+    }
+    done_.store(true, std::memory_order_release);
+  }
 }
 
-Status RebuildJob::RunTask(const RebuildTask& task) {
+Status RebuildJob::RunTask(const RebuildTask& task, Conns& conns) {
   for (uint32_t first = 0; first < task.slots && !stop_.load(); first += kBatchSlots) {
     uint32_t count = std::min(kBatchSlots, task.slots - first);
-    TS_RETURN_IF_ERROR(RebuildBatch(task, first, count));
+    TS_RETURN_IF_ERROR(RebuildBatch(task, first, count, conns));
     done_bytes_.fetch_add(uint64_t{count} * plan_.slot_size, std::memory_order_relaxed);
     Pace();
   }
   return stop_.load() ? Cancelled("rebuild stopped") : Status::Ok();
 }
 
-Status RebuildJob::RebuildBatch(const RebuildTask& task, uint32_t first, uint32_t count) {
+Status RebuildJob::RebuildBatch(const RebuildTask& task, uint32_t first, uint32_t count, Conns& conns) {
   const int k = plan_.redundancy.k;
   const int width = plan_.redundancy.width();
   const uint32_t slot = plan_.slot_size;
-  std::map<std::string, std::shared_ptr<net::Connection>> conns;
   auto conn_to = [&](const std::string& addr) -> Result<std::shared_ptr<net::Connection>> {
     auto& c = conns[addr];
     if (!c || c->broken()) {

@@ -10,9 +10,10 @@
 // overwritten by the rebuild. Slots never written (version 0 everywhere)
 // are skipped: the replacement already reads as zeros.
 //
-// The job runs on its own thread with its own transport; it shares nothing
-// with the controller's thread but atomics (progress) and its result, read
-// once done() is true. An optional rate limit paces the bytes it writes.
+// The job runs on its own threads (kWorkers fragments at a time, so several
+// batches are in flight) with its own transport; it shares nothing with the
+// controller's thread but atomics (progress) and its result, read once done()
+// is true. An optional rate limit paces the bytes it writes.
 //
 // Thread-safety: construct and read results on the controller's thread;
 // progress accessors from any thread.
@@ -20,7 +21,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,7 +63,7 @@ class RebuildJob {
 
   bool done() const { return done_.load(std::memory_order_acquire); }
   // Valid once done(): which tasks finished, and the first error.
-  const std::vector<bool>& finished() const { return finished_; }
+  bool finished(size_t task) const { return finished_[task] != 0; }
   const Status& status() const { return status_; }
   const RebuildPlan& plan() const { return plan_; }
 
@@ -72,25 +75,32 @@ class RebuildJob {
   uint64_t unresolved_slots() const { return unresolved_.load(std::memory_order_relaxed); }
 
  private:
+  static constexpr int kWorkers = 4;
   explicit RebuildJob(RebuildPlan plan);
-  void Run();
-  Status RunTask(const RebuildTask& task);
-  Status RebuildBatch(const RebuildTask& task, uint32_t first, uint32_t count);
+  // One worker: takes tasks until none are left.
+  void Work();
+  // A worker's connections to memory nodes, by address.
+  using Conns = std::map<std::string, std::shared_ptr<net::Connection>>;
+  Status RunTask(const RebuildTask& task, Conns& conns);
+  Status RebuildBatch(const RebuildTask& task, uint32_t first, uint32_t count, Conns& conns);
   // Sleeps as long as the rate limit asks.
   void Pace();
 
   RebuildPlan plan_;
   std::unique_ptr<net::ClientTransport> transport_;
   std::unique_ptr<ec::ReedSolomon> rs_;  // null for k = 1
-  std::thread thread_;
+  std::vector<std::thread> threads_;
+  std::atomic<size_t> next_task_{0};
+  std::atomic<int> working_{kWorkers};
   std::atomic<bool> stop_{false};
   std::atomic<bool> done_{false};
   std::atomic<uint64_t> done_bytes_{0};
   std::atomic<uint64_t> unresolved_{0};
   uint64_t total_bytes_ = 0;
   uint64_t started_ns_ = 0;
-  std::vector<bool> finished_;  // written by the job thread before done_
-  Status status_;               // likewise
+  std::vector<uint8_t> finished_;  // one per task, each written by the worker that ran it
+  std::mutex mu_;
+  Status status_;  // the first error; guarded by mu_ until done_
 };
 
 }  // namespace tessera::controller

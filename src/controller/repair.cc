@@ -205,7 +205,7 @@ void FinishRebuild(Context& ctx) {
   int ready = 0;
   for (size_t i = 0; i < job->plan().tasks.size(); ++i) {
     const RebuildTask& t = job->plan().tasks[i];
-    if (!job->finished()[i] || r.fragment_states[t.fragment] != FragmentState::kRebuilding) continue;
+    if (!job->finished(i) || r.fragment_states[t.fragment] != FragmentState::kRebuilding) continue;
     if (ctx.state.nodes()[r.fragment_nodes[t.fragment]].addr != t.target) continue;
     r.fragment_states[t.fragment] = FragmentState::kReady;
     ++ready;
