@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh release
-exec build/release/src/cmd/tessera demo --memnodes 6 --capacity 1G --size 1G --redundancy ec:4+2 "$@"
+exec build/release/src/cmd/tessera demo --memnodes 7 --capacity 1G --size 1G --redundancy ec:4+2 "$@"

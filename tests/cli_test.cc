@@ -101,7 +101,7 @@ TEST_F(CliTest, UpThenStatusAndRegionsWithoutFlags) {
 
   Output created = Tessera("region create cli-region 10M");
   EXPECT_EQ(created.exit_code, 0) << created.text;
-  EXPECT_NE(created.text.find("ec:4+2, on 6 memory node(s)"), std::string::npos) << created.text;
+  EXPECT_NE(created.text.find("ec:4+2, on 7 memory node(s)"), std::string::npos) << created.text;
   Output dup = Tessera("region create cli-region 10M");
   EXPECT_EQ(dup.exit_code, 1);
   EXPECT_NE(dup.text.find("already exists"), std::string::npos) << dup.text;
@@ -110,14 +110,14 @@ TEST_F(CliTest, UpThenStatusAndRegionsWithoutFlags) {
   ASSERT_EQ(status.exit_code, 0) << status.text;
   auto j = nlohmann::json::parse(status.text, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << status.text;
-  EXPECT_EQ(j["nodes"].size(), 6u) << "up starts enough nodes for its default, ec:4+2";
+  EXPECT_EQ(j["nodes"].size(), 7u) << "up starts enough nodes for its default, ec:4+2, and a spare";
   EXPECT_EQ(j["regions"][0]["name"], "cli-region");
   EXPECT_EQ(j["regions"][0]["bytes"], 10 << 20);
   EXPECT_EQ(j["regions"][0]["redundancy"], "ec:4+2");
   EXPECT_EQ(j["regions"][0]["health"], "healthy");
   Output wide = Tessera("region create too-wide 1M --redundancy ec:8+3");
   EXPECT_EQ(wide.exit_code, 1);
-  EXPECT_NE(wide.text.find("11 distinct memory nodes; 6 are live"), std::string::npos) << wide.text;
+  EXPECT_NE(wide.text.find("11 distinct memory nodes; 7 are live"), std::string::npos) << wide.text;
   Output junk = Tessera("region create junk 1M --redundancy raid5");
   EXPECT_EQ(junk.exit_code, 1);
   EXPECT_NE(junk.text.find("'raid5'"), std::string::npos) << junk.text;

@@ -19,8 +19,8 @@
 namespace tessera::cmd {
 
 struct LocalClusterOptions {
-  // Enough for the default redundancy, ec:4+2.
-  int memnodes = 6;
+  // Enough for the default redundancy, ec:4+2, plus one to rebuild onto.
+  int memnodes = 7;
   uint64_t capacity_bytes = 1ull << 30;  // per memory node
   // "127.0.0.1:0" picks a free port.
   std::string controller_listen = "127.0.0.1:0";

@@ -10,6 +10,7 @@
 #include "cmd/run_file.h"
 #include "cmd/signals.h"
 #include "cmd/workload.h"
+#include "proto/redundancy.h"
 #include "common/units.h"
 
 namespace {
@@ -112,6 +113,8 @@ int main(int argc, char** argv) {
   demo->add_option("--size", demo_size, "Bytes of pages to write and read back")->check(SizeValidator())
       ->capture_default_str();
   demo->add_option("--redundancy", work.redundancy, "none, replicas:N or ec:K+M")->capture_default_str();
+  bool demo_no_loss = false;
+  demo->add_flag("--no-loss", demo_no_loss, "Skip killing a memory node after the first pass");
   demo->add_option("--depth", work.depth, "Pages in flight")->check(CLI::Range(1u, 4096u))->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
@@ -138,7 +141,13 @@ int main(int argc, char** argv) {
   if (*demo) {
     demo_cluster.capacity_bytes = Bytes(demo_capacity);
     work.size_bytes = Bytes(demo_size);
-    return tessera::cmd::RunDemo(demo_cluster, work);
+    auto redundancy = tessera::proto::ParseRedundancy(work.redundancy);
+    if (!redundancy.ok()) {
+      std::fprintf(stderr, "tessera demo: %s\n", redundancy.status().ToString().c_str());
+      return 1;
+    }
+    // A region without redundancy has no loss phase: a lost node would take pages with it.
+    return tessera::cmd::RunDemo(demo_cluster, work, !demo_no_loss && redundancy->tolerates() > 0);
   }
   return 1;
 }
