@@ -37,6 +37,9 @@ class NodePool {
   bool IsDown(const std::string& address);
 
  private:
+  // Marked down within retry_down_ms; forgets an expired mark. mu_ held.
+  bool DownLocked(const std::string& address);
+
   std::unique_ptr<net::ClientTransport> transport_;
   const uint32_t retry_down_ms_;
   std::mutex mu_;

@@ -40,6 +40,11 @@ struct Context {
   bool Alive(const NodeRecord& n, uint64_t now_ns) const {
     return now_ns - n.last_heartbeat_ns < static_cast<uint64_t>(options.node_timeout_ms) * 1'000'000;
   }
+  // Node `id` is registered and alive.
+  bool NodeAlive(uint64_t id, uint64_t now_ns) {
+    auto it = state.nodes().find(id);
+    return it != state.nodes().end() && Alive(it->second, now_ns);
+  }
   // A live connection to node `id`, made on first use and after a failure.
   Result<net::Connection*> ConnectTo(uint64_t id);
   // Every live node with the space the controller has not placed on it.

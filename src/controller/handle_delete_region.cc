@@ -15,8 +15,7 @@ Status FreeRegionOnNodes(Context& ctx, const RegionRecord& r) {
   Status first_error;
   uint64_t now = NowNanos();
   for (uint64_t node : holders) {
-    auto rec = ctx.state.nodes().find(node);
-    if (rec == ctx.state.nodes().end() || !ctx.Alive(rec->second, now)) {
+    if (!ctx.NodeAlive(node, now)) {
       // A dead node's memory went with it. One that was only cut off still
       // holds the fragments; Rejoin() clears a node that comes back.
       spdlog::info("region '{}': memory node {} is down; nothing to free there", r.name, node);

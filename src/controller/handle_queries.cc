@@ -51,9 +51,7 @@ proto::c2ctl::RegionList ListReady(Context& ctx) {
 
 FragmentState FragmentOf(Context& ctx, const RegionRecord& r, uint64_t f, uint64_t now_ns) {
   if (r.fragment_states[f] != FragmentState::kReady) return r.fragment_states[f];
-  auto node = ctx.state.nodes().find(r.fragment_nodes[f]);
-  return node != ctx.state.nodes().end() && ctx.Alive(node->second, now_ns) ? FragmentState::kReady
-                                                                             : FragmentState::kLost;
+  return ctx.NodeAlive(r.fragment_nodes[f], now_ns) ? FragmentState::kReady : FragmentState::kLost;
 }
 
 proto::c2ctl::RegionInfo RegionInfoOf(Context& ctx, const RegionRecord& r) {

@@ -7,6 +7,10 @@
 
 namespace tessera::controller {
 
+std::string FailureDomain(uint64_t node_id, const std::string& label) {
+  return label.empty() ? "node:" + std::to_string(node_id) : label;
+}
+
 Result<std::vector<uint64_t>> PlaceStripes(const std::vector<NodeSlot>& nodes, int width, uint64_t stripes,
                                            uint64_t fragment_bytes) {
   if (width < 1) return InvalidArgument("stripe width " + std::to_string(width));
@@ -27,7 +31,7 @@ Result<std::vector<uint64_t>> PlaceStripes(const std::vector<NodeSlot>& nodes, i
                          " free on " + std::to_string(nodes.size()) + " live memory node(s)");
   }
   const double total = static_cast<double>(free);
-  auto domain_of = [&](size_t i) { return nodes[i].domain.empty() ? "node:" + std::to_string(nodes[i].id) : nodes[i].domain; };
+  auto domain_of = [&](size_t i) { return FailureDomain(nodes[i].id, nodes[i].domain); };
   std::vector<uint64_t> placed;
   placed.reserve(stripes * static_cast<uint64_t>(width));
   for (uint64_t s = 0; s < stripes; ++s) {

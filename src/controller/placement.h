@@ -26,6 +26,9 @@ struct NodeSlot {
   std::string domain;  // failure domain label; empty: the node is its own domain
 };
 
+// The failure domain a node stands for: its label, or the node alone.
+std::string FailureDomain(uint64_t node_id, const std::string& label);
+
 // Places `stripes` stripes of `width` fragments of `fragment_bytes` each: the
 // fragments of one stripe go to `width` distinct nodes, and to distinct
 // failure domains whenever there are at least `width` domains with room.

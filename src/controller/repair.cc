@@ -16,17 +16,12 @@ using FragmentState = RegionRecord::FragmentState;
 
 constexpr uint64_t kRetryAfterFailureNs = 1'000'000'000;
 
-bool Usable(Context& ctx, uint64_t node, uint64_t now) {
-  auto it = ctx.state.nodes().find(node);
-  return it != ctx.state.nodes().end() && ctx.Alive(it->second, now) && !ctx.declared_dead.count(node);
-}
-
 // Ready fragments of stripe `s` on live nodes.
 int ReadableInStripe(Context& ctx, const RegionRecord& r, uint64_t s, uint64_t now) {
   int n = 0;
   for (int j = 0; j < r.width(); ++j) {
     uint64_t f = s * r.width() + j;
-    n += r.fragment_states[f] == FragmentState::kReady && Usable(ctx, r.fragment_nodes[f], now);
+    n += r.fragment_states[f] == FragmentState::kReady && ctx.NodeAlive(r.fragment_nodes[f], now);
   }
   return n;
 }
@@ -42,17 +37,16 @@ uint64_t ChooseReplacement(Context& ctx, const RegionRecord& r, uint32_t f, std:
     if (r.fragment_states[stripe * r.width() + j] == FragmentState::kLost) continue;
     in_stripe.insert(node);
     auto it = ctx.state.nodes().find(node);
-    if (it != ctx.state.nodes().end()) domains.insert(it->second.domain.empty() ? "#" + std::to_string(node)
-                                                                                : it->second.domain);
+    if (it != ctx.state.nodes().end()) domains.insert(FailureDomain(node, it->second.domain));
   }
   uint64_t best = 0, best_free = 0;
   bool best_fresh = false;
   for (const NodeSlot& n : ctx.LiveNodeSpace()) {
-    if (in_stripe.count(n.id) || ctx.declared_dead.count(n.id)) continue;
+    if (in_stripe.count(n.id)) continue;  // LiveNodeSpace holds no dead node
     uint64_t used = (*planned)[n.id];
     uint64_t free = n.free_bytes > used ? n.free_bytes - used : 0;
     if (free < r.FragmentBytes(f)) continue;
-    bool fresh = !domains.count(n.domain.empty() ? "#" + std::to_string(n.id) : n.domain);
+    bool fresh = !domains.count(FailureDomain(n.id, n.domain));
     if (best == 0 || (fresh && !best_fresh) || (fresh == best_fresh && free > best_free)) {
       best = n.id;
       best_free = free;
@@ -110,7 +104,7 @@ RebuildPlan PlanFor(Context& ctx, const RegionRecord& r, uint64_t now) {
                   .target = ctx.state.nodes()[r.fragment_nodes[f]].addr};
     for (int j = 0; j < r.width(); ++j) {
       uint32_t g = static_cast<uint32_t>(stripe * r.width() + j);
-      bool ok = r.fragment_states[g] == FragmentState::kReady && Usable(ctx, r.fragment_nodes[g], now);
+      bool ok = r.fragment_states[g] == FragmentState::kReady && ctx.NodeAlive(r.fragment_nodes[g], now);
       t.sources.push_back(ok ? ctx.state.nodes()[r.fragment_nodes[g]].addr : "");
       t.source_fragments.push_back(g);
     }
@@ -127,7 +121,7 @@ Status PublishEpoch(Context& ctx, RegionRecord& r) {
   uint64_t now = NowNanos();
   std::set<uint64_t> holders(r.fragment_nodes.begin(), r.fragment_nodes.end());
   for (uint64_t node : holders) {
-    if (!Usable(ctx, node, now)) continue;
+    if (!ctx.NodeAlive(node, now)) continue;
     Result<net::Connection*> conn = ctx.ConnectTo(node);
     Status s = conn.status();
     if (s.ok()) s = net::Call(*ctx.transport, **conn, proto::ctl2m::SetEpoch{r.id, r.epoch}, 1000).status();
