@@ -167,6 +167,7 @@ TEST_F(DaemonTest, MalformedFramesLeaveEveryDaemonServing) {
   for (size_t i = 0; i < cluster_->pids().size(); ++i) EXPECT_GT(cluster_->pids()[i], 0);
   int status;
   EXPECT_EQ(cluster_->ReapExited(&status), 0) << "a daemon died";
+  region->reset();  // a Region goes before its Client
   Connect();
   auto again = client_->OpenRegion("victim");
   ASSERT_TRUE(again.ok()) << again.status().ToString();

@@ -8,7 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include "client/page_codec.h"
+#include "client/version_clock.h"
+#include "common/crc.h"
 #include "common/page_pattern.h"
+#include "net/rpc.h"
+#include "proto/c2m.h"
 #include "tessera/client.h"
 #include "tests/in_process_cluster.h"
 
@@ -108,6 +113,34 @@ TEST_P(RedundancyTest, SurvivesTwoLossesThenFailsExactlyTheLostPages) {
   }
   EXPECT_GT(failed, 0) << "some stripe should have lost three fragments";
   EXPECT_LT(failed, static_cast<int>(kPages)) << "and some should not";
+
+  // Once the controller has declared the nodes dead, those pages' fragments
+  // are gone for good: "data lost", for exactly them, and nothing else stops.
+  bool lost = false;
+  for (int i = 0; i < 100 && !lost; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto list = client_->ListRegions();
+    ASSERT_TRUE(list.ok());
+    lost = list->at(0).health == "lost";
+  }
+  ASSERT_TRUE(lost) << "the controller should call the region lost";
+  after = ReadEach(2);
+  for (uint64_t p = 0; p < kPages; ++p) {
+    if (LostFragments(p, dead) > 2) {
+      EXPECT_EQ(after[p].code(), Code::kDataLoss) << "page " << p << ": " << after[p].ToString();
+      EXPECT_NE(after[p].ToString().find("data lost: page " + std::to_string(p) + ":"), std::string::npos)
+          << after[p].ToString();
+    } else {
+      EXPECT_TRUE(after[p].ok()) << "page " << p << ": " << after[p].ToString();
+    }
+  }
+  // (five nodes are left: too few for another 4+2 region)
+  auto other = client_->CreateRegion("other", 64 * kPage, {.redundancy = "replicas:2"});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  std::vector<uint8_t> page(kPage, 7), back(kPage);
+  ASSERT_TRUE((*other)->Write(3, 1, page.data()).ok());
+  ASSERT_TRUE((*other)->Read(3, 1, back.data()).ok());
+  EXPECT_EQ(page, back);
 }
 
 TEST_P(RedundancyTest, AskingExtraFragmentsReadsTheSameBytes) {
@@ -146,6 +179,74 @@ TEST_P(RedundancyTest, RacingWritersLeaveOneWholeVersionPerPage) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+// A writer that dies part-way through a write: its new version reached only
+// `reached` of each page's shares. Sends those shares as that writer would
+// (the page holds pattern `version`; the slots a version from its clock).
+void WriteTorn(const Region& region, const std::vector<std::string>& homes, uint64_t first, uint64_t count,
+               uint64_t version, int reached) {
+  client::VersionClock clock;
+  auto redundancy = proto::ParseRedundancy(region.redundancy());
+  ASSERT_TRUE(redundancy.ok());
+  auto codec = client::PageCodec::Create(*redundancy, kPage);
+  ASSERT_TRUE(codec.ok());
+  auto transport = net::NewTcpClientTransport({});
+  ASSERT_TRUE(transport.ok());
+  const int width = (*codec)->width();
+  std::vector<uint8_t> page(kPage), scratch((*codec)->scratch_bytes());
+  for (uint64_t p = first; p < first + count; ++p) {
+    FillPattern(page.data(), kPage, p, version);
+    const uint8_t* share[proto::Redundancy::kMaxWidth];
+    (*codec)->Split(page.data(), scratch.data(), share);
+    for (int j = 0; j < reached; ++j) {
+      uint32_t fragment = static_cast<uint32_t>(p / region.pages_per_stripe() * width + j);
+      auto conn = (*transport)->Connect(homes[fragment]);
+      ASSERT_TRUE(conn.ok());
+      const uint32_t slot = (*codec)->slot_size();
+      proto::c2m::WritePages w{.region = region.id(), .epoch = 1ull << 40, .writer = 0xDEAD};
+      w.pages.push_back({{fragment, static_cast<uint32_t>(p % region.pages_per_stripe())}, clock.Next(),
+                         Crc32c(share[j], slot), proto::ByteSpan(share[j], slot)});
+      auto reply = net::Call(**transport, **conn, w, 5000);
+      ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+      ASSERT_TRUE(reply->conflicts.empty());
+    }
+  }
+}
+
+TEST_P(RedundancyTest, AWriterThatDiedMidWriteLeavesOneOfItsVersions) {
+  ASSERT_TRUE(WriteAll(1).ok());
+  const int k = GetParam() == "ec:4+2" ? 4 : 1;
+  // Pages 0..31: version 2 reached fewer than k shares (for ec: 3 of 6, an
+  // even split); pages 32..63: exactly k. Its writer never says "done".
+  WriteTorn(*region_, homes_, 0, 32, 2, k == 4 ? 3 : 1);
+  WriteTorn(*region_, homes_, 32, 32, 2, k);
+  auto check = [&](uint64_t p, const uint8_t* bytes, std::set<uint64_t> allowed) {
+    uint64_t got = 0;
+    EXPECT_TRUE(CheckPattern(bytes, kPage, p, &got)) << "page " << p << " is not one whole version";
+    EXPECT_TRUE(allowed.count(got)) << "page " << p << " read version " << got;
+  };
+  std::vector<uint8_t> buf(kPages * kPage);
+  ASSERT_TRUE(region_->Read(0, kPages, buf.data()).ok());
+  for (uint64_t p = 0; p < kPages; ++p) {
+    // Fewer than k shares of version 2 cannot make a page: version 1 it is.
+    bool torn_below_k = k > 1 && p < 32;
+    check(p, buf.data() + p * kPage, p < 64 && !torn_below_k ? std::set<uint64_t>{1, 2} : std::set<uint64_t>{1});
+  }
+  // Another client writes over the abandoned write: each page's conflict is
+  // settled (after the node's orphan timeout) and the new version lands.
+  auto other = Client::Connect({.controller = cluster_.controller_address()});
+  ASSERT_TRUE(other.ok());
+  {
+    auto region = (*other)->OpenRegion("r");
+    ASSERT_TRUE(region.ok());
+    std::vector<uint8_t> three(64 * kPage);
+    for (uint64_t p = 0; p < 64; ++p) FillPattern(three.data() + p * kPage, kPage, p, 3);
+    Status wrote = (*region)->Write(0, 64, three.data());
+    ASSERT_TRUE(wrote.ok()) << wrote.ToString();
+  }
+  ASSERT_TRUE(region_->Read(0, kPages, buf.data()).ok());
+  for (uint64_t p = 0; p < kPages; ++p) check(p, buf.data() + p * kPage, {p < 64 ? 3u : 1u});
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, RedundancyTest, ::testing::Values("ec:4+2", "replicas:3"),

@@ -13,12 +13,23 @@ bool NodeFailure(const Status& s) {
 }
 
 constexpr int kMaxAttempts = 4;
+// How often a write may meet another writer's unfinished write and settle it
+// before giving up, and how long one settling may wait for that writer.
+constexpr int kMaxResolves = 3;
+constexpr int kResolveBudgetMs = 3000;
+constexpr size_t kResolveChunk = 1024;
 
 }  // namespace
 
-IoQueueImpl::IoQueueImpl(MapSource* maps, NodePool* pool, VersionClock* clock, const QueueOptions& options,
-                         int timeout_ms)
-    : maps_(maps), pool_(pool), clock_(clock), options_(options), timeout_ms_(timeout_ms) {
+IoQueueImpl::IoQueueImpl(MapSource* maps, NodePool* pool, VersionClock* clock, WriteTracker* writes,
+                         const QueueOptions& options, int timeout_ms)
+    : maps_(maps),
+      pool_(pool),
+      clock_(clock),
+      writes_(writes),
+      resolver_(pool, writes, kResolveBudgetMs, timeout_ms),
+      options_(options),
+      timeout_ms_(timeout_ms) {
   if (options_.depth == 0) options_.depth = 1;
   if (options_.max_batch_pages == 0) options_.max_batch_pages = 1;
   if (options_.max_batch_pages > proto::c2m::kMaxPagesPerRequest) {
@@ -29,7 +40,7 @@ IoQueueImpl::IoQueueImpl(MapSource* maps, NodePool* pool, VersionClock* clock, c
 IoQueueImpl::~IoQueueImpl() {
   Flush().IgnoreError();
   // Predicates run under the transport's lock: atomics only.
-  auto idle = [&] { return batches_in_flight_.load() == 0 && retries_waiting_.load() == 0; };
+  auto idle = [&] { return batches_in_flight_.load() == 0 && retries_waiting_.load() == 0 && deferred_.empty(); };
   if (!Drive(idle, Deadline(timeout_ms_)).ok()) {
     AbortInFlight(Cancelled("I/O queue destroyed with requests in flight"));
   }
@@ -71,10 +82,17 @@ Status IoQueueImpl::Submit(std::span<const PageIo> ios) {
         }
         return room;
       }
-      uint64_t version = io.kind == PageIo::Kind::kWrite ? clock_->Next() : 0;
+      const bool write = io.kind == PageIo::Kind::kWrite;
+      uint64_t version = write ? clock_->Next() : 0;
+      if (write) writes_->Reserve(version);
       auto* page = new PageOp(op, io.kind, io.first_page + i,
                               static_cast<uint8_t*>(io.buffer) + uint64_t{i} * page_size, version);
       pages_in_flight_.fetch_add(1);
+      if (write && !writes_->TryTake(page->page())) {
+        deferred_.push_back(page);  // the page's last write is still in flight
+        continue;
+      }
+      if (write) page->set_taken();
       page->Begin(map);
       TS_RETURN_IF_ERROR(Issue(page));
     }
@@ -96,9 +114,11 @@ Status IoQueueImpl::Issue(PageOp* page) {
   for (int j : shares) {
     uint32_t fragment = map.FragmentOf(page->page(), j);
     const std::string& address = map.AddressOf(fragment);
-    auto& batch = open_[{address, page->kind(), map.epoch()}];
+    const BatchKey key{address, page->kind(), map.epoch(), page->with_previous()};
+    auto& batch = open_[key];
     if (!batch) {
-      batch.reset(new Batch{page->kind(), address, map.info().id, map.epoch(), map.codec().slot_size(), {}, nullptr});
+      batch.reset(new Batch{page->kind(), address, map.info().id, map.epoch(), map.codec().slot_size(),
+                            page->with_previous(), {}, nullptr});
     }
     batch->targets.push_back({page, j, fragment, map.SlotOf(page->page())});
     // A batch is full at max_batch_pages pages' worth of bytes: with k > 1 a
@@ -107,7 +127,7 @@ Status IoQueueImpl::Issue(PageOp* page) {
     if (share_bytes >= uint64_t{options_.max_batch_pages} * map.info().page_size ||
         batch->targets.size() >= proto::c2m::kMaxPagesPerRequest) {
       auto full = std::move(batch);
-      open_.erase({address, page->kind(), map.epoch()});
+      open_.erase(key);
       TS_RETURN_IF_ERROR(SendBatch(std::move(full)));
     }
   }
@@ -148,13 +168,18 @@ Status IoQueueImpl::SendBatch(std::unique_ptr<Batch> batch) {
   proto::Writer w(&body);
   proto::Op opcode;
   if (raw->kind == PageIo::Kind::kRead) {
-    proto::c2m::ReadPages m{.region = raw->region, .epoch = raw->epoch};
+    proto::c2m::ReadPages m{.region = raw->region,
+                            .epoch = raw->epoch,
+                            .flags = raw->with_previous ? proto::c2m::kWithPrevious : uint8_t{0}};
     m.pages.reserve(raw->targets.size());
     for (const Target& t : raw->targets) m.pages.push_back({t.fragment, t.slot});
     m.Encode(w);
     opcode = m.kOp;
   } else {
-    proto::c2m::WritePages m{.region = raw->region, .epoch = raw->epoch};
+    proto::c2m::WritePages m{.region = raw->region,
+                             .epoch = raw->epoch,
+                             .writer = writes_->writer(),
+                             .done_below = writes_->done_below()};
     m.pages.reserve(raw->targets.size());
     for (const Target& t : raw->targets) {
       const uint8_t* data = t.page->ShareData(t.share);
@@ -172,33 +197,49 @@ Status IoQueueImpl::SendBatch(std::unique_ptr<Batch> batch) {
 
 void IoQueueImpl::OnReply(Batch* batch, const Status& status, const proto::FrameHeader& h, proto::ByteSpan body) {
   Status s = status;
+  const size_t n = batch->targets.size();
   Result<proto::c2m::ReadPagesReply> reply = proto::c2m::ReadPagesReply{};
+  std::vector<bool> conflict(n);
   if (s.ok() && batch->kind == PageIo::Kind::kRead) {
     reply = proto::DecodeReply<proto::c2m::ReadPagesReply>(h, body);
     s = reply.status();
-    if (s.ok() && reply->pages.size() != batch->targets.size()) {
-      s = ProtocolError("asked for " + std::to_string(batch->targets.size()) + " pages, got " +
-                        std::to_string(reply->pages.size()));
+    if (s.ok() && (reply->pages.size() != n || (batch->with_previous && reply->previous.size() != n))) {
+      s = ProtocolError("asked for " + std::to_string(n) + " pages, got " + std::to_string(reply->pages.size()));
     }
   } else if (s.ok()) {
-    s = proto::ReplyStatus(h, body);
+    auto written = proto::DecodeReply<proto::c2m::WritePagesReply>(h, body);
+    s = written.status();
+    for (uint32_t i : s.ok() ? written->conflicts : std::vector<uint32_t>{}) {
+      if (i < n) conflict[i] = true;
+    }
   }
   if (!s.ok()) {
     s = s.With("memory node " + batch->address);
     if (NodeFailure(s) && !aborting_.load()) pool_->MarkDown(batch->address);
   }
+  const uint32_t slot = batch->slot_size;
+  auto intact = [slot](const proto::c2m::PageData& p) {
+    return p.data.size() == slot && Crc32c(p.data.data(), p.data.size()) == p.crc;
+  };
   std::lock_guard lk(mu_);
-  for (size_t i = 0; i < batch->targets.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const Target& t = batch->targets[i];
-    if (!s.ok() || batch->kind == PageIo::Kind::kWrite) {
-      t.page->Record(t.share, s, 0, {});
+    if (!s.ok()) {
+      t.page->Record(t.share, s);
+    } else if (batch->kind == PageIo::Kind::kWrite) {
+      t.page->Record(t.share, s, {.conflict = conflict[i]});
     } else {
       const proto::c2m::PageData& p = reply->pages[i];
-      Status share_ok = p.data.size() == batch->slot_size && Crc32c(p.data.data(), p.data.size()) == p.crc
-                            ? Status::Ok()
-                            : Corruption("a fragment of page " + std::to_string(t.page->page()) +
-                                         " failed its checksum on arrival from " + batch->address);
-      t.page->Record(t.share, share_ok, p.version, p.data);
+      Status share_ok = intact(p) ? Status::Ok()
+                                  : Corruption("a fragment of page " + std::to_string(t.page->page()) +
+                                               " failed its checksum on arrival from " + batch->address);
+      ShareReply r{.version = p.version, .data = p.data};
+      if (batch->with_previous && intact(reply->previous[i])) {
+        r.has_previous = true;
+        r.previous_version = reply->previous[i].version;
+        r.previous = reply->previous[i].data;
+      }
+      t.page->Record(t.share, share_ok, r);
     }
     Advance(t.page);
   }
@@ -221,8 +262,11 @@ void IoQueueImpl::Advance(PageOp* page) {
     pages_in_flight_.fetch_sub(1);
   }
   if (st == State::kRetired) {
+    if (page->kind() == PageIo::Kind::kWrite && page->version() != 0) {
+      writes_->Release(page->page(), page->version(), page->taken());
+    }
     delete page;
-  } else if (st == State::kNeedsRound || st == State::kNeedsMap) {
+  } else if (st == State::kNeedsRound || st == State::kNeedsMap || st == State::kNeedsResolve) {
     retries_.push_back(page);
     retries_waiting_.store(retries_.size());
   }
@@ -235,14 +279,25 @@ Status IoQueueImpl::ServiceRetries() {
     pages.swap(retries_);
     retries_waiting_.store(0);
   }
-  if (pages.empty()) return Status::Ok();
+  std::vector<PageOp*> conflicted;
+  // One map fetch per stale epoch per pass, however many pages need it.
+  std::map<uint64_t, Status> fetched;
+  auto refresh = [&](uint64_t epoch) -> Status {
+    auto it = fetched.find(epoch);
+    if (it == fetched.end()) it = fetched.emplace(epoch, maps_->Refresh(epoch)).first;
+    return it->second;
+  };
   for (PageOp* page : pages) {
+    if (page->state() == PageOp::State::kNeedsResolve && !aborting_.load()) {
+      conflicted.push_back(page);
+      continue;
+    }
     if (page->state() == PageOp::State::kNeedsMap) {
       Status refreshed = aborting_.load() ? Cancelled("I/O aborted")
                          : page->attempts() >= kMaxAttempts
                              ? StaleMap("the region map kept changing over " + std::to_string(kMaxAttempts) +
                                         " attempts")
-                             : maps_->Refresh(page->stale_epoch());
+                             : refresh(page->stale_epoch());
       if (!refreshed.ok()) {
         std::lock_guard lk(mu_);
         page->Fail(refreshed.With("page " + std::to_string(page->page())));
@@ -258,7 +313,64 @@ Status IoQueueImpl::ServiceRetries() {
     }
     TS_RETURN_IF_ERROR(Issue(page));
   }
+  for (size_t at = 0; at < conflicted.size(); at += kResolveChunk) {
+    size_t end = std::min(conflicted.size(), at + kResolveChunk);
+    TS_RETURN_IF_ERROR(ResolveAndRetry({conflicted.begin() + at, conflicted.begin() + end}));
+  }
+  TS_RETURN_IF_ERROR(StartDeferred());
   return Flush();
+}
+
+Status IoQueueImpl::ResolveAndRetry(std::vector<PageOp*> pages) {
+  std::shared_ptr<const RegionMap> map = maps_->Current();
+  std::vector<uint64_t> numbers;
+  for (PageOp* page : pages) numbers.push_back(page->page());
+  std::vector<Status> settled = resolver_.Resolve(*map, numbers);
+  for (size_t i = 0; i < pages.size(); ++i) {
+    PageOp* page = pages[i];
+    page->count_resolve();
+    Status s = settled[i];
+    if (s.code() == Code::kStaleMap) s = maps_->Refresh(map->epoch());  // then write on the newer map
+    if (s.ok() && page->resolves() > kMaxResolves) {
+      s = Unavailable("it kept meeting other writers' unfinished writes (" + std::to_string(kMaxResolves) +
+                      " times)");
+    }
+    if (!s.ok()) {
+      std::lock_guard lk(mu_);
+      page->Fail(s.With("page " + std::to_string(page->page())));
+      Advance(page);
+      continue;
+    }
+    page->Begin(maps_->Current());
+    TS_RETURN_IF_ERROR(Issue(page));
+  }
+  return Status::Ok();
+}
+
+Status IoQueueImpl::StartDeferred() {
+  if (deferred_.empty()) return Status::Ok();
+  // Read first: a release after this wakes the driving thread again.
+  deferred_seen_ = writes_->generation();
+  std::deque<PageOp*> waiting;
+  std::vector<PageOp*> start;
+  for (PageOp* page : deferred_) {
+    if (aborting_.load()) {
+      std::lock_guard lk(mu_);
+      page->Fail(Cancelled("I/O aborted"));
+      Advance(page);
+    } else if (writes_->TryTake(page->page())) {
+      page->set_taken();
+      start.push_back(page);
+    } else {
+      waiting.push_back(page);
+    }
+  }
+  deferred_.swap(waiting);
+  for (PageOp* page : start) {
+    page->Begin(maps_->Current());
+    TS_RETURN_IF_ERROR(Issue(page));
+  }
+  return Status::Ok();
 }
 
 Status IoQueueImpl::Drive(const std::function<bool()>& done, uint64_t deadline_ns) {
@@ -266,7 +378,7 @@ Status IoQueueImpl::Drive(const std::function<bool()>& done, uint64_t deadline_n
     TS_RETURN_IF_ERROR(ServiceRetries());
     if (done()) return Status::Ok();
     TS_RETURN_IF_ERROR(pool_->transport().WaitUntil(
-        [&] { return retries_waiting_.load() > 0 || done(); }, deadline_ns));
+        [&] { return retries_waiting_.load() > 0 || DeferredMayStart() || done(); }, deadline_ns));
   }
 }
 

@@ -6,12 +6,14 @@
 // memory node, sent as one c2m::ReadPages or c2m::WritePages when it reaches
 // max_batch_pages or at Flush(). Reply callbacks check every share's CRC32C
 // and hand it to its PageOp; a page that settles completes its PageIo's part.
-// A page that needs another round (a node failed, versions differ) or a newer
-// map is handed to the driving thread, which issues it again from inside
-// Submit/Flush/Reap — never from a callback.
+// A page that needs another round (a node failed, versions differ), a newer
+// map, or a conflict settled (resolver.h) is handed to the driving thread,
+// which issues it again from inside Submit/Flush/Reap — never from a
+// callback. A write of a page that already has a write in flight (in any
+// queue of the region: WriteTracker) waits, deferred, until that one is done.
 //
-// Ownership: borrows the MapSource, NodePool and VersionClock (which outlive
-// it); owns its batches and PageOps. Thread-safety: one thread drives a queue;
+// Ownership: borrows the MapSource, NodePool, VersionClock and WriteTracker
+// (which outlive it); owns its batches, PageOps and Resolver. Thread-safety: one thread drives a queue;
 // its reply callbacks may run on any thread that is receiving for the shared
 // transport, so the bookkeeping they touch is under mu_.
 #pragma once
@@ -30,14 +32,17 @@
 #include "client/node_pool.h"
 #include "client/page_op.h"
 #include "client/region_map.h"
+#include "client/resolver.h"
 #include "client/version_clock.h"
+#include "client/write_tracker.h"
 #include "tessera/client.h"
 
 namespace tessera::client {
 
 class IoQueueImpl final : public IoQueue {
  public:
-  IoQueueImpl(MapSource* maps, NodePool* pool, VersionClock* clock, const QueueOptions& options, int timeout_ms);
+  IoQueueImpl(MapSource* maps, NodePool* pool, VersionClock* clock, WriteTracker* writes,
+              const QueueOptions& options, int timeout_ms);
   // Waits for everything in flight; after timeout_ms, aborts it.
   ~IoQueueImpl() override;
 
@@ -64,10 +69,11 @@ class IoQueueImpl final : public IoQueue {
     uint64_t region;
     uint64_t epoch;
     uint32_t slot_size;
+    bool with_previous;
     std::vector<Target> targets;
     std::shared_ptr<net::Connection> conn;
   };
-  using BatchKey = std::tuple<std::string, PageIo::Kind, uint64_t>;
+  using BatchKey = std::tuple<std::string, PageIo::Kind, uint64_t, bool>;
 
   Status Validate(const PageIo& io, const RegionMap& map) const;
   // Plans `page`'s next shares and queues them (driving thread).
@@ -80,16 +86,28 @@ class IoQueueImpl final : public IoQueue {
   // Drives the transport until done() holds, re-issuing pages that need it.
   Status Drive(const std::function<bool()>& done, uint64_t deadline_ns);
   Status ServiceRetries();
+  // Starts deferred writes whose page has come free (driving thread).
+  Status StartDeferred();
+  // Settles the conflicts of `pages` and issues their writes again.
+  Status ResolveAndRetry(std::vector<PageOp*> pages);
+  // Whether a deferred write may have come free (the driving thread's wait
+  // predicate: no locks).
+  bool DeferredMayStart() const { return !deferred_.empty() && writes_->generation() != deferred_seen_; }
   Status WaitForRoom();
   uint64_t Deadline(int timeout_ms) const;
 
   MapSource* maps_;
   NodePool* pool_;
   VersionClock* clock_;
+  WriteTracker* writes_;
+  Resolver resolver_;
   QueueOptions options_;
   int timeout_ms_;
   // Open batches; only the driving thread touches them.
   std::map<BatchKey, std::unique_ptr<Batch>> open_;
+  // Writes waiting for their page; only the driving thread touches them.
+  std::deque<PageOp*> deferred_;
+  uint64_t deferred_seen_ = 0;  // WriteTracker generation when last tried
 
   std::atomic<size_t> outstanding_{0};     // ops submitted, not reaped
   std::atomic<size_t> pages_in_flight_{0}; // pages submitted, not reported

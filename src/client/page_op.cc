@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "ec/version_vote.h"
 
 namespace tessera::client {
 
@@ -13,12 +14,14 @@ PageOp::PageOp(UserOp* op, PageIo::Kind kind, uint64_t page, uint8_t* buf, uint6
 void PageOp::Begin(std::shared_ptr<const RegionMap> map) {
   map_ = std::move(map);
   ++attempts_;
-  asked_ = replied_ = have_ = 0;
-  stale_ = false;
+  asked_ = replied_ = have_ = has_previous_ = 0;
+  stale_ = conflict_ = with_previous_ = false;
+  first_error_ = Status::Ok();
+  unreachable_.clear();
   state_ = State::kIssued;
   const PageCodec& codec = map_->codec();
   if (kind_ == PageIo::Kind::kRead) {
-    scratch_.resize(static_cast<size_t>(codec.width()) * codec.slot_size());
+    scratch_.resize(2 * static_cast<size_t>(codec.width()) * codec.slot_size());
   } else {
     scratch_.resize(codec.scratch_bytes());
     codec.Split(buf_, scratch_.data(), share_);
@@ -41,17 +44,28 @@ std::vector<int> PageOp::PlanRound(NodePool& pool, int read_extra) {
   std::vector<int> plan = Choose(pool, read_extra);
   if (plan.empty() && kind_ == PageIo::Kind::kRead && std::popcount(have_) >= k) {
     // Every reachable share answered, enough of them, but no k agree: a write
-    // to the page is landing (or its writer died mid-way). Read them all
-    // again until they agree, for a while.
+    // to the page is landing, or its writer died mid-way. Ask them all for
+    // their previous versions too (the last complete write is among them);
+    // if even that is mixed, a write must be landing: again, for a while.
     uint64_t now = NowNanos();
     if (mixed_since_ns_ == 0) mixed_since_ns_ = now;
-    if (now - mixed_since_ns_ < kMixedRetryNs) {
-      asked_ = replied_ = have_ = 0;
+    if (!with_previous_ || now - mixed_since_ns_ < kMixedRetryNs) {
+      with_previous_ = true;
+      asked_ = replied_ = have_ = has_previous_ = 0;
       plan = Choose(pool, width);
     }
   }
   if ((asked_ == 0 && plan.size() < static_cast<size_t>(k)) || plan.empty()) {
-    Fail(Shortfall());
+    Status why = Shortfall();
+    if (why.code() == Code::kUnavailable && !unreachable_.empty() && !checked_map_ && in_flight_ == 0) {
+      // The nodes this page needs are unreachable: has the controller
+      // declared them dead (the page is lost, not just unavailable)? Nodes
+      // that could say "stale map" may all be among them: ask once.
+      checked_map_ = true;
+      state_ = State::kNeedsMap;
+      return {};
+    }
+    Fail(why);
     return {};
   }
   for (int j : plan) asked_ |= 1u << j;
@@ -96,6 +110,14 @@ Status PageOp::Shortfall() const {
   }
   std::string count = std::to_string(std::popcount(have_)) + " of " + std::to_string(map_->width()) +
                       " fragments readable, " + std::to_string(k) + " needed";
+  int lost = 0;
+  for (int j = 0; j < map_->width(); ++j) {
+    lost += map_->StateOf(map_->FragmentOf(page_, j)) == RegionMap::FragmentState::kLost;
+  }
+  if (map_->width() - lost < k) {
+    return DataLoss(where + std::to_string(lost) + " of its " + std::to_string(map_->width()) +
+                    " fragments are lost (their memory nodes died), " + std::to_string(k) + " needed");
+  }
   // Unreachable nodes may come back; fragments the controller declared lost,
   // or that a node no longer has, will not.
   if (!unreachable_.empty()) return Unavailable(where + count + "; unreachable: memory node " + unreachable_);
@@ -105,17 +127,26 @@ Status PageOp::Shortfall() const {
   return DataLoss(where + count + (first_error_.ok() ? "" : " (" + first_error_.ToString() + ")"));
 }
 
-PageOp::State PageOp::Record(int j, const Status& status, uint64_t version, proto::ByteSpan data) {
+PageOp::State PageOp::Record(int j, const Status& status, const ShareReply& reply) {
   --in_flight_;
   if (state_ == State::kSettled) {
     if (in_flight_ == 0) state_ = State::kRetired;
     return state_;
   }
   ++replied_;
-  if (status.ok()) {
+  if (status.ok() && reply.conflict) {
+    conflict_ = true;
+  } else if (status.ok()) {
     have_ |= 1u << j;
-    versions_[j] = version;
-    if (kind_ == PageIo::Kind::kRead) std::memcpy(ShareBuf(j), data.data(), data.size());
+    versions_[j] = reply.version;
+    if (kind_ == PageIo::Kind::kRead) {
+      std::memcpy(ShareBuf(j), reply.data.data(), reply.data.size());
+      if (reply.has_previous) {
+        has_previous_ |= 1u << j;
+        previous_[j] = reply.previous_version;
+        std::memcpy(PreviousBuf(j), reply.previous.data(), reply.previous.size());
+      }
+    }
   } else {
     if (status.code() == Code::kStaleMap) stale_ = true;
     if (first_error_.ok()) first_error_ = status;
@@ -127,24 +158,22 @@ PageOp::State PageOp::Record(int j, const Status& status, uint64_t version, prot
 }
 
 void PageOp::TrySettleRead() {
-  const int k = map_->codec().k();
-  // The newest version that k shares agree on.
-  uint64_t best = 0;
-  uint32_t best_mask = 0;
+  ec::VersionOffer offers[2 * proto::Redundancy::kMaxWidth];
+  size_t n = 0;
   for (uint32_t rest = have_; rest != 0; rest &= rest - 1) {
-    uint64_t v = versions_[std::countr_zero(rest)];
-    if (best_mask != 0 && v <= best) continue;
-    uint32_t mask = 0;
-    for (uint32_t m = have_; m != 0; m &= m - 1) {
-      if (versions_[std::countr_zero(m)] == v) mask |= 1u << std::countr_zero(m);
-    }
-    if (std::popcount(mask) >= k) {
-      best = v;
-      best_mask = mask;
-    }
+    int j = std::countr_zero(rest);
+    offers[n++] = {j, versions_[j]};
+    if ((has_previous_ >> j) & 1) offers[n++] = {j, previous_[j]};
   }
-  if (best_mask == 0) return;
-  outcome_ = map_->codec().Join(scratch_.data(), best_mask, buf_);
+  std::optional<ec::Vote> vote = ec::NewestWithQuorum(std::span(offers, n), map_->codec().k());
+  if (!vote) return;
+  // Join reads the current slots: put the previous version where it is the one.
+  const size_t slot = map_->codec().slot_size();
+  for (uint32_t m = vote->shares; m != 0; m &= m - 1) {
+    int j = std::countr_zero(m);
+    if (versions_[j] != vote->version) std::memcpy(ShareBuf(j), PreviousBuf(j), slot);
+  }
+  outcome_ = map_->codec().Join(scratch_.data(), vote->shares, buf_);
   state_ = State::kSettled;
 }
 
@@ -171,7 +200,13 @@ void PageOp::AfterLastReply() {
     state_ = State::kNeedsMap;
     return;
   }
-  if (kind_ == PageIo::Kind::kWrite) return SettleWrite();
+  if (kind_ == PageIo::Kind::kWrite) {
+    if (conflict_) {
+      state_ = State::kNeedsResolve;
+      return;
+    }
+    return SettleWrite();
+  }
   // A read that did not settle: PlanRound decides what to ask next.
   state_ = State::kNeedsRound;
 }

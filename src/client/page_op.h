@@ -7,13 +7,16 @@
 // Reads ask k shares (data shares first, so a healthy read needs no decode),
 // or k + read_extra to cut the tail with the first k that agree; if those do
 // not settle it — a node failed, versions differ because a write was in
-// flight or its writer died — the next round asks every other live share.
-// A stale-map reply makes the page start over on a newer map.
+// flight or its writer died — the next round asks every live share for its
+// current and previous version (proto/c2m.h, the write hole) and takes the
+// newest version k of them hold. A stale-map reply makes the page start over
+// on a newer map.
 //
 // Page states: kIssued (shares in flight) -> kSettled (outcome known, late
 // replies may still arrive) -> kRetired (last reply in; the queue deletes it).
-// kIssued -> kNeedsRound / kNeedsMap hand the page to the queue's driving
-// thread, which issues it again.
+// kIssued -> kNeedsRound / kNeedsMap / kNeedsResolve (a write met another
+// writer's unfinished write) hand the page to the queue's driving thread,
+// which issues it again.
 //
 // Thread-safety: none; the IoQueue calls it under its lock.
 #pragma once
@@ -37,9 +40,20 @@ struct UserOp {
   Status status;  // first error
 };
 
+// What one share's reply carried.
+struct ShareReply {
+  uint64_t version = 0;
+  proto::ByteSpan data;  // reads
+  bool has_previous = false;
+  uint64_t previous_version = 0;
+  proto::ByteSpan previous;
+  bool conflict = false;  // writes: another writer's unfinished write is there
+};
+
 class PageOp {
  public:
-  enum class State : uint8_t { kIssued, kNeedsRound, kNeedsMap, kSettled, kRetired };
+  enum class State : uint8_t { kIssued, kNeedsRound, kNeedsMap, kNeedsResolve, kSettled, kRetired };
+
 
   PageOp(UserOp* op, PageIo::Kind kind, uint64_t page, uint8_t* buf, uint64_t version);
 
@@ -53,7 +67,15 @@ class PageOp {
   const uint8_t* ShareData(int j) const { return share_[j]; }
 
   // One share's reply (or failure). Returns the state after it.
-  State Record(int j, const Status& status, uint64_t version, proto::ByteSpan data);
+  State Record(int j, const Status& status, const ShareReply& reply = {});
+  // Reads: whether this round asks for previous versions too.
+  bool with_previous() const { return with_previous_; }
+  // Writes: how many times the page was settled for a conflict; the page
+  // holds (`taken`) its slot in the WriteTracker.
+  int resolves() const { return resolves_; }
+  void count_resolve() { ++resolves_; }
+  bool taken() const { return taken_; }
+  void set_taken() { taken_ = true; }
 
   State state() const { return state_; }
   const Status& outcome() const { return outcome_; }
@@ -81,6 +103,7 @@ class PageOp {
   void SettleWrite();
   void AfterLastReply();
   uint8_t* ShareBuf(int j) { return scratch_.data() + static_cast<size_t>(j) * map_->codec().slot_size(); }
+  uint8_t* PreviousBuf(int j) { return ShareBuf(map_->width() + j); }
 
   UserOp* op_;
   const PageIo::Kind kind_;
@@ -91,6 +114,8 @@ class PageOp {
   std::vector<uint8_t> scratch_;
   const uint8_t* share_[proto::Redundancy::kMaxWidth] = {};
   uint64_t versions_[proto::Redundancy::kMaxWidth] = {};
+  uint64_t previous_[proto::Redundancy::kMaxWidth] = {};
+  uint32_t has_previous_ = 0;  // shares that sent a previous version
   uint32_t asked_ = 0;    // shares asked in this attempt
   uint32_t replied_ = 0;  // of those, replied (ok or not)
   uint32_t have_ = 0;     // of those, replied ok
@@ -98,6 +123,11 @@ class PageOp {
   int attempts_ = 0;
   bool stale_ = false;
   bool reported_ = false;
+  bool with_previous_ = false;
+  bool conflict_ = false;
+  bool taken_ = false;
+  bool checked_map_ = false;  // refreshed the map once because nodes were unreachable
+  int resolves_ = 0;
   // When this read first found its shares' versions disagreeing; it reads
   // again until they agree or kMixedRetryNs passes.
   uint64_t mixed_since_ns_ = 0;

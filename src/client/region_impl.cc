@@ -1,8 +1,47 @@
 #include "client/region_impl.h"
 
 #include <algorithm>
+#include <random>
+
+#include "common/clock.h"
+#include "net/rpc.h"
+#include "proto/c2m.h"
 
 namespace tessera::client {
+namespace {
+
+uint64_t NewWriterId() {
+  std::random_device rd;
+  uint64_t id = (uint64_t{rd()} << 32 | rd()) ^ NowNanos();
+  return id == 0 ? 1 : id;
+}
+
+constexpr int kCloseTimeoutMs = 500;
+
+}  // namespace
+
+RegionImpl::RegionImpl(std::shared_ptr<const RegionMap> map, FetchMap fetch, NodePool* pool, VersionClock* clock,
+                       int timeout_ms)
+    : map_(std::move(map)),
+      fetch_(std::move(fetch)),
+      pool_(pool),
+      clock_(clock),
+      timeout_ms_(timeout_ms),
+      writes_(NewWriterId()) {}
+
+RegionImpl::~RegionImpl() {
+  if (!writes_.TakeWroteSince()) return;
+  // Best effort: a node that misses this keeps the undo copies until the
+  // page is written again (or settles them as orphaned).
+  std::shared_ptr<const RegionMap> map = Current();
+  proto::c2m::WritePages done{.region = id(), .epoch = map->epoch(), .writer = writes_.writer(),
+                              .done_below = writes_.done_below()};
+  for (const std::string& address : map->addresses()) {
+    if (pool_->IsDown(address)) continue;
+    auto conn = pool_->Get(address);
+    if (conn.ok()) net::Call(pool_->transport(), **conn, done, kCloseTimeoutMs).status().IgnoreError();
+  }
+}
 
 std::vector<std::string> RegionImpl::NodeOfEachFragment() const {
   std::shared_ptr<const RegionMap> map;
@@ -41,12 +80,12 @@ Status RegionImpl::Write(uint64_t first_page, uint64_t count, const void* buf) {
 }
 
 std::unique_ptr<IoQueue> RegionImpl::NewQueue(const QueueOptions& options) {
-  return std::make_unique<IoQueueImpl>(this, pool_, clock_, options, timeout_ms_);
+  return std::make_unique<IoQueueImpl>(this, pool_, clock_, &writes_, options, timeout_ms_);
 }
 
 Status RegionImpl::Sync(PageIo::Kind kind, uint64_t first_page, uint64_t count, void* buf) {
   if (count == 0) return Status::Ok();
-  IoQueueImpl queue(this, pool_, clock_, {.depth = 256, .max_batch_pages = 64}, timeout_ms_);
+  IoQueueImpl queue(this, pool_, clock_, &writes_, {.depth = 256, .max_batch_pages = 64}, timeout_ms_);
   // A PageIo counts pages in 32 bits; split larger calls.
   std::vector<PageIo> ios;
   for (uint64_t done = 0; done < count;) {

@@ -15,6 +15,7 @@
 #include "client/node_pool.h"
 #include "client/region_map.h"
 #include "client/version_clock.h"
+#include "client/write_tracker.h"
 #include "tessera/client.h"
 
 namespace tessera::client {
@@ -23,8 +24,8 @@ class RegionImpl final : public Region, public MapSource {
  public:
   using FetchMap = std::function<Result<proto::c2ctl::RegionInfo>()>;
   RegionImpl(std::shared_ptr<const RegionMap> map, FetchMap fetch, NodePool* pool, VersionClock* clock,
-             int timeout_ms)
-      : map_(std::move(map)), fetch_(std::move(fetch)), pool_(pool), clock_(clock), timeout_ms_(timeout_ms) {}
+             int timeout_ms);
+  ~RegionImpl() override;
 
   uint64_t id() const override { return info().id; }
   const std::string& name() const override { return info().name; }
@@ -53,6 +54,7 @@ class RegionImpl final : public Region, public MapSource {
   NodePool* pool_;
   VersionClock* clock_;
   int timeout_ms_;
+  WriteTracker writes_;
 };
 
 }  // namespace tessera::client

@@ -107,6 +107,7 @@ int RunUp(const LocalClusterOptions& options, SignalWaiter& signals) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  signals.Disarm();
   std::printf("stopping the cluster\n");
   client->reset();
   cluster->reset();

@@ -19,6 +19,7 @@ int RunController(const controller::Options& options, SignalWaiter& signals) {
   signals.OnSignal([raw = c->get()] { raw->Stop(); });
   spdlog::info("controller listening on {}", (*c)->address());
   Status s = (*c)->Run();
+  signals.Disarm();  // a signal's Stop() must not outlive the controller
   if (!s.ok()) spdlog::error("controller: {}", s.ToString());
   return s.ok() ? 0 : 1;
 }
@@ -56,6 +57,7 @@ int RunMemnode(const memnode::Options& options, SignalWaiter& signals) {
   spdlog::info("memory node listening on {} with {} (controller {})", (*m)->address(),
                FormatSize(options.capacity_bytes), options.controller.empty() ? "none" : options.controller);
   Status s = (*m)->Run();
+  signals.Disarm();  // a signal's Stop() must not outlive the memory node
   if (!s.ok()) spdlog::error("memnode: {}", s.ToString());
   return s.ok() ? 0 : 1;
 }

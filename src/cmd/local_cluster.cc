@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -50,7 +51,12 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
   // refused registration.
   TS_RETURN_IF_ERROR(c->WaitReady(0));
   for (int i = 0; i < options.memnodes; ++i) {
-    TS_ASSIGN_OR_RETURN(pid_t m, c->Spawn({"memnode", "--listen", "127.0.0.1:0", "--controller",
+    std::string listen;
+    do {  // a port just freed may come round again
+      TS_ASSIGN_OR_RETURN(listen, FreeLoopbackAddress());
+    } while (listen == c->controller_address_ || std::ranges::count(c->memnode_addresses_, listen) > 0);
+    c->memnode_addresses_.push_back(listen);
+    TS_ASSIGN_OR_RETURN(pid_t m, c->Spawn({"memnode", "--listen", listen, "--controller",
                                            c->controller_address_, "--capacity",
                                            std::to_string(options.capacity_bytes), "--heartbeat-ms",
                                            std::to_string(options.heartbeat_ms), "--spin-us",
@@ -60,6 +66,13 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
   }
   TS_RETURN_IF_ERROR(c->WaitReady(options.memnodes));
   return c;
+}
+
+size_t LocalCluster::MemnodeIndex(const std::string& address) const {
+  for (size_t i = 0; i < memnode_addresses_.size(); ++i) {
+    if (memnode_addresses_[i] == address) return i + 1;
+  }
+  return 0;
 }
 
 Result<pid_t> LocalCluster::SpawnController() {

@@ -44,6 +44,8 @@ class LocalCluster {
   const std::string& data_dir() const { return data_dir_; }
   // Process ids: [0] is the controller, then the memory nodes.
   const std::vector<pid_t>& pids() const { return pids_; }
+  // The child index (for Kill) of the memory node at `address`; 0 if none.
+  size_t MemnodeIndex(const std::string& address) const;
   // Sends SIGTERM to every child, waits, SIGKILLs stragglers.
   void Stop();
   // Sends `signal` to child i (0: the controller) and, for SIGKILL, reaps it.
@@ -67,6 +69,7 @@ class LocalCluster {
   bool remove_data_dir_ = false;
   std::string controller_address_;
   std::vector<pid_t> pids_;
+  std::vector<std::string> memnode_addresses_;  // memory node i is child i+1
 };
 
 // Picks a loopback port that is free right now.

@@ -7,6 +7,7 @@
 #include "cmd/bench_cmd.h"
 #include "cmd/cluster_cmds.h"
 #include "cmd/daemons.h"
+#include "cmd/redundancy_bench.h"
 #include "cmd/run_file.h"
 #include "cmd/signals.h"
 #include "cmd/workload.h"
@@ -61,6 +62,11 @@ int main(int argc, char** argv) {
   mem->add_option("--capacity", mem_capacity, "DRAM this node may hand out")->check(SizeValidator())
       ->capture_default_str();
   mem->add_option("--heartbeat-ms", mo.heartbeat_ms, "Heartbeat interval")->capture_default_str();
+  std::string mem_undo = "256M";
+  mem->add_option("--undo", mem_undo, "Memory for undo copies of unfinished writes (the write hole)")
+      ->check(SizeValidator())->capture_default_str();
+  mem->add_option("--orphan-ms", mo.orphan_ms,
+                  "A write unfinished this long may be rolled back by another writer")->capture_default_str();
   mem->add_option("--domain", mo.domain, "Failure domain label (rack, host): a stripe avoids two fragments in one");
   mem->add_option("--spin-us", mo.wait.spin_us, "Busy-poll this long after a request before sleeping (0: never)")
       ->capture_default_str();
@@ -103,6 +109,12 @@ int main(int argc, char** argv) {
   bench->add_option("--memnode-spin-us", bo.memnode_spin_us, "Memory nodes' busy-poll budget")->capture_default_str();
   bench->add_option("--client-spin-us", bo.client_spin_us, "The client's busy-poll budget")->capture_default_str();
   bench->add_flag("--json", bo.json, "Machine-readable output");
+  std::string bench_redundancy, bench_size = "1G";
+  bench->add_option("--redundancy", bench_redundancy,
+                    "Compare redundancy schemes instead, e.g. none,replicas:2,replicas:3,ec:4+2,ec:8+3 "
+                    "(latency, throughput, stored bytes, degraded reads, rebuild)");
+  bench->add_option("--size", bench_size, "With --redundancy: the region per scheme")->check(SizeValidator())
+      ->capture_default_str();
 
   tessera::cmd::LocalClusterOptions demo_cluster;
   tessera::cmd::WorkloadOptions work;
@@ -126,6 +138,7 @@ int main(int argc, char** argv) {
   }
   if (*mem) {
     mo.capacity_bytes = Bytes(mem_capacity);
+    mo.undo_bytes = Bytes(mem_undo);
     return tessera::cmd::RunMemnode(mo, signals);
   }
   if (*up) {
@@ -137,6 +150,27 @@ int main(int argc, char** argv) {
   if (*rcreate) return tessera::cmd::RunRegionCreate(controller, region_name, region_size, region_opts);
   if (*rls) return tessera::cmd::RunRegionList(controller, json);
   if (*rrm) return tessera::cmd::RunRegionRemove(controller, region_name);
+  if (*bench && !bench_redundancy.empty()) {
+    tessera::cmd::RedundancyBenchOptions ro{.size_bytes = Bytes(bench_size), .json = bo.json};
+    if (bo.quick) ro.seconds = 1.0;
+    int widest = 1;
+    for (size_t at = 0; at <= bench_redundancy.size();) {
+      size_t comma = std::min(bench_redundancy.find(',', at), bench_redundancy.size());
+      std::string scheme = bench_redundancy.substr(at, comma - at);
+      auto parsed = tessera::proto::ParseRedundancy(scheme);
+      if (!parsed.ok()) {
+        std::fprintf(stderr, "tessera bench: --redundancy: %s\n", parsed.status().ToString().c_str());
+        return 2;
+      }
+      widest = std::max(widest, parsed->width());
+      ro.schemes.push_back(parsed->ToString());
+      at = comma + 1;
+    }
+    // Every scheme on a cluster of the same size: the widest stripe and a
+    // node to rebuild onto.
+    ro.memnodes = std::max(7, widest + 1);
+    return tessera::cmd::RunRedundancyBench(ro);
+  }
   if (*bench) return tessera::cmd::RunBench(bo);
   if (*demo) {
     demo_cluster.capacity_bytes = Bytes(demo_capacity);

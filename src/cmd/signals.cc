@@ -20,14 +20,23 @@ SignalWaiter::SignalWaiter() {
       if (sig == SIGUSR1) return;
       if (signalled_.exchange(true)) _exit(130);
       while (!armed_.load()) usleep(1000);
-      on_signal_();
+      std::lock_guard lk(mu_);
+      if (on_signal_) on_signal_();
     }
   });
 }
 
 void SignalWaiter::OnSignal(std::function<void()> on_signal) {
-  on_signal_ = std::move(on_signal);
+  {
+    std::lock_guard lk(mu_);
+    on_signal_ = std::move(on_signal);
+  }
   armed_.store(true);
+}
+
+void SignalWaiter::Disarm() {
+  std::lock_guard lk(mu_);
+  on_signal_ = nullptr;
 }
 
 SignalWaiter::~SignalWaiter() {

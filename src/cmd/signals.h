@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 namespace tessera::cmd {
@@ -20,10 +21,14 @@ class SignalWaiter {
   ~SignalWaiter();
   // Sets what to do on the first signal; a second one exits at once.
   void OnSignal(std::function<void()> on_signal);
+  // Drops the action, waiting for it if it is running: call before
+  // destroying what it touches.
+  void Disarm();
 
  private:
   sigset_t set_;
-  std::function<void()> on_signal_;
+  std::mutex mu_;
+  std::function<void()> on_signal_;  // guarded by mu_
   std::atomic<bool> signalled_{false};
   std::atomic<bool> armed_{false};
   std::thread thread_;

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/crc.h"
 #include "ec/reed_solomon.h"
+#include "ec/version_vote.h"
 #include "net/rpc.h"
 #include "proto/c2m.h"
 
@@ -19,12 +20,26 @@ constexpr uint32_t kBatchSlots = 256;
 constexpr int kMixedRetries = 20;
 
 // What one source share returned for a batch of slots.
+// One share's slots of a batch: current and previous (undo) version of each.
 struct SourceRead {
   std::atomic<bool> done{false};
   Status status;
-  std::vector<uint64_t> versions;
-  std::vector<uint8_t> data;
+  std::vector<uint64_t> versions[2];
+  std::vector<uint8_t> data[2];
+  const uint8_t* Slot(int which, uint32_t i, uint32_t slot_size) const {
+    return data[which].data() + uint64_t{i} * slot_size;
+  }
 };
+
+Status TakeSlot(SourceRead* r, int which, uint32_t i, uint32_t slot, const proto::c2m::PageData& p) {
+  if (which == 1 && p.version == 0) return Status::Ok();  // no previous version
+  if (p.data.size() != slot || Crc32c(p.data.data(), slot) != p.crc) {
+    return Corruption("a fragment failed its checksum");
+  }
+  r->versions[which][i] = p.version;
+  std::memcpy(r->data[which].data() + uint64_t{i} * slot, p.data.data(), slot);
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -102,7 +117,7 @@ Status RebuildJob::RebuildBatch(const RebuildTask& task, uint32_t first, uint32_
     for (int j = 0; j < width; ++j) {
       if (j == task.share || task.sources[j].empty()) continue;
       auto r = reads[j] = std::make_shared<SourceRead>();
-      proto::c2m::ReadPages req{.region = plan_.region, .epoch = plan_.epoch};
+      proto::c2m::ReadPages req{.region = plan_.region, .epoch = plan_.epoch, .flags = proto::c2m::kWithPrevious};
       for (uint32_t i = 0; i < count; ++i) req.pages.push_back({task.source_fragments[j], first + i});
       proto::Bytes body;
       proto::Writer w(&body);
@@ -115,16 +130,16 @@ Status RebuildJob::RebuildBatch(const RebuildTask& task, uint32_t first, uint32_
           auto reply = s.ok() ? proto::DecodeReply<proto::c2m::ReadPagesReply>(h, b)
                               : Result<proto::c2m::ReadPagesReply>(s);
           r->status = reply.status();
-          if (r->status.ok() && reply->pages.size() != count) r->status = ProtocolError("short reply");
+          if (r->status.ok() && (reply->pages.size() != count || reply->previous.size() != count)) {
+            r->status = ProtocolError("short reply");
+          }
+          for (int which = 0; which < 2 && r->status.ok(); ++which) {
+            r->versions[which].assign(count, 0);
+            r->data[which].resize(uint64_t{count} * slot);
+          }
           for (uint32_t i = 0; r->status.ok() && i < count; ++i) {
-            const auto& p = reply->pages[i];
-            if (p.data.size() != slot || Crc32c(p.data.data(), slot) != p.crc) {
-              r->status = Corruption("a fragment failed its checksum");
-              break;
-            }
-            if (i == 0) r->data.resize(uint64_t{count} * slot);
-            r->versions.push_back(p.version);
-            std::memcpy(r->data.data() + uint64_t{i} * slot, p.data.data(), slot);
+            r->status = TakeSlot(r.get(), 0, i, slot, reply->pages[i]);
+            if (r->status.ok()) r->status = TakeSlot(r.get(), 1, i, slot, reply->previous[i]);
           }
           r->done.store(true, std::memory_order_release);
         });
@@ -141,36 +156,48 @@ Status RebuildJob::RebuildBatch(const RebuildTask& task, uint32_t first, uint32_
       }
       return true;
     }, deadline));
+    // Too few sources answered, or the map moved on (a source knows a newer
+    // epoch): this batch cannot be rebuilt now. Failing it keeps the task
+    // unfinished, so its fragment is not called ready with slots unwritten.
+    int answered = 0;
+    for (auto& r : reads) {
+      if (!r) continue;
+      if (r->status.code() == Code::kStaleMap) return r->status.With("read from a source");
+      answered += r->status.ok();
+    }
+    if (answered < k) {
+      return Unavailable("only " + std::to_string(answered) + " of the stripe's fragments could be read, " +
+                         std::to_string(k) + " needed");
+    }
 
-    // Per slot: the newest version k shares agree on, and the lost share from it.
-    proto::c2m::WritePages out{.region = plan_.region, .epoch = plan_.epoch};
+    // Per slot: the newest version k shares hold (as current or previous),
+    // and the lost share rebuilt from it.
+    proto::c2m::WritePages out{.region = plan_.region, .epoch = plan_.epoch, .mode = proto::c2m::WriteMode::kCommit};
     std::vector<uint8_t> rebuilt(uint64_t{count} * slot);
     std::vector<uint8_t> scratch(uint64_t(width) * slot);
     uint32_t mixed = 0;
     for (uint32_t i = 0; i < count; ++i) {
-      uint64_t best = 0;
-      int agree = 0;
+      std::vector<ec::VersionOffer> offers;
       for (int j = 0; j < width; ++j) {
         if (!reads[j] || !reads[j]->status.ok()) continue;
-        uint64_t v = reads[j]->versions[i];
-        int n = 0;
-        for (int o = 0; o < width; ++o) n += reads[o] && reads[o]->status.ok() && reads[o]->versions[i] == v;
-        if (n >= k && (agree == 0 || v > best)) {
-          best = v;
-          agree = n;
-        }
+        offers.push_back({j, reads[j]->versions[0][i]});
+        if (reads[j]->versions[1][i] != 0) offers.push_back({j, reads[j]->versions[1][i]});
       }
-      if (agree == 0) {
+      std::optional<ec::Vote> vote = ec::NewestWithQuorum(offers, k);
+      if (!vote) {
         ++mixed;
         continue;
       }
-      if (best == 0) continue;  // never written: the replacement already reads as zeros
+      if (vote->version == 0) continue;  // never written: the replacement already reads as zeros
       uint8_t* frags[proto::Redundancy::kMaxWidth];
       bool present[proto::Redundancy::kMaxWidth];
       for (int j = 0; j < width; ++j) {
         frags[j] = scratch.data() + uint64_t(j) * slot;
-        present[j] = reads[j] && reads[j]->status.ok() && reads[j]->versions[i] == best;
-        if (present[j]) std::memcpy(frags[j], reads[j]->data.data() + uint64_t{i} * slot, slot);
+        present[j] = (vote->shares >> j) & 1;
+        if (present[j]) {
+          int which = reads[j]->versions[0][i] == vote->version ? 0 : 1;
+          std::memcpy(frags[j], reads[j]->Slot(which, i, slot), slot);
+        }
       }
       if (k == 1) {
         for (int j = 0; j < width; ++j) {
@@ -182,7 +209,8 @@ Status RebuildJob::RebuildBatch(const RebuildTask& task, uint32_t first, uint32_
       }
       uint8_t* dst = rebuilt.data() + uint64_t{i} * slot;
       std::memcpy(dst, frags[task.share], slot);
-      out.pages.push_back({{task.fragment, first + i}, best, Crc32c(dst, slot), proto::ByteSpan(dst, slot)});
+      out.pages.push_back(
+          {{task.fragment, first + i}, vote->version, Crc32c(dst, slot), proto::ByteSpan(dst, slot)});
     }
     if (mixed > 0 && attempt < kMixedRetries) {
       // Writes are landing on these slots: read them again shortly.

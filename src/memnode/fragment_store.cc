@@ -23,7 +23,8 @@ uint32_t ZeroCrc(uint32_t slot_size) {
 
 }  // namespace
 
-FragmentStore::FragmentStore(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
+FragmentStore::FragmentStore(uint64_t capacity_bytes, UndoOptions undo)
+    : capacity_(capacity_bytes), undo_(std::move(undo)) {}
 
 FragmentStore::~FragmentStore() {
   for (auto& [id, region] : regions_) {
@@ -105,6 +106,7 @@ uint64_t FragmentStore::FreeRegion(uint64_t region) {
     Unmap(*f);
   }
   regions_.erase(it);
+  undo_.DropRegion(region);
   used_.fetch_sub(freed, std::memory_order_relaxed);
   return freed;
 }

@@ -13,6 +13,9 @@
 // Capacity is the sum of allocated fragment sizes and never exceeds
 // Options::capacity_bytes: Allocate is all-or-nothing.
 //
+// Beside each slot, the store keeps an UndoLog (undo_log.h) of the contents
+// unfinished writes replaced; write_rules.h decides what a write does to both.
+//
 // Thread-safety: not thread-safe — the memory node's single server thread owns
 // it — except used_bytes() and capacity_bytes(), which any thread may read.
 #pragma once
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "memnode/undo_log.h"
 #include "proto/ctl2m.h"
 
 namespace tessera::memnode {
@@ -38,7 +42,7 @@ struct SlotView {
 
 class FragmentStore {
  public:
-  explicit FragmentStore(uint64_t capacity_bytes);
+  explicit FragmentStore(uint64_t capacity_bytes, UndoOptions undo = {});
   ~FragmentStore();
   FragmentStore(const FragmentStore&) = delete;
   FragmentStore& operator=(const FragmentStore&) = delete;
@@ -60,6 +64,8 @@ class FragmentStore {
   // Translates a name to the slot's memory. NotFound for an unknown region
   // or fragment, InvalidArgument for a slot past the fragment's end.
   Result<SlotView> Lookup(uint64_t region, uint32_t fragment, uint32_t slot);
+
+  UndoLog& undo() { return undo_; }
 
   uint64_t used_bytes() const { return used_.load(std::memory_order_relaxed); }
   uint64_t capacity_bytes() const { return capacity_; }
@@ -85,6 +91,7 @@ class FragmentStore {
   const uint64_t capacity_;
   std::atomic<uint64_t> used_{0};
   std::unordered_map<uint64_t, Region> regions_;
+  UndoLog undo_;
 };
 
 }  // namespace tessera::memnode

@@ -11,6 +11,7 @@ void HandleReadPages(FragmentStore& store, const proto::FrameHeader& req, proto:
   Status admitted = store.AdmitEpoch(m->region, m->epoch);
   if (!admitted.ok()) return proto::AppendErrorReply(req, admitted, out);
   proto::c2m::ReadPagesReply reply;
+  reply.flags = m->flags;
   reply.pages.reserve(m->pages.size());
   for (const proto::c2m::PageRef& p : m->pages) {
     Result<SlotView> slot = store.Lookup(m->region, p.fragment, p.slot);
@@ -24,6 +25,12 @@ void HandleReadPages(FragmentStore& store, const proto::FrameHeader& req, proto:
           out);
     }
     reply.pages.push_back({*slot->version, *slot->crc, proto::ByteSpan(slot->data, slot->size)});
+    if (m->flags & proto::c2m::kWithPrevious) {
+      const UndoEntry* e = store.undo().Find(m->region, p.fragment, p.slot);
+      reply.previous.push_back(e == nullptr ? proto::c2m::PageData{}
+                                            : proto::c2m::PageData{e->prev_version, e->prev_crc,
+                                                                   proto::ByteSpan(e->prev.data(), e->prev.size())});
+    }
   }
   proto::AppendReply(req, reply, out);
 }

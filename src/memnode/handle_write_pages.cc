@@ -1,7 +1,6 @@
-#include <cstring>
-
 #include "common/crc.h"
 #include "memnode/handlers.h"
+#include "memnode/write_rules.h"
 #include "proto/c2m.h"
 
 namespace tessera::memnode {
@@ -32,17 +31,16 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
     }
     slots.push_back(*slot);
   }
-  // Only a newer version lands: of two racing writers, the later version wins
-  // here and on every other node of the stripe, whatever the arrival order;
-  // a rebuild never overwrites a write that overtook it.
+  // The watermark first: it completes this writer's earlier writes, which may
+  // be the ones this request overwrites.
+  store.undo().Commit(m->region, m->writer, m->done_below);
+  proto::c2m::WritePagesReply reply;
   for (size_t i = 0; i < slots.size(); ++i) {
-    const proto::c2m::WritePage& p = m->pages[i];
-    if (p.version <= *slots[i].version) continue;
-    std::memcpy(slots[i].data, p.data.data(), slots[i].size);
-    *slots[i].crc = p.crc;
-    *slots[i].version = p.version;
+    if (ApplyWrite(store.undo(), m->region, m->writer, m->mode, m->pages[i], slots[i]) == WriteOutcome::kConflict) {
+      reply.conflicts.push_back(static_cast<uint32_t>(i));
+    }
   }
-  proto::AppendReply(req, proto::Empty{}, out);
+  proto::AppendReply(req, reply, out);
 }
 
 }  // namespace tessera::memnode

@@ -49,7 +49,7 @@ uint64_t CurrentRssBytes() {
 }
 
 Memnode::Memnode(const Options& options)
-    : options_(options), store_(options.capacity_bytes), service_(std::make_unique<Service>(&store_)) {}
+    : options_(options), store_(options.capacity_bytes, UndoOptions{.max_bytes = options.undo_bytes, .orphan_ms = options.orphan_ms}), service_(std::make_unique<Service>(&store_)) {}
 
 Result<std::unique_ptr<Memnode>> Memnode::Start(const Options& options) {
   std::unique_ptr<Memnode> m(new Memnode(options));

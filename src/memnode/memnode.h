@@ -32,6 +32,10 @@ struct Options {
   // there are enough domains.
   std::string domain;
   uint32_t heartbeat_ms = 500;
+  // The write hole's undo copies (undo_log.h): at most this many bytes, and
+  // a write unfinished for orphan_ms may be rolled back by another writer.
+  uint64_t undo_bytes = 256ull << 20;
+  uint32_t orphan_ms = 1000;
   // A memory node sleeps in epoll_wait by default: on a box with more daemons
   // than cores (a local cluster) its spinning steals the client's core
   // (doc/design.md has the figures). With a core of its own, spin_us = 50 cuts

@@ -2,9 +2,30 @@
 
 namespace tessera::proto::c2m {
 
+namespace {
+
+void EncodeSlot(Writer& w, const PageData& p) {
+  w.U64(p.version);
+  w.U32(p.crc);
+  w.Blob(p.data);
+}
+
+void DecodeSlot(Reader& r, PageData* p) {
+  p->version = r.U64();
+  p->crc = r.U32();
+  p->data = r.Blob();
+}
+
+void CheckFlags(Reader& r, uint8_t flags) {
+  if (flags & ~kWithPrevious) r.Fail("unknown read flags " + std::to_string(flags));
+}
+
+}  // namespace
+
 void ReadPages::Encode(Writer& w) const {
   w.U64(region);
   w.U64(epoch);
+  w.U8(flags);
   w.U32(static_cast<uint32_t>(pages.size()));
   for (const PageRef& p : pages) {
     w.U32(p.fragment);
@@ -17,6 +38,8 @@ Result<ReadPages> ReadPages::Decode(ByteSpan body) {
   ReadPages m;
   m.region = r.U64();
   m.epoch = r.U64();
+  m.flags = r.U8();
+  CheckFlags(r, m.flags);
   uint32_t n = r.Count(8, kMaxPagesPerRequest, "page");
   if (r.ok() && n == 0) r.Fail("no pages requested");
   m.pages.resize(n);
@@ -29,23 +52,26 @@ Result<ReadPages> ReadPages::Decode(ByteSpan body) {
 }
 
 void ReadPagesReply::Encode(Writer& w) const {
+  w.U8(flags);
   w.U32(static_cast<uint32_t>(pages.size()));
-  for (const PageData& p : pages) {
-    w.U64(p.version);
-    w.U32(p.crc);
-    w.Blob(p.data);
+  for (size_t i = 0; i < pages.size(); ++i) {
+    EncodeSlot(w, pages[i]);
+    if (flags & kWithPrevious) EncodeSlot(w, previous[i]);
   }
 }
 
 Result<ReadPagesReply> ReadPagesReply::Decode(ByteSpan body) {
   Reader r(body);
   ReadPagesReply m;
-  uint32_t n = r.Count(16, kMaxPagesPerRequest, "page");
+  m.flags = r.U8();
+  CheckFlags(r, m.flags);
+  const bool prev = m.flags & kWithPrevious;
+  uint32_t n = r.Count(prev ? 32 : 16, kMaxPagesPerRequest, "page");
   m.pages.resize(n);
-  for (PageData& p : m.pages) {
-    p.version = r.U64();
-    p.crc = r.U32();
-    p.data = r.Blob();
+  if (prev) m.previous.resize(n);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    DecodeSlot(r, &m.pages[i]);
+    if (prev) DecodeSlot(r, &m.previous[i]);
   }
   TS_RETURN_IF_ERROR(r.Finish("c2m::ReadPagesReply"));
   return m;
@@ -54,6 +80,9 @@ Result<ReadPagesReply> ReadPagesReply::Decode(ByteSpan body) {
 void WritePages::Encode(Writer& w) const {
   w.U64(region);
   w.U64(epoch);
+  w.U64(writer);
+  w.U64(done_below);
+  w.U8(static_cast<uint8_t>(mode));
   w.U32(static_cast<uint32_t>(pages.size()));
   for (const WritePage& p : pages) {
     w.U32(p.ref.fragment);
@@ -69,8 +98,13 @@ Result<WritePages> WritePages::Decode(ByteSpan body) {
   WritePages m;
   m.region = r.U64();
   m.epoch = r.U64();
+  m.writer = r.U64();
+  m.done_below = r.U64();
+  uint8_t mode = r.U8();
+  if (mode > static_cast<uint8_t>(WriteMode::kResolve)) r.Fail("unknown write mode " + std::to_string(mode));
+  m.mode = static_cast<WriteMode>(mode);
   uint32_t n = r.Count(24, kMaxPagesPerRequest, "page");
-  if (r.ok() && n == 0) r.Fail("no pages to write");
+  if (r.ok() && n == 0 && m.mode != WriteMode::kWrite) r.Fail("no pages to write");
   m.pages.resize(n);
   for (WritePage& p : m.pages) {
     p.ref.fragment = r.U32();
@@ -81,6 +115,20 @@ Result<WritePages> WritePages::Decode(ByteSpan body) {
     if (p.data.size() > kMaxSlotSize) r.Fail("page of " + std::to_string(p.data.size()) + " bytes");
   }
   TS_RETURN_IF_ERROR(r.Finish("c2m::WritePages"));
+  return m;
+}
+
+void WritePagesReply::Encode(Writer& w) const {
+  w.U32(static_cast<uint32_t>(conflicts.size()));
+  for (uint32_t i : conflicts) w.U32(i);
+}
+
+Result<WritePagesReply> WritePagesReply::Decode(ByteSpan body) {
+  Reader r(body);
+  WritePagesReply m;
+  m.conflicts.resize(r.Count(4, kMaxPagesPerRequest, "conflict"));
+  for (uint32_t& i : m.conflicts) i = r.U32();
+  TS_RETURN_IF_ERROR(r.Finish("c2m::WritePagesReply"));
   return m;
 }
 

@@ -48,24 +48,29 @@ TEST(MessagesTest, PageCountsAreBounded) {
   Writer w(&b);
   w.U64(1);
   w.U64(1);
-  w.U32(0xFFFFFFFF);  // claims 4 G pages in 20 bytes
+  w.U8(0);
+  w.U32(0xFFFFFFFF);  // claims 4 G pages in 21 bytes
   EXPECT_EQ(c2m::ReadPages::Decode(b).status().code(), Code::kProtocol);
   Bytes empty;
   Writer w2(&empty);
   w2.U64(1);
   w2.U64(1);
+  w2.U8(0);
   w2.U32(0);
   EXPECT_FALSE(c2m::ReadPages::Decode(empty).ok());
 }
 
 TEST(MessagesTest, WritePagesAndReplyRoundTrip) {
   uint8_t page[16] = {1, 2, 3};
-  c2m::WritePages m{.region = 9, .epoch = 2,
+  c2m::WritePages m{.region = 9, .epoch = 2, .writer = 0xABCD, .done_below = 70, .mode = c2m::WriteMode::kResolve,
                     .pages = {{.ref = {5, 6}, .version = 77, .crc = 42, .data = ByteSpan(page, 16)}}};
   Bytes b = Encode(m);
   Result<c2m::WritePages> d = c2m::WritePages::Decode(b);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->epoch, 2u);
+  EXPECT_EQ(d->writer, 0xABCDu);
+  EXPECT_EQ(d->done_below, 70u);
+  EXPECT_EQ(d->mode, c2m::WriteMode::kResolve);
   EXPECT_EQ(d->pages[0].version, 77u);
   EXPECT_EQ(d->pages[0].crc, 42u);
   EXPECT_EQ(d->pages[0].data.size(), 16u);
@@ -78,6 +83,34 @@ TEST(MessagesTest, WritePagesAndReplyRoundTrip) {
   ASSERT_TRUE(rd.ok());
   EXPECT_EQ(rd->pages[0].version, 5u);
   ExpectEveryTruncationFails<c2m::ReadPagesReply>(rb);
+
+  // With previous versions: one more slot per page, present or absent.
+  c2m::ReadPagesReply both{.flags = c2m::kWithPrevious,
+                           .pages = {{.version = 5, .crc = 1, .data = ByteSpan(page, 16)}, {}},
+                           .previous = {{.version = 4, .crc = 2, .data = ByteSpan(page, 16)}, {}}};
+  Bytes bb = Encode(both);
+  auto bd = c2m::ReadPagesReply::Decode(bb);
+  ASSERT_TRUE(bd.ok()) << bd.status().ToString();
+  ASSERT_EQ(bd->previous.size(), 2u);
+  EXPECT_EQ(bd->previous[0].version, 4u);
+  EXPECT_TRUE(bd->previous[1].data.empty());
+  ExpectEveryTruncationFails<c2m::ReadPagesReply>(bb);
+
+  c2m::WritePagesReply conflicts{.conflicts = {0, 3}};
+  auto cd = c2m::WritePagesReply::Decode(Encode(conflicts));
+  ASSERT_TRUE(cd.ok());
+  EXPECT_EQ(cd->conflicts, (std::vector<uint32_t>{0, 3}));
+}
+
+TEST(MessagesTest, UnknownFlagsAndModesAreRefused) {
+  c2m::ReadPages r{.region = 1, .epoch = 1, .flags = 2, .pages = {{0, 0}}};
+  EXPECT_FALSE(c2m::ReadPages::Decode(Encode(r)).ok());
+  c2m::WritePages w{.region = 1, .epoch = 1, .mode = static_cast<c2m::WriteMode>(3)};
+  EXPECT_FALSE(c2m::WritePages::Decode(Encode(w)).ok());
+  w.mode = c2m::WriteMode::kWrite;
+  EXPECT_TRUE(c2m::WritePages::Decode(Encode(w)).ok()) << "a watermark alone";
+  w.mode = c2m::WriteMode::kCommit;
+  EXPECT_FALSE(c2m::WritePages::Decode(Encode(w)).ok());
 }
 
 TEST(MessagesTest, AllocFragmentsValidatesSpecs) {

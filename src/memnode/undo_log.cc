@@ -1,0 +1,91 @@
+#include "memnode/undo_log.h"
+
+#include "common/check.h"
+#include "common/clock.h"
+
+namespace tessera::memnode {
+
+UndoLog::UndoLog(UndoOptions options) : options_(std::move(options)) {}
+
+uint64_t UndoLog::Now() const { return options_.now_ns ? options_.now_ns() : NowNanos(); }
+
+UndoEntry* UndoLog::Find(uint64_t region, uint32_t fragment, uint32_t slot) {
+  auto r = regions_.find(region);
+  if (r == regions_.end()) return nullptr;
+  auto it = r->second.entries.find(Key(fragment, slot));
+  return it == r->second.entries.end() ? nullptr : &it->second;
+}
+
+bool UndoLog::Record(uint64_t region, uint32_t fragment, uint32_t slot, uint64_t writer, uint64_t version,
+                     uint64_t prev_version, uint32_t prev_crc, const uint8_t* prev, uint32_t size) {
+  RegionLog& log = regions_[region];
+  const uint64_t key = Key(fragment, slot);
+  auto it = log.entries.find(key);
+  if (it == log.entries.end()) {
+    if (bytes_ + size > options_.max_bytes) {
+      ++full_misses_;
+      if (log.entries.empty()) regions_.erase(region);
+      return false;
+    }
+    it = log.entries.emplace(key, UndoEntry{}).first;
+    bytes_ += size;
+  } else {
+    log.by_writer.erase({it->second.writer, it->second.version, key});
+  }
+  UndoEntry& e = it->second;
+  e.writer = writer;
+  e.version = version;
+  e.since_ns = Now();
+  e.prev_version = prev_version;
+  e.prev_crc = prev_crc;
+  e.prev.assign(prev, prev + size);
+  log.by_writer.insert({writer, version, key});
+  return true;
+}
+
+void UndoLog::EraseEntry(RegionLog& log, std::unordered_map<uint64_t, UndoEntry>::iterator it) {
+  log.by_writer.erase({it->second.writer, it->second.version, it->first});
+  bytes_ -= it->second.prev.size();
+  log.entries.erase(it);
+}
+
+void UndoLog::Erase(uint64_t region, uint32_t fragment, uint32_t slot) {
+  auto r = regions_.find(region);
+  if (r == regions_.end()) return;
+  auto it = r->second.entries.find(Key(fragment, slot));
+  if (it != r->second.entries.end()) EraseEntry(r->second, it);
+  if (r->second.entries.empty()) regions_.erase(r);
+}
+
+void UndoLog::Commit(uint64_t region, uint64_t writer, uint64_t done_below) {
+  auto r = regions_.find(region);
+  if (r == regions_.end()) return;
+  RegionLog& log = r->second;
+  auto at = log.by_writer.lower_bound({writer, 0, 0});
+  while (at != log.by_writer.end() && std::get<0>(*at) == writer && std::get<1>(*at) < done_below) {
+    auto it = log.entries.find(std::get<2>(*at));
+    CHECK(it != log.entries.end());
+    ++at;  // EraseEntry removes the element `at` pointed to
+    EraseEntry(log, it);
+  }
+  if (log.entries.empty()) regions_.erase(r);
+}
+
+bool UndoLog::Orphaned(const UndoEntry& e) const {
+  return Now() - e.since_ns >= uint64_t{options_.orphan_ms} * 1'000'000;
+}
+
+void UndoLog::DropRegion(uint64_t region) {
+  auto r = regions_.find(region);
+  if (r == regions_.end()) return;
+  for (auto& [key, e] : r->second.entries) bytes_ -= e.prev.size();
+  regions_.erase(r);
+}
+
+size_t UndoLog::entries() const {
+  size_t n = 0;
+  for (const auto& [id, log] : regions_) n += log.entries.size();
+  return n;
+}
+
+}  // namespace tessera::memnode

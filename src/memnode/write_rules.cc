@@ -1,0 +1,51 @@
+#include "memnode/write_rules.h"
+
+#include <cstring>
+
+namespace tessera::memnode {
+namespace {
+
+using proto::c2m::WriteMode;
+
+void Install(const proto::c2m::WritePage& page, const SlotView& slot) {
+  std::memcpy(slot.data, page.data.data(), slot.size);
+  *slot.crc = page.crc;
+  *slot.version = page.version;
+}
+
+}  // namespace
+
+WriteOutcome ApplyWrite(UndoLog& undo, uint64_t region, uint64_t writer, WriteMode mode,
+                        const proto::c2m::WritePage& page, const SlotView& slot) {
+  const uint32_t fragment = page.ref.fragment, index = page.ref.slot;
+  UndoEntry* entry = undo.Find(region, fragment, index);
+  const bool newer = page.version > *slot.version;
+  switch (mode) {
+    case WriteMode::kWrite:
+      if (!newer) return WriteOutcome::kSuperseded;
+      if (entry != nullptr && entry->writer != writer) return WriteOutcome::kConflict;
+      undo.Record(region, fragment, index, writer, page.version, *slot.version, *slot.crc, slot.data, slot.size);
+      Install(page, slot);
+      return WriteOutcome::kApplied;
+    case WriteMode::kCommit:
+      if (!newer) return WriteOutcome::kSuperseded;
+      if (entry != nullptr) undo.Erase(region, fragment, index);
+      Install(page, slot);
+      return WriteOutcome::kApplied;
+    case WriteMode::kResolve:
+      if (entry == nullptr) {
+        if (!newer) return WriteOutcome::kSuperseded;
+        Install(page, slot);
+        return WriteOutcome::kApplied;
+      }
+      if (page.version < *slot.version && entry->writer != writer && !undo.Orphaned(*entry)) {
+        return WriteOutcome::kConflict;  // its writer may still finish it
+      }
+      if (page.version != *slot.version) Install(page, slot);
+      undo.Erase(region, fragment, index);
+      return WriteOutcome::kApplied;
+  }
+  return WriteOutcome::kConflict;
+}
+
+}  // namespace tessera::memnode
