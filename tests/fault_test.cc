@@ -213,7 +213,8 @@ TEST(CrashTest, AClientKilledMidWriteLeavesEveryPageWhole) {
   {
     auto client = Client::Connect({.controller = controller});
     ASSERT_TRUE(client.ok());
-    ASSERT_TRUE((*client)->CreateRegion("crash", 16ull << 20, {.redundancy = "ec:4+2"}).ok());
+    // Big enough that no writer gets through a whole pass before its kill.
+    ASSERT_TRUE((*client)->CreateRegion("crash", 64ull << 20, {.redundancy = "ec:4+2"}).ok());
   }
   constexpr uint64_t kRounds = 8;
   std::mt19937 rng(std::random_device{}());
@@ -230,7 +231,7 @@ TEST(CrashTest, AClientKilledMidWriteLeavesEveryPageWhole) {
     char byte;
     ASSERT_EQ(read(fds[0], &byte, 1), 1) << "writer " << version << " did not start";
     close(fds[0]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 400));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 200));
     ASSERT_EQ(kill(child, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(waitpid(child, &status, 0), child);

@@ -1,10 +1,13 @@
 // ClientImpl: tessera::Client — control requests to the controller over the
 // same transport and NodePool the data path uses.
+#include <atomic>
+
 #include <spdlog/spdlog.h>
 
 #include "client/node_pool.h"
 #include "client/region_impl.h"
 #include "client/version_clock.h"
+#include "common/check.h"
 #include "net/rpc.h"
 #include "proto/c2ctl.h"
 #include "tessera/client.h"
@@ -17,6 +20,10 @@ class ClientImpl final : public Client {
  public:
   ClientImpl(const ClientOptions& o, std::unique_ptr<net::ClientTransport> t)
       : options_(o), pool_(std::move(t), o.retry_down_ms) {}
+  ~ClientImpl() override {
+    CHECK(live_regions_.load() == 0) << "a Client destroyed while " << live_regions_.load()
+                                     << " of its Regions are alive: destroy them first";
+  }
 
   Status Ping() { return ListRegions().status(); }
 
@@ -86,9 +93,10 @@ class ClientImpl final : public Client {
     TS_ASSIGN_OR_RETURN(auto map, client::RegionMap::Make(std::move(info)));
     auto fetch = [this, name] { return Control(proto::c2ctl::OpenRegion{.name = name}); };
     return std::unique_ptr<Region>(
-        std::make_unique<RegionImpl>(std::move(map), fetch, &pool_, &clock_, options_.timeout_ms));
+        std::make_unique<RegionImpl>(std::move(map), fetch, &pool_, &clock_, &live_regions_, options_.timeout_ms));
   }
 
+  std::atomic<int> live_regions_{0};  // Regions handed out and not yet destroyed
   ClientOptions options_;
   NodePool pool_;
   VersionClock clock_;

@@ -121,6 +121,7 @@ Status IoQueueImpl::Issue(PageOp* page) {
                             page->with_previous(), {}, nullptr});
     }
     batch->targets.push_back({page, j, fragment, map.SlotOf(page->page())});
+    ++open_shares_;
     // A batch is full at max_batch_pages pages' worth of bytes: with k > 1 a
     // share is 1/k of a page, so a request carries k times as many of them.
     uint64_t share_bytes = uint64_t{batch->slot_size} * batch->targets.size();
@@ -128,6 +129,7 @@ Status IoQueueImpl::Issue(PageOp* page) {
         batch->targets.size() >= proto::c2m::kMaxPagesPerRequest) {
       auto full = std::move(batch);
       open_.erase(key);
+      open_shares_ -= full->targets.size();
       TS_RETURN_IF_ERROR(SendBatch(std::move(full)));
     }
   }
@@ -136,15 +138,18 @@ Status IoQueueImpl::Issue(PageOp* page) {
 
 Status IoQueueImpl::WaitForRoom() {
   if (pages_in_flight_.load() < options_.depth) return Status::Ok();
-  TS_RETURN_IF_ERROR(Flush());
+  TS_RETURN_IF_ERROR(FlushIfDue());
   return Drive([&] { return pages_in_flight_.load() < options_.depth; }, Deadline(timeout_ms_));
 }
+
+Status IoQueueImpl::FlushIfDue() { return FlushDue() ? Flush() : Status::Ok(); }
 
 Status IoQueueImpl::Flush() {
   Status first;
   while (!open_.empty()) {
     auto batch = std::move(open_.begin()->second);
     open_.erase(open_.begin());
+    open_shares_ -= batch->targets.size();
     Status s = SendBatch(std::move(batch));
     if (first.ok()) first = s;
   }
@@ -156,6 +161,7 @@ Status IoQueueImpl::SendBatch(std::unique_ptr<Batch> batch) {
   Result<std::shared_ptr<net::Connection>> conn = pool_->Get(batch->address);
   {
     std::lock_guard lk(mu_);
+    sent_shares_.fetch_add(raw->targets.size());
     in_flight_.emplace(raw, std::move(batch));
     batches_in_flight_.fetch_add(1);
     if (conn.ok()) raw->conn = *conn;
@@ -243,6 +249,7 @@ void IoQueueImpl::OnReply(Batch* batch, const Status& status, const proto::Frame
     }
     Advance(t.page);
   }
+  sent_shares_.fetch_sub(n);
   in_flight_.erase(batch);
   batches_in_flight_.fetch_sub(1);
 }
@@ -318,7 +325,7 @@ Status IoQueueImpl::ServiceRetries() {
     TS_RETURN_IF_ERROR(ResolveAndRetry({conflicted.begin() + at, conflicted.begin() + end}));
   }
   TS_RETURN_IF_ERROR(StartDeferred());
-  return Flush();
+  return FlushIfDue();
 }
 
 Status IoQueueImpl::ResolveAndRetry(std::vector<PageOp*> pages) {
@@ -378,12 +385,12 @@ Status IoQueueImpl::Drive(const std::function<bool()>& done, uint64_t deadline_n
     TS_RETURN_IF_ERROR(ServiceRetries());
     if (done()) return Status::Ok();
     TS_RETURN_IF_ERROR(pool_->transport().WaitUntil(
-        [&] { return retries_waiting_.load() > 0 || DeferredMayStart() || done(); }, deadline_ns));
+        [&] { return retries_waiting_.load() > 0 || DeferredMayStart() || FlushDue() || done(); }, deadline_ns));
   }
 }
 
 Result<size_t> IoQueueImpl::Reap(std::vector<Completion>* out, size_t min, int timeout_ms) {
-  TS_RETURN_IF_ERROR(Flush());
+  TS_RETURN_IF_ERROR(FlushIfDue());
   min = std::min(min, outstanding_.load());
   TS_RETURN_IF_ERROR(Drive([&] { return ready_.load() >= min; }, Deadline(timeout_ms)));
   std::lock_guard lk(mu_);

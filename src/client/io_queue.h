@@ -4,7 +4,11 @@
 // Submit() makes a PageOp per page (page_op.h), which picks the shares of
 // the page's stripe to send; each share goes into the open batch for its
 // memory node, sent as one c2m::ReadPages or c2m::WritePages when it reaches
-// max_batch_pages or at Flush(). Reply callbacks check every share's CRC32C
+// max_batch_pages, at Flush(), or once no more shares are in flight than wait
+// in open batches (FlushDue): while plenty is in flight, new shares gather
+// into bigger requests instead of going out one small request per node per
+// reaped page — which, with k+m nodes per page, cost erasure-coded writes
+// most of their throughput. At depth 1 every Reap still sends at once. Reply callbacks check every share's CRC32C
 // and hand it to its PageOp; a page that settles completes its PageIo's part.
 // A page that needs another round (a node failed, versions differ), a newer
 // map, or a conflict settled (resolver.h) is handed to the driving thread,
@@ -79,6 +83,10 @@ class IoQueueImpl final : public IoQueue {
   // Plans `page`'s next shares and queues them (driving thread).
   Status Issue(PageOp* page);
   Status SendBatch(std::unique_ptr<Batch> batch);
+  // Sends the open batches if FlushDue(): no more shares in flight than open
+  // (driving thread; a wait predicate may call FlushDue: no locks).
+  Status FlushIfDue();
+  bool FlushDue() const { return open_shares_ > 0 && sent_shares_.load() <= open_shares_; }
   void OnReply(Batch* batch, const Status& status, const proto::FrameHeader& h, proto::ByteSpan body);
   // Acts on a page's state after it changed: reports, retires or hands it to
   // the driving thread. mu_ held.
@@ -105,6 +113,7 @@ class IoQueueImpl final : public IoQueue {
   int timeout_ms_;
   // Open batches; only the driving thread touches them.
   std::map<BatchKey, std::unique_ptr<Batch>> open_;
+  size_t open_shares_ = 0;  // targets in open_; driving thread only
   // Writes waiting for their page; only the driving thread touches them.
   std::deque<PageOp*> deferred_;
   uint64_t deferred_seen_ = 0;  // WriteTracker generation when last tried
@@ -114,6 +123,7 @@ class IoQueueImpl final : public IoQueue {
   std::atomic<size_t> ready_{0};           // completions waiting to be reaped
   std::atomic<size_t> retries_waiting_{0};    // retries_.size()
   std::atomic<size_t> batches_in_flight_{0};  // in_flight_.size()
+  std::atomic<size_t> sent_shares_{0};        // targets of in_flight_
   std::atomic<bool> aborting_{false};
   std::mutex mu_;
   std::deque<Completion> completions_;                  // guarded by mu_

@@ -21,15 +21,23 @@ constexpr int kCloseTimeoutMs = 500;
 }  // namespace
 
 RegionImpl::RegionImpl(std::shared_ptr<const RegionMap> map, FetchMap fetch, NodePool* pool, VersionClock* clock,
-                       int timeout_ms)
+                       std::atomic<int>* live, int timeout_ms)
     : map_(std::move(map)),
       fetch_(std::move(fetch)),
       pool_(pool),
       clock_(clock),
+      live_(live),
       timeout_ms_(timeout_ms),
-      writes_(NewWriterId()) {}
+      writes_(NewWriterId()) {
+  live_->fetch_add(1);
+}
 
 RegionImpl::~RegionImpl() {
+  SayDone();
+  live_->fetch_sub(1);
+}
+
+void RegionImpl::SayDone() {
   if (!writes_.TakeWroteSince()) return;
   // Best effort: a node that misses this keeps the undo copies until the
   // page is written again (or settles them as orphaned).

@@ -8,6 +8,7 @@
 // queue; the map pointer is under mu_.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 
@@ -23,8 +24,9 @@ namespace tessera::client {
 class RegionImpl final : public Region, public MapSource {
  public:
   using FetchMap = std::function<Result<proto::c2ctl::RegionInfo>()>;
+  // `live` counts the client's regions (the Client checks it is 0 when it goes).
   RegionImpl(std::shared_ptr<const RegionMap> map, FetchMap fetch, NodePool* pool, VersionClock* clock,
-             int timeout_ms);
+             std::atomic<int>* live, int timeout_ms);
   ~RegionImpl() override;
 
   uint64_t id() const override { return info().id; }
@@ -44,6 +46,8 @@ class RegionImpl final : public Region, public MapSource {
 
  private:
   Status Sync(PageIo::Kind kind, uint64_t first_page, uint64_t count, void* buf);
+  // Tells the nodes this handle's final watermark (best effort).
+  void SayDone();
   // Identity and shape never change between epochs; the first map's are used.
   const proto::c2ctl::RegionInfo& info() const { return first_->info(); }
 
@@ -53,6 +57,7 @@ class RegionImpl final : public Region, public MapSource {
   FetchMap fetch_;
   NodePool* pool_;
   VersionClock* clock_;
+  std::atomic<int>* live_;
   int timeout_ms_;
   WriteTracker writes_;
 };

@@ -28,7 +28,7 @@ FragmentStore::FragmentStore(uint64_t capacity_bytes, UndoOptions undo)
 
 FragmentStore::~FragmentStore() {
   for (auto& [id, region] : regions_) {
-    for (auto& [n, f] : region.fragments) Unmap(*f);
+    for (auto& [n, f] : region.fragments) Unmap(f);
   }
 }
 
@@ -73,25 +73,22 @@ Status FragmentStore::Allocate(uint64_t region, uint64_t epoch, std::span<const 
     return OutOfCapacity("needs " + std::to_string(want) + " bytes, " + std::to_string(capacity_ - used) +
                          " of " + std::to_string(capacity_) + " free");
   }
-  std::vector<std::unique_ptr<Fragment>> made;
+  std::vector<Fragment> made;
   for (const auto& s : specs) {
-    auto f = std::make_unique<Fragment>();
-    f->slots = s.slots;
-    f->slot_size = s.slot_size;
-    f->bytes = static_cast<uint64_t>(s.slots) * s.slot_size;
-    void* p = mmap(nullptr, f->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    Fragment f{.slots = s.slots, .slot_size = s.slot_size};
+    f.bytes = static_cast<uint64_t>(s.slots) * s.slot_size;
+    void* p = mmap(nullptr, f.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
-      Status err = Status::FromErrno(errno, "mmap of " + std::to_string(f->bytes) + " bytes");
-      for (auto& m : made) Unmap(*m);
+      Status err = Status::FromErrno(errno, "mmap of " + std::to_string(f.bytes) + " bytes");
+      for (auto& m : made) Unmap(m);
       if (r.fragments.empty()) regions_.erase(region);
       return err;
     }
-    f->base = static_cast<uint8_t*>(p);
-    f->crcs.assign(s.slots, ZeroCrc(s.slot_size));
-    f->versions.assign(s.slots, 0);
+    f.base = static_cast<uint8_t*>(p);
+    f.meta.assign(s.slots, SlotMeta{0, ZeroCrc(s.slot_size)});
     made.push_back(std::move(f));
   }
-  for (size_t i = 0; i < specs.size(); ++i) r.fragments[specs[i].fragment] = std::move(made[i]);
+  for (size_t i = 0; i < specs.size(); ++i) r.fragments.emplace(specs[i].fragment, std::move(made[i]));
   r.epoch = std::max(r.epoch, epoch);
   used_.fetch_add(want, std::memory_order_relaxed);
   return Status::Ok();
@@ -102,8 +99,8 @@ uint64_t FragmentStore::FreeRegion(uint64_t region) {
   if (it == regions_.end()) return 0;
   uint64_t freed = 0;
   for (auto& [n, f] : it->second.fragments) {
-    freed += f->bytes;
-    Unmap(*f);
+    freed += f.bytes;
+    Unmap(f);
   }
   regions_.erase(it);
   undo_.DropRegion(region);
@@ -119,14 +116,14 @@ Result<SlotView> FragmentStore::Lookup(uint64_t region, uint32_t fragment, uint3
     return NotFound("region " + std::to_string(region) + " fragment " + std::to_string(fragment) +
                     " is not on this node");
   }
-  Fragment& f = *frag->second;
+  Fragment& f = frag->second;
   if (slot >= f.slots) {
     return InvalidArgument("slot " + std::to_string(slot) + " is past the end of region " +
                            std::to_string(region) + " fragment " + std::to_string(fragment) + " (" +
                            std::to_string(f.slots) + " slots)");
   }
-  return SlotView{f.base + static_cast<uint64_t>(slot) * f.slot_size, f.slot_size, &f.crcs[slot],
-                  &f.versions[slot]};
+  SlotMeta& m = f.meta[slot];
+  return SlotView{f.base + static_cast<uint64_t>(slot) * f.slot_size, f.slot_size, &m.crc, &m.version};
 }
 
 }  // namespace tessera::memnode

@@ -22,7 +22,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -72,19 +71,25 @@ class FragmentStore {
   size_t region_count() const { return regions_.size(); }
 
  private:
+  // A slot's version and CRC side by side: a write or read touches both, and
+  // on the data path every cache miss shows (a lookup is per page share).
+  struct SlotMeta {
+    uint64_t version = 0;
+    uint32_t crc = 0;
+  };
   struct Fragment {
     uint8_t* base = nullptr;
     uint64_t bytes = 0;
     uint32_t slots = 0;
     uint32_t slot_size = 0;
-    std::vector<uint32_t> crcs;
-    std::vector<uint64_t> versions;
+    std::vector<SlotMeta> meta;
   };
   struct Region {
     uint64_t epoch = 0;
     // Only the fragments this node holds: a region's fragment numbers are
-    // sparse here, and a hostile number must not size anything.
-    std::unordered_map<uint32_t, std::unique_ptr<Fragment>> fragments;
+    // sparse here, and a hostile number must not size anything. Held in the
+    // map's nodes (no further indirection), which never move.
+    std::unordered_map<uint32_t, Fragment> fragments;
   };
   static void Unmap(Fragment& f);
 

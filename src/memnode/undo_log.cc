@@ -1,9 +1,13 @@
 #include "memnode/undo_log.h"
 
-#include "common/check.h"
 #include "common/clock.h"
 
 namespace tessera::memnode {
+namespace {
+
+constexpr size_t kMaxSpare = 4096;
+
+}  // namespace
 
 UndoLog::UndoLog(UndoOptions options) : options_(std::move(options)) {}
 
@@ -28,9 +32,11 @@ bool UndoLog::Record(uint64_t region, uint32_t fragment, uint32_t slot, uint64_t
       return false;
     }
     it = log.entries.emplace(key, UndoEntry{}).first;
+    if (!spare_.empty()) {
+      it->second.prev = std::move(spare_.back());
+      spare_.pop_back();
+    }
     bytes_ += size;
-  } else {
-    log.by_writer.erase({it->second.writer, it->second.version, key});
   }
   UndoEntry& e = it->second;
   e.writer = writer;
@@ -39,13 +45,13 @@ bool UndoLog::Record(uint64_t region, uint32_t fragment, uint32_t slot, uint64_t
   e.prev_version = prev_version;
   e.prev_crc = prev_crc;
   e.prev.assign(prev, prev + size);
-  log.by_writer.insert({writer, version, key});
+  log.by_writer[writer].push_back({version, key});
   return true;
 }
 
 void UndoLog::EraseEntry(RegionLog& log, std::unordered_map<uint64_t, UndoEntry>::iterator it) {
-  log.by_writer.erase({it->second.writer, it->second.version, it->first});
   bytes_ -= it->second.prev.size();
+  if (spare_.size() < kMaxSpare) spare_.push_back(std::move(it->second.prev));
   log.entries.erase(it);
 }
 
@@ -61,13 +67,19 @@ void UndoLog::Commit(uint64_t region, uint64_t writer, uint64_t done_below) {
   auto r = regions_.find(region);
   if (r == regions_.end()) return;
   RegionLog& log = r->second;
-  auto at = log.by_writer.lower_bound({writer, 0, 0});
-  while (at != log.by_writer.end() && std::get<0>(*at) == writer && std::get<1>(*at) < done_below) {
-    auto it = log.entries.find(std::get<2>(*at));
-    CHECK(it != log.entries.end());
-    ++at;  // EraseEntry removes the element `at` pointed to
-    EraseEntry(log, it);
+  auto w = log.by_writer.find(writer);
+  if (w == log.by_writer.end()) return;
+  auto& order = w->second;
+  while (!order.empty() && order.front().first < done_below) {
+    auto [version, key] = order.front();
+    order.pop_front();
+    auto it = log.entries.find(key);
+    // Still this write's entry (not settled, not replaced by a later write).
+    if (it != log.entries.end() && it->second.writer == writer && it->second.version == version) {
+      EraseEntry(log, it);
+    }
   }
+  if (order.empty()) log.by_writer.erase(w);
   if (log.entries.empty()) regions_.erase(r);
 }
 

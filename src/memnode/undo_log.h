@@ -25,8 +25,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <set>
-#include <tuple>
+#include <deque>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -72,11 +72,18 @@ class UndoLog {
  private:
   struct RegionLog {
     std::unordered_map<uint64_t, UndoEntry> entries;  // by Key(fragment, slot)
-    std::set<std::tuple<uint64_t, uint64_t, uint64_t>> by_writer;  // (writer, version, key)
+    // Per writer, (version, key) in arrival order: nearly version order, and
+    // Commit stops at the first one not yet complete, so an out-of-order one
+    // is only committed late, never early. Elements whose entry has since
+    // been settled or replaced are skipped when reached.
+    std::unordered_map<uint64_t, std::deque<std::pair<uint64_t, uint64_t>>> by_writer;
   };
   static uint64_t Key(uint32_t fragment, uint32_t slot) { return uint64_t{fragment} << 32 | slot; }
   uint64_t Now() const;
   void EraseEntry(RegionLog& log, std::unordered_map<uint64_t, UndoEntry>::iterator it);
+  // Undo buffers of settled entries, reused: a write per page share must not
+  // cost an allocation.
+  std::vector<std::vector<uint8_t>> spare_;
 
   UndoOptions options_;
   std::unordered_map<uint64_t, RegionLog> regions_;
