@@ -1,10 +1,13 @@
 #include "cmd/redundancy_bench.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <thread>
 
@@ -23,7 +26,34 @@ namespace {
 struct Phase {
   double pages_per_s = 0;
   double p50_us = 0, p99_us = 0;
+  // Where the CPU went, per page: this process (the client) and the memory
+  // nodes. On a box where they share cores, their sum bounds throughput.
+  double client_cpu_us = 0, nodes_cpu_us = 0;
 };
+
+// CPU seconds (user + system) a process has used so far; 0 if it is gone.
+double CpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  // Fields after the command name (which may hold spaces), from field 3 on.
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double NodesCpuSeconds(const LocalCluster& cluster) {
+  double sum = 0;
+  for (size_t i = 1; i < cluster.pids().size(); ++i) {
+    if (cluster.pids()[i] > 0) sum += CpuSeconds(cluster.pids()[i]);
+  }
+  return sum;
+}
 
 struct SchemeReport {
   std::string redundancy;
@@ -43,7 +73,12 @@ Phase ToPhase(const bench::PhaseReport& r) {
 }
 
 nlohmann::json ToJson(const Phase& p) {
-  return {{"pages_per_s", p.pages_per_s}, {"p50_us", p.p50_us}, {"p99_us", p.p99_us}};
+  nlohmann::json j = {{"pages_per_s", p.pages_per_s}, {"p50_us", p.p50_us}, {"p99_us", p.p99_us}};
+  if (p.client_cpu_us > 0) {
+    j["client_cpu_us_per_page"] = p.client_cpu_us;
+    j["memnodes_cpu_us_per_page"] = p.nodes_cpu_us;
+  }
+  return j;
 }
 
 void Say(bool json, const std::string& what) {
@@ -53,7 +88,8 @@ void Say(bool json, const std::string& what) {
 // Random single-page I/O on `pages` at `depth` for `seconds` (or one pass
 // over them in order when `seconds` is 0). Reads check each page's number.
 Result<Phase> Drive(Region& region, PageIo::Kind kind, uint32_t depth, const std::vector<uint64_t>& pages,
-                    double seconds) {
+                    double seconds, const LocalCluster* cluster = nullptr) {
+  const double client0 = CpuSeconds(getpid()), nodes0 = cluster ? NodesCpuSeconds(*cluster) : 0;
   auto queue = region.NewQueue({.depth = depth, .max_batch_pages = depth});
   std::mt19937_64 rng(depth);
   uint64_t next = 0;
@@ -78,7 +114,12 @@ Result<Phase> Drive(Region& region, PageIo::Kind kind, uint32_t depth, const std
                                     std::memcpy(&got, b, sizeof got);
                                     return got == p ? Status::Ok() : Corruption("page " + std::to_string(p));
                                   }));
-  return ToPhase(r);
+  Phase phase = ToPhase(r);
+  if (cluster != nullptr && r.pages > 0) {
+    phase.client_cpu_us = (CpuSeconds(getpid()) - client0) * 1e6 / static_cast<double>(r.pages);
+    phase.nodes_cpu_us = (NodesCpuSeconds(*cluster) - nodes0) * 1e6 / static_cast<double>(r.pages);
+  }
+  return phase;
 }
 
 uint64_t UsedBytes(const ClusterStatus& s) {
@@ -143,9 +184,9 @@ Result<SchemeReport> RunScheme(const RedundancyBenchOptions& o, const std::strin
   Say(o.json, scheme + ": writing " + FormatSize(o.size_bytes) + ", then timed 4 KiB writes and reads");
   TS_ASSIGN_OR_RETURN(r.fill, Drive(*region, PageIo::Kind::kWrite, 64, all, 0));  // every page, in order
   TS_ASSIGN_OR_RETURN(r.write1, Drive(*region, PageIo::Kind::kWrite, 1, all, o.seconds));
-  TS_ASSIGN_OR_RETURN(r.write64, Drive(*region, PageIo::Kind::kWrite, 64, all, o.seconds));
+  TS_ASSIGN_OR_RETURN(r.write64, Drive(*region, PageIo::Kind::kWrite, 64, all, o.seconds, cluster.get()));
   TS_ASSIGN_OR_RETURN(r.read1, Drive(*region, PageIo::Kind::kRead, 1, all, o.seconds));
-  TS_ASSIGN_OR_RETURN(r.read64, Drive(*region, PageIo::Kind::kRead, 64, all, o.seconds));
+  TS_ASSIGN_OR_RETURN(r.read64, Drive(*region, PageIo::Kind::kRead, 64, all, o.seconds, cluster.get()));
   if (red.m == 0) return r;  // a loss would lose data: nothing more to measure
 
   // Lose the node holding the first data fragment; read pages that lost data.
@@ -187,6 +228,11 @@ void Print(const std::vector<SchemeReport>& all) {
     std::printf("%-12s %7.1fus %7.1fus %11.0f %7.1fus %7.1fus %11.0f %6.2fx\n", r.redundancy.c_str(), r.write1.p50_us,
                 r.write1.p99_us, r.write64.pages_per_s, r.read1.p50_us, r.read1.p99_us, r.read64.pages_per_s,
                 r.stored_per_byte);
+  }
+  std::printf("\nCPU per page at depth 64 (client + memory nodes; on shared cores their sum bounds throughput):\n");
+  for (const SchemeReport& r : all) {
+    std::printf("  %-12s writes %5.1f + %5.1f us   reads %5.1f + %5.1f us\n", r.redundancy.c_str(),
+                r.write64.client_cpu_us, r.write64.nodes_cpu_us, r.read64.client_cpu_us, r.read64.nodes_cpu_us);
   }
   std::printf("\n%-12s %13s %13s %9s %10s %9s %14s\n", "ONE NODE DOWN", "HEALTHY P50", "DEGRADED P50", "RATIO",
               "REBUILT", "GB/S", "KILL->HEALTHY");
