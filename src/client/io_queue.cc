@@ -12,12 +12,8 @@ bool NodeFailure(const Status& s) {
   return s.code() == Code::kUnavailable || s.code() == Code::kTimedOut;
 }
 
-constexpr int kMaxAttempts = 4;
-// How often a write may meet another writer's unfinished write and settle it
-// before giving up, and how long one settling may wait for that writer.
-constexpr int kMaxResolves = 3;
+// How long settling a conflict may wait for the other writer (resolver.h).
 constexpr int kResolveBudgetMs = 3000;
-constexpr size_t kResolveChunk = 1024;
 
 }  // namespace
 
@@ -276,116 +272,6 @@ void IoQueueImpl::Advance(PageOp* page) {
   } else if (st == State::kNeedsRound || st == State::kNeedsMap || st == State::kNeedsResolve) {
     retries_.push_back(page);
     retries_waiting_.store(retries_.size());
-  }
-}
-
-Status IoQueueImpl::ServiceRetries() {
-  std::vector<PageOp*> pages;
-  {
-    std::lock_guard lk(mu_);
-    pages.swap(retries_);
-    retries_waiting_.store(0);
-  }
-  std::vector<PageOp*> conflicted;
-  // One map fetch per stale epoch per pass, however many pages need it.
-  std::map<uint64_t, Status> fetched;
-  auto refresh = [&](uint64_t epoch) -> Status {
-    auto it = fetched.find(epoch);
-    if (it == fetched.end()) it = fetched.emplace(epoch, maps_->Refresh(epoch)).first;
-    return it->second;
-  };
-  for (PageOp* page : pages) {
-    if (page->state() == PageOp::State::kNeedsResolve && !aborting_.load()) {
-      conflicted.push_back(page);
-      continue;
-    }
-    if (page->state() == PageOp::State::kNeedsMap) {
-      Status refreshed = aborting_.load() ? Cancelled("I/O aborted")
-                         : page->attempts() >= kMaxAttempts
-                             ? StaleMap("the region map kept changing over " + std::to_string(kMaxAttempts) +
-                                        " attempts")
-                             : refresh(page->stale_epoch());
-      if (!refreshed.ok()) {
-        std::lock_guard lk(mu_);
-        page->Fail(refreshed.With("page " + std::to_string(page->page())));
-        Advance(page);
-        continue;
-      }
-      page->Begin(maps_->Current());
-    } else if (aborting_.load()) {
-      std::lock_guard lk(mu_);
-      page->Fail(Cancelled("I/O aborted"));
-      Advance(page);
-      continue;
-    }
-    TS_RETURN_IF_ERROR(Issue(page));
-  }
-  for (size_t at = 0; at < conflicted.size(); at += kResolveChunk) {
-    size_t end = std::min(conflicted.size(), at + kResolveChunk);
-    TS_RETURN_IF_ERROR(ResolveAndRetry({conflicted.begin() + at, conflicted.begin() + end}));
-  }
-  TS_RETURN_IF_ERROR(StartDeferred());
-  return FlushIfDue();
-}
-
-Status IoQueueImpl::ResolveAndRetry(std::vector<PageOp*> pages) {
-  std::shared_ptr<const RegionMap> map = maps_->Current();
-  std::vector<uint64_t> numbers;
-  for (PageOp* page : pages) numbers.push_back(page->page());
-  std::vector<Status> settled = resolver_.Resolve(*map, numbers);
-  for (size_t i = 0; i < pages.size(); ++i) {
-    PageOp* page = pages[i];
-    page->count_resolve();
-    Status s = settled[i];
-    if (s.code() == Code::kStaleMap) s = maps_->Refresh(map->epoch());  // then write on the newer map
-    if (s.ok() && page->resolves() > kMaxResolves) {
-      s = Unavailable("it kept meeting other writers' unfinished writes (" + std::to_string(kMaxResolves) +
-                      " times)");
-    }
-    if (!s.ok()) {
-      std::lock_guard lk(mu_);
-      page->Fail(s.With("page " + std::to_string(page->page())));
-      Advance(page);
-      continue;
-    }
-    page->Begin(maps_->Current());
-    TS_RETURN_IF_ERROR(Issue(page));
-  }
-  return Status::Ok();
-}
-
-Status IoQueueImpl::StartDeferred() {
-  if (deferred_.empty()) return Status::Ok();
-  // Read first: a release after this wakes the driving thread again.
-  deferred_seen_ = writes_->generation();
-  std::deque<PageOp*> waiting;
-  std::vector<PageOp*> start;
-  for (PageOp* page : deferred_) {
-    if (aborting_.load()) {
-      std::lock_guard lk(mu_);
-      page->Fail(Cancelled("I/O aborted"));
-      Advance(page);
-    } else if (writes_->TryTake(page->page())) {
-      page->set_taken();
-      start.push_back(page);
-    } else {
-      waiting.push_back(page);
-    }
-  }
-  deferred_.swap(waiting);
-  for (PageOp* page : start) {
-    page->Begin(maps_->Current());
-    TS_RETURN_IF_ERROR(Issue(page));
-  }
-  return Status::Ok();
-}
-
-Status IoQueueImpl::Drive(const std::function<bool()>& done, uint64_t deadline_ns) {
-  for (;;) {
-    TS_RETURN_IF_ERROR(ServiceRetries());
-    if (done()) return Status::Ok();
-    TS_RETURN_IF_ERROR(pool_->transport().WaitUntil(
-        [&] { return retries_waiting_.load() > 0 || DeferredMayStart() || FlushDue() || done(); }, deadline_ns));
   }
 }
 

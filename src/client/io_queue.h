@@ -13,8 +13,9 @@
 // A page that needs another round (a node failed, versions differ), a newer
 // map, or a conflict settled (resolver.h) is handed to the driving thread,
 // which issues it again from inside Submit/Flush/Reap — never from a
-// callback. A write of a page that already has a write in flight (in any
-// queue of the region: WriteTracker) waits, deferred, until that one is done.
+// callback (io_queue_retries.cc). A write of a page that already has a write
+// in flight (in any queue of the region: WriteTracker) waits, deferred, until
+// that one is done.
 //
 // Ownership: borrows the MapSource, NodePool, VersionClock and WriteTracker
 // (which outlive it); owns its batches, PageOps and Resolver. Thread-safety: one thread drives a queue;
