@@ -250,6 +250,12 @@ void IoQueueImpl::OnReply(Batch* batch, const Status& status, const proto::Frame
   batches_in_flight_.fetch_sub(1);
 }
 
+void IoQueueImpl::FailPage(PageOp* page, const Status& why) {
+  std::lock_guard lk(mu_);
+  page->Fail(why);
+  Advance(page);
+}
+
 void IoQueueImpl::Advance(PageOp* page) {
   using State = PageOp::State;
   State st = page->state();

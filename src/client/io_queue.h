@@ -92,6 +92,8 @@ class IoQueueImpl final : public IoQueue {
   // Acts on a page's state after it changed: reports, retires or hands it to
   // the driving thread. mu_ held.
   void Advance(PageOp* page);
+  // Fails `page` (which no callback holds) and advances it. Takes mu_.
+  void FailPage(PageOp* page, const Status& why);
   // Drives the transport until done() holds, re-issuing pages that need it.
   Status Drive(const std::function<bool()>& done, uint64_t deadline_ns);
   Status ServiceRetries();

@@ -43,16 +43,12 @@ Status IoQueueImpl::ServiceRetries() {
                                         " attempts")
                              : refresh(page->stale_epoch());
       if (!refreshed.ok()) {
-        std::lock_guard lk(mu_);
-        page->Fail(refreshed.With("page " + std::to_string(page->page())));
-        Advance(page);
+        FailPage(page, refreshed.With("page " + std::to_string(page->page())));
         continue;
       }
       page->Begin(maps_->Current());
     } else if (aborting_.load()) {
-      std::lock_guard lk(mu_);
-      page->Fail(Cancelled("I/O aborted"));
-      Advance(page);
+      FailPage(page, Cancelled("I/O aborted"));
       continue;
     }
     TS_RETURN_IF_ERROR(Issue(page));
@@ -80,9 +76,7 @@ Status IoQueueImpl::ResolveAndRetry(std::vector<PageOp*> pages) {
                       " times)");
     }
     if (!s.ok()) {
-      std::lock_guard lk(mu_);
-      page->Fail(s.With("page " + std::to_string(page->page())));
-      Advance(page);
+      FailPage(page, s.With("page " + std::to_string(page->page())));
       continue;
     }
     page->Begin(maps_->Current());
@@ -99,9 +93,7 @@ Status IoQueueImpl::StartDeferred() {
   std::vector<PageOp*> start;
   for (PageOp* page : deferred_) {
     if (aborting_.load()) {
-      std::lock_guard lk(mu_);
-      page->Fail(Cancelled("I/O aborted"));
-      Advance(page);
+      FailPage(page, Cancelled("I/O aborted"));
     } else if (writes_->TryTake(page->page())) {
       page->set_taken();
       start.push_back(page);

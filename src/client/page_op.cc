@@ -21,7 +21,7 @@ void PageOp::Begin(std::shared_ptr<const RegionMap> map) {
   state_ = State::kIssued;
   const PageCodec& codec = map_->codec();
   if (kind_ == PageIo::Kind::kRead) {
-    scratch_.resize(2 * static_cast<size_t>(codec.width()) * codec.slot_size());
+    scratch_.resize(static_cast<size_t>(codec.width()) * codec.slot_size());
   } else {
     scratch_.resize(codec.scratch_bytes());
     codec.Split(buf_, scratch_.data(), share_);
@@ -51,6 +51,8 @@ std::vector<int> PageOp::PlanRound(NodePool& pool, int read_extra) {
     if (mixed_since_ns_ == 0) mixed_since_ns_ = now;
     if (!with_previous_ || now - mixed_since_ns_ < kMixedRetryNs) {
       with_previous_ = true;
+      // Room for the previous versions, on this rare path only (PreviousBuf).
+      scratch_.resize(2 * static_cast<size_t>(width) * map_->codec().slot_size());
       asked_ = replied_ = have_ = has_previous_ = 0;
       plan = Choose(pool, width);
     }
@@ -141,7 +143,7 @@ PageOp::State PageOp::Record(int j, const Status& status, const ShareReply& repl
     versions_[j] = reply.version;
     if (kind_ == PageIo::Kind::kRead) {
       std::memcpy(ShareBuf(j), reply.data.data(), reply.data.size());
-      if (reply.has_previous) {
+      if (reply.has_previous && with_previous_) {  // scratch has room only then
         has_previous_ |= 1u << j;
         previous_[j] = reply.previous_version;
         std::memcpy(PreviousBuf(j), reply.previous.data(), reply.previous.size());
