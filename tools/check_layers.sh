@@ -2,7 +2,8 @@
 # Fails when a component includes a header from a component above it.
 # The order, lowest first: common <- proto <- net <- {memnode, controller, client},
 # and common <- ec <- {controller, client}
-# <- bench <- cmd. memnode, controller and client may not include each other.
+# <- client <- vnode; <- bench <- cmd. memnode, controller and client may not
+# include each other.
 set -euo pipefail
 root=${1:-.}
 declare -A allowed=(
@@ -13,6 +14,7 @@ declare -A allowed=(
   [memnode]="common proto net memnode"
   [controller]="common proto net ec controller"
   [client]="common proto net ec client tessera"
+  [vnode]="common tessera vnode"
 )
 status=0
 for comp in "${!allowed[@]}"; do

@@ -80,6 +80,11 @@ class IoQueue {
   virtual Result<size_t> Reap(std::vector<Completion>* out, size_t min, int timeout_ms) = 0;
   // I/Os submitted and not yet reaped.
   virtual size_t outstanding() const = 0;
+  // Makes a Reap that would wait return early — Ok, possibly with no
+  // completions — once `fd` is readable (it is not read). For a thread that
+  // serves another event source while it drives the queue (vNode: its
+  // userfaultfd). -1 turns it off.
+  virtual Status WakeOnReadable(int fd) = 0;
 };
 
 struct QueueOptions {

@@ -34,6 +34,7 @@ IoQueueImpl::IoQueueImpl(MapSource* maps, NodePool* pool, VersionClock* clock, W
 }
 
 IoQueueImpl::~IoQueueImpl() {
+  if (wake_fd_ >= 0) pool_->transport().UnwatchFd(wake_fd_);
   Flush().IgnoreError();
   // Predicates run under the transport's lock: atomics only.
   auto idle = [&] { return batches_in_flight_.load() == 0 && retries_waiting_.load() == 0 && deferred_.empty(); };
@@ -281,10 +282,21 @@ void IoQueueImpl::Advance(PageOp* page) {
   }
 }
 
+Status IoQueueImpl::WakeOnReadable(int fd) {
+  if (wake_fd_ >= 0) pool_->transport().UnwatchFd(wake_fd_);
+  wake_fd_ = fd;
+  return Status::Ok();
+}
+
 Result<size_t> IoQueueImpl::Reap(std::vector<Completion>* out, size_t min, int timeout_ms) {
   TS_RETURN_IF_ERROR(FlushIfDue());
   min = std::min(min, outstanding_.load());
-  TS_RETURN_IF_ERROR(Drive([&] { return ready_.load() >= min; }, Deadline(timeout_ms)));
+  if (wake_fd_ >= 0 && ready_.load() < min) {
+    woken_.store(false);
+    TS_RETURN_IF_ERROR(pool_->transport().WatchFd(wake_fd_, &woken_));
+  }
+  TS_RETURN_IF_ERROR(Drive([&] { return ready_.load() >= min || woken_.load(); }, Deadline(timeout_ms)));
+  woken_.store(false);
   std::lock_guard lk(mu_);
   size_t n = completions_.size();
   for (Completion& c : completions_) out->push_back(std::move(c));

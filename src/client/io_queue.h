@@ -55,6 +55,7 @@ class IoQueueImpl final : public IoQueue {
   Status Flush() override;
   Result<size_t> Reap(std::vector<Completion>* out, size_t min, int timeout_ms) override;
   size_t outstanding() const override { return outstanding_.load(); }
+  Status WakeOnReadable(int fd) override;
 
   // Fails every request still in flight (their callbacks run before this
   // returns) and every page still to be retried, so that nothing can touch a
@@ -128,6 +129,8 @@ class IoQueueImpl final : public IoQueue {
   std::atomic<size_t> batches_in_flight_{0};  // in_flight_.size()
   std::atomic<size_t> sent_shares_{0};        // targets of in_flight_
   std::atomic<bool> aborting_{false};
+  int wake_fd_ = -1;               // WakeOnReadable; driving thread only
+  std::atomic<bool> woken_{false};  // set by the transport when wake_fd_ fires
   std::mutex mu_;
   std::deque<Completion> completions_;                  // guarded by mu_
   std::map<Batch*, std::unique_ptr<Batch>> in_flight_;  // guarded by mu_

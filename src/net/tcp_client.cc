@@ -69,6 +69,8 @@ class TcpClient final : public ClientTransport {
 
   Result<std::shared_ptr<Connection>> Connect(const std::string& address) override;
   Status WaitUntil(const std::function<bool()>& done, uint64_t deadline_ns) override;
+  Status WatchFd(int fd, std::atomic<bool>* fired) override;
+  void UnwatchFd(int fd) override;
 
   const ClientOptions& options() const { return options_; }
   uint64_t NextRequestId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
@@ -87,6 +89,13 @@ class TcpClient final : public ClientTransport {
   // Every connection ever made and still referenced; guarded by mu_. The
   // epoll tags are raw pointers into these.
   std::unordered_map<TcpConnection*, std::weak_ptr<TcpConnection>> conns_;
+  // Watched descriptors (WatchFd), by the epoll tag; guarded by mu_.
+  struct Watch {
+    int fd;
+    std::atomic<bool>* fired;
+  };
+  std::unordered_map<int, std::unique_ptr<Watch>> watches_;
+  std::unordered_map<const void*, Watch*> watch_tags_;
   friend class TcpConnection;
 };
 
@@ -205,6 +214,33 @@ Result<std::shared_ptr<Connection>> TcpClient::Connect(const std::string& addres
   return std::shared_ptr<Connection>(c);
 }
 
+Status TcpClient::WatchFd(int fd, std::atomic<bool>* fired) {
+  std::lock_guard lk(mu_);
+  auto [it, fresh] = watches_.try_emplace(fd);
+  if (fresh) {
+    it->second = std::make_unique<Watch>(Watch{fd, fired});
+    watch_tags_[it->second.get()] = it->second.get();
+  }
+  it->second->fired = fired;
+  epoll_event ev{.events = EPOLLIN | EPOLLONESHOT, .data = {.ptr = it->second.get()}};
+  if (epoll_ctl(epoll_.get(), fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0) {
+    int err = errno;
+    watch_tags_.erase(it->second.get());
+    watches_.erase(it);
+    return Status::FromErrno(err, "epoll_ctl watch");
+  }
+  return Status::Ok();
+}
+
+void TcpClient::UnwatchFd(int fd) {
+  std::lock_guard lk(mu_);
+  auto it = watches_.find(fd);
+  if (it == watches_.end()) return;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  watch_tags_.erase(it->second.get());
+  watches_.erase(it);
+}
+
 Status TcpClient::WaitUntil(const std::function<bool()>& done, uint64_t deadline_ns) {
   std::unique_lock lk(mu_);
   while (!done()) {
@@ -244,6 +280,10 @@ void TcpClient::PollOnce(uint64_t deadline_ns) {
     std::shared_ptr<TcpConnection> c;
     {
       std::lock_guard lk(mu_);
+      if (auto w = watch_tags_.find(events[i].data.ptr); w != watch_tags_.end()) {
+        w->second->fired->store(true);
+        continue;
+      }
       auto it = conns_.find(raw);
       if (it != conns_.end()) c = it->second.lock();
     }

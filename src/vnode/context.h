@@ -1,0 +1,83 @@
+// PagingContext: the state every stage of the pager shares — the managed
+// range, its page table, the staging area, the eviction policy, the I/O
+// queue to the pool and the counters — and the cache budget's arithmetic.
+// The stages (fetcher.h, evictor.h, pager.h) each own their own work and
+// meet here, the way the controller's handlers meet in its Context.
+//
+// Ownership: owned by the Pager; the stages borrow it.
+// Thread-safety: only the pager's thread touches it, except `stats`, whose
+// members are atomics (and `latency`, under its mutex) for Pager::Stats().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "common/histogram.h"
+#include "tessera/client.h"
+#include "vnode/eviction_policy.h"
+#include "vnode/page_table.h"
+#include "vnode/staging.h"
+#include "vnode/uffd.h"
+
+namespace tessera::vnode {
+
+struct PagerCounters {
+  std::atomic<uint64_t> faults{0};          // fault events read
+  std::atomic<uint64_t> zero_fills{0};      // served locally: never-written pages
+  std::atomic<uint64_t> remote_faults{0};   // served by a read from the pool
+  std::atomic<uint64_t> rescues{0};         // served from staging (no network)
+  std::atomic<uint64_t> waits{0};           // a second fault on a page already on its way
+  std::atomic<uint64_t> prefetches{0};      // pages read ahead of a fault
+  std::atomic<uint64_t> prefetch_hits{0};   // prefetched pages a fault then asked for
+  std::atomic<uint64_t> pages_read{0};
+  std::atomic<uint64_t> pages_written{0};
+  std::atomic<uint64_t> evictions{0};       // pages moved out to staging
+  std::atomic<uint64_t> clean_drops{0};     // evicted without a write (unchanged)
+  std::atomic<uint64_t> io_errors{0};       // failed reads or writes (retried)
+  std::atomic<uint64_t> used_pages{0};      // local memory now, in pages
+  std::atomic<uint64_t> peak_used_pages{0};
+  std::mutex latency_mu;
+  LatencyHistogram latency;  // fault event read -> page installed; guarded by latency_mu
+};
+
+struct PagingContext {
+  uint8_t* base = nullptr;
+  uint64_t pages = 0;
+  size_t page_size = 4096;
+  uint64_t zero_crc = 0;
+  Uffd* uffd = nullptr;  // the managed range's
+  PageTable* table = nullptr;
+  Staging* staging = nullptr;
+  EvictionPolicy* policy = nullptr;
+  IoQueue* queue = nullptr;
+  PagerCounters* stats = nullptr;
+
+  // Budget, in pages of local memory.
+  uint64_t budget = 0;
+  uint64_t resident = 0;           // pages in kResident
+  uint64_t fetches_in_flight = 0;  // each will become resident
+
+  uint8_t* Address(uint64_t page) const { return base + page * page_size; }
+  uint64_t used() const { return resident + staging->held_pages() + fetches_in_flight; }
+  bool HasRoom() const { return used() < budget; }
+  void NoteUsed() {
+    uint64_t u = used();
+    stats->used_pages.store(u, std::memory_order_relaxed);
+    if (u > stats->peak_used_pages.load(std::memory_order_relaxed)) {
+      stats->peak_used_pages.store(u, std::memory_order_relaxed);
+    }
+  }
+};
+
+// IoQueue user_data: reads carry (buffer, page), writes (slot, page).
+constexpr uint64_t kTagWrite = 1ull << 63;
+constexpr int kTagShift = 40;
+constexpr uint64_t kTagPageMask = (1ull << kTagShift) - 1;
+inline uint64_t ReadTag(uint32_t buffer, uint64_t page) { return (uint64_t{buffer} << kTagShift) | page; }
+inline uint64_t WriteTag(uint32_t slot, uint64_t page) { return kTagWrite | (uint64_t{slot} << kTagShift) | page; }
+inline uint64_t TagPage(uint64_t tag) { return tag & kTagPageMask; }
+inline uint32_t TagIndex(uint64_t tag) { return static_cast<uint32_t>((tag & ~kTagWrite) >> kTagShift); }
+
+}  // namespace tessera::vnode

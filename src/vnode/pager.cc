@@ -1,0 +1,307 @@
+#include "vnode/pager.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <vector>
+
+#include "common/check.h"
+#include "common/clock.h"
+#include "vnode/context.h"
+#include "vnode/evictor.h"
+#include "vnode/fetcher.h"
+
+namespace tessera::vnode {
+
+class PagerImpl {
+ public:
+  PagerImpl(const PagerOptions& o, uint8_t* base, uint64_t pages, Uffd uffd, PageTable table, Staging staging,
+            std::unique_ptr<EvictionPolicy> policy, std::unique_ptr<IoQueue> queue);
+  ~PagerImpl();
+
+  void* base() const { return base_; }
+  size_t bytes() const { return pages_ * options_.page_size; }
+  PagerStats Stats() const;
+  void StartThread();
+
+ private:
+  struct Parked {
+    uint64_t page;
+    bool write;
+    uint64_t since_ns;
+  };
+  static EvictorOptions EvictionShape(const PagerOptions& o, uint64_t budget);
+  void Loop();
+  Status Step();
+  Status OnEvent(const UffdEvent& e, uint64_t now);
+  // Serves a fault on `page`; false when it must wait for room.
+  Result<bool> OnFault(uint64_t page, bool write, uint64_t now);
+  Result<bool> ZeroFill(uint64_t page, bool write);
+  Status ServeParked();
+  Status WaitForWork(bool busy);
+
+  const PagerOptions options_;
+  uint8_t* const base_;
+  const uint64_t pages_;
+  Uffd uffd_;
+  PageTable table_;
+  Staging staging_;
+  std::unique_ptr<EvictionPolicy> policy_;
+  mutable PagerCounters stats_;
+  PagingContext ctx_;
+  std::vector<uint8_t> zeros_;
+  Fetcher fetcher_;
+  Evictor evictor_;
+  std::deque<Parked> parked_;
+  std::vector<UffdEvent> events_;
+  std::vector<Completion> done_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  // Last: destroyed first, so nothing in flight outlives the buffers above.
+  std::unique_ptr<IoQueue> queue_;
+};
+
+EvictorOptions PagerImpl::EvictionShape(const PagerOptions& o, uint64_t budget) {
+  EvictorOptions e;
+  e.batch = static_cast<uint32_t>(std::clamp<uint64_t>(budget / 8, 1, Staging::kBlockSlots));
+  e.headroom = e.batch;
+  e.inactive_target = std::max<uint64_t>(static_cast<uint64_t>(static_cast<double>(budget) * o.inactive_fraction),
+                                         e.batch);
+  return e;
+}
+
+PagerImpl::PagerImpl(const PagerOptions& o, uint8_t* base, uint64_t pages, Uffd uffd, PageTable table,
+                     Staging staging, std::unique_ptr<EvictionPolicy> policy, std::unique_ptr<IoQueue> queue)
+    : options_(o),
+      base_(base),
+      pages_(pages),
+      uffd_(std::move(uffd)),
+      table_(std::move(table)),
+      staging_(std::move(staging)),
+      policy_(std::move(policy)),
+      ctx_{.base = base,
+           .pages = pages,
+           .page_size = o.page_size,
+           .zero_crc = ZeroPageCrc(o.page_size),
+           .uffd = &uffd_,
+           .table = &table_,
+           .staging = &staging_,
+           .policy = policy_.get(),
+           .queue = queue.get(),
+           .stats = &stats_,
+           .budget = o.cache_bytes / o.page_size},
+      zeros_(o.page_size, 0),
+      fetcher_(&ctx_, o.max_fetches),
+      evictor_(&ctx_, EvictionShape(o, ctx_.budget)),
+      queue_(std::move(queue)) {}
+
+PagerImpl::~PagerImpl() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  uffd_.Unregister(base_, bytes()).IgnoreError();
+  munmap(base_, bytes());
+}
+
+void PagerImpl::StartThread() {
+  // The pager's thread takes no signals: a handler that touched the managed
+  // range there would fault on the thread that serves the faults.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  thread_ = std::thread([this] { Loop(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_setname_np(thread_.native_handle(), "tessera-pager");
+}
+
+void PagerImpl::Loop() {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    Status s = Step();
+    if (!s.ok()) {
+      std::fprintf(stderr, "tessera: the pager cannot go on, stopping the program: %s\n", s.ToString().c_str());
+      std::abort();
+    }
+  }
+}
+
+Status PagerImpl::Step() {
+  events_.clear();
+  TS_RETURN_IF_ERROR(uffd_.ReadEvents(&events_));
+  uint64_t now = NowNanos();
+  for (const UffdEvent& e : events_) TS_RETURN_IF_ERROR(OnEvent(e, now));
+  TS_RETURN_IF_ERROR(fetcher_.RetryInstalls());
+  TS_RETURN_IF_ERROR(evictor_.Run());
+  TS_RETURN_IF_ERROR(ServeParked());
+  TS_RETURN_IF_ERROR(evictor_.RetryFailed(now));
+  return WaitForWork(!events_.empty());
+}
+
+Status PagerImpl::WaitForWork(bool busy) {
+  constexpr int kIdleMs = 100;  // bounds how long Stop() waits
+  done_.clear();
+  if (queue_->outstanding() > 0) {
+    Result<size_t> n = queue_->Reap(&done_, busy ? 0 : 1, busy ? 0 : kIdleMs);
+    if (!n.ok() && n.status().code() != Code::kTimedOut) return n.status().With("page I/O");
+  } else if (!busy) {
+    TS_RETURN_IF_ERROR(queue_->Flush());
+    pollfd p{uffd_.fd(), POLLIN, 0};
+    if (poll(&p, 1, kIdleMs) < 0 && errno != EINTR) return Status::FromErrno(errno, "poll userfaultfd");
+  }
+  for (const Completion& c : done_) {
+    if (c.user_data & kTagWrite) {
+      TS_RETURN_IF_ERROR(evictor_.OnWriteDone(c.user_data, c.status));
+    } else {
+      TS_RETURN_IF_ERROR(fetcher_.OnDone(c.user_data, c.status));
+    }
+  }
+  return Status::Ok();
+}
+
+Status PagerImpl::OnEvent(const UffdEvent& e, uint64_t now) {
+  const uint64_t start = reinterpret_cast<uint64_t>(base_), end = start + bytes();
+  switch (e.kind) {
+    case UffdEvent::Kind::kFault: {
+      stats_.faults.fetch_add(1, std::memory_order_relaxed);
+      CHECK(e.address >= start && e.address < end) << "fault outside the managed range";
+      uint64_t page = (e.address - start) / options_.page_size;
+      if (!parked_.empty()) {
+        parked_.push_back({page, e.write, now});  // keep arrival order
+        return Status::Ok();
+      }
+      TS_ASSIGN_OR_RETURN(bool served, OnFault(page, e.write, now));
+      if (!served) parked_.push_back({page, e.write, now});
+      return Status::Ok();
+    }
+    case UffdEvent::Kind::kRemove:
+    case UffdEvent::Kind::kUnmap: {
+      uint64_t lo = std::max(e.address, start), hi = std::min(e.end, end);
+      for (uint64_t a = lo; a < hi; a += options_.page_size) evictor_.Discard((a - start) / options_.page_size);
+      return Status::Ok();
+    }
+    case UffdEvent::Kind::kRemap:
+    case UffdEvent::Kind::kFork:
+      return Internal("unexpected userfaultfd event (remap/fork are not enabled)");
+  }
+  return Status::Ok();
+}
+
+Result<bool> PagerImpl::OnFault(uint64_t page, bool write, uint64_t now) {
+  PageEntry& e = table_[page];
+  switch (e.state) {
+    case PageState::kZero:
+      if (!ctx_.HasRoom()) return false;
+      return ZeroFill(page, write);
+    case PageState::kRemote:
+      if (!fetcher_.CanStart()) return false;
+      TS_RETURN_IF_ERROR(fetcher_.Start(page, now));
+      return true;
+    case PageState::kFetching:
+      fetcher_.Join(page, now);
+      return true;
+    case PageState::kResident:
+      // Served since this event was queued; its thread may still sleep.
+      TS_RETURN_IF_ERROR(uffd_.Wake(ctx_.Address(page), options_.page_size));
+      return true;
+    case PageState::kStaged:
+      return evictor_.Rescue(page);
+    case PageState::kWriteback:
+      if (!ctx_.HasRoom()) return false;  // a copy takes a page
+      return evictor_.Rescue(page);
+  }
+  return true;
+}
+
+Result<bool> PagerImpl::ZeroFill(uint64_t page, bool write) {
+  // A read maps the shared zero page (no memory); a write gets a private
+  // zeroed page at once instead of a second, copy-on-write fault. Counters
+  // move before the ioctl wakes the thread, so that it sees its own fault.
+  stats_.zero_fills.fetch_add(1, std::memory_order_relaxed);
+  void* addr = ctx_.Address(page);
+  Status s = write ? uffd_.Copy(addr, zeros_.data(), options_.page_size) : uffd_.ZeroPage(addr, options_.page_size);
+  if (s.code() == Code::kAlreadyExists) s = uffd_.Wake(addr, options_.page_size);
+  if (!s.ok()) stats_.zero_fills.fetch_sub(1, std::memory_order_relaxed);
+  if (AddressSpaceChanging(s)) return false;
+  if (!s.ok()) return s.With("zero-fill page " + std::to_string(page));
+  PageEntry& e = table_[page];
+  e.state = PageState::kResident;
+  e.crc = ctx_.zero_crc;
+  e.flags = 0;
+  ++ctx_.resident;
+  policy_->Admit(table_, page, false);
+  ctx_.NoteUsed();
+  return true;
+}
+
+Status PagerImpl::ServeParked() {
+  while (!parked_.empty()) {
+    Parked p = parked_.front();
+    TS_ASSIGN_OR_RETURN(bool served, OnFault(p.page, p.write, p.since_ns));
+    if (!served) return Status::Ok();
+    parked_.pop_front();
+  }
+  return Status::Ok();
+}
+
+PagerStats PagerImpl::Stats() const {
+  auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  PagerStats s{.faults = get(stats_.faults),
+               .zero_fills = get(stats_.zero_fills),
+               .remote_faults = get(stats_.remote_faults),
+               .rescues = get(stats_.rescues),
+               .waits = get(stats_.waits),
+               .prefetches = get(stats_.prefetches),
+               .prefetch_hits = get(stats_.prefetch_hits),
+               .pages_read = get(stats_.pages_read),
+               .pages_written = get(stats_.pages_written),
+               .evictions = get(stats_.evictions),
+               .clean_drops = get(stats_.clean_drops),
+               .io_errors = get(stats_.io_errors),
+               .used_bytes = get(stats_.used_pages) * options_.page_size,
+               .peak_used_bytes = get(stats_.peak_used_pages) * options_.page_size};
+  std::lock_guard lk(stats_.latency_mu);
+  s.fault_p50_ns = stats_.latency.Percentile(50);
+  s.fault_p99_ns = stats_.latency.Percentile(99);
+  return s;
+}
+
+Result<std::unique_ptr<Pager>> Pager::Start(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
+                                            uint64_t pages) {
+  const uint64_t budget = options.cache_bytes / options.page_size;
+  if (budget < 16) return InvalidArgument("the cache must hold at least 16 pages");
+  if (pages == 0) return InvalidArgument("nothing to map: zero pages");
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<EvictionPolicy> policy, NewEvictionPolicy(options.policy));
+  TS_ASSIGN_OR_RETURN(Uffd uffd, Uffd::Open({.move = true, .event_remove = true, .event_unmap = true},
+                                            {.move = true, .event_remove = true, .event_unmap = true}));
+  TS_ASSIGN_OR_RETURN(PageTable table, PageTable::Create(pages));
+  // Staging: the inactive share, blocks draining meanwhile, and slack.
+  uint64_t inactive = static_cast<uint64_t>(static_cast<double>(budget) * options.inactive_fraction);
+  uint32_t blocks = static_cast<uint32_t>(inactive / Staging::kBlockSlots + budget / Staging::kBlockSlots / 4 + 16);
+  TS_ASSIGN_OR_RETURN(Staging staging, Staging::Create(blocks, options.page_size));
+  const size_t bytes = pages * options.page_size;
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return Status::FromErrno(errno, "mmap managed range");
+  madvise(p, bytes, MADV_NOHUGEPAGE);  // pages come and go one by one
+  if (Status s = uffd.RegisterMissing(p, bytes); !s.ok()) {
+    munmap(p, bytes);
+    return s.With("managed range");
+  }
+  TS_RETURN_IF_ERROR(queue->WakeOnReadable(uffd.fd()));
+  auto impl = std::make_unique<PagerImpl>(options, static_cast<uint8_t*>(p), pages, std::move(uffd),
+                                          std::move(table), std::move(staging), std::move(policy), std::move(queue));
+  impl->StartThread();
+  return std::unique_ptr<Pager>(new Pager(std::move(impl)));
+}
+
+Pager::Pager(std::unique_ptr<PagerImpl> impl) : impl_(std::move(impl)) {}
+Pager::~Pager() = default;
+void* Pager::base() const { return impl_->base(); }
+size_t Pager::bytes() const { return impl_->bytes(); }
+PagerStats Pager::Stats() const { return impl_->Stats(); }
+
+}  // namespace tessera::vnode

@@ -1,0 +1,85 @@
+// Pager: a range of memory whose pages live in the pool, served on demand
+// through userfaultfd — the vNode's paging pipeline (LegoOS's ExCache and
+// its fault path, in user space).
+//
+// Start() maps a range of `pages` pages, registers it, and starts one thread
+// that serves it: it reads fault events, fills never-written pages locally
+// (no round trip), fetches the others through the IoQueue, keeps local memory
+// under the budget (evictor.h) and reads ahead (prefetcher.h). One thread
+// does it all so that a fault costs no hand-off between threads: on this
+// class of machine a cross-core wake-up is ~40 us, a round trip to a memory
+// node ~15-55 us. While it waits for replies it also waits on the
+// userfaultfd (IoQueue::WakeOnReadable).
+//
+// The thread never touches the managed range with loads or stores and never
+// allocates from it; the program's threads only fault. If it meets an error
+// it cannot serve past (the pool lost a page, the kernel refused an ioctl),
+// the faulting threads could only hang: it prints why and aborts the process,
+// as a machine check would.
+//
+// Ownership: owns the range, the thread, the queue and every stage.
+// Thread-safety: Stats() from any thread; Stop()/destruction from one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/result.h"
+#include "tessera/client.h"
+
+namespace tessera::vnode {
+
+struct PagerOptions {
+  uint64_t cache_bytes = 256ull << 20;
+  std::string policy = "clock";  // eviction_policy.h
+  bool prefetch = true;
+  uint32_t max_fetches = 256;    // reads in flight at most
+  // Share of the cache that evicted pages spend staged (still local) before
+  // they are written back or dropped: the window in which a touch counts as
+  // "still in use". Larger: better recency information, more local faults.
+  double inactive_fraction = 0.125;
+  size_t page_size = 4096;
+};
+
+struct PagerStats {
+  uint64_t faults = 0;
+  uint64_t zero_fills = 0;
+  uint64_t remote_faults = 0;
+  uint64_t rescues = 0;
+  uint64_t waits = 0;
+  uint64_t prefetches = 0;
+  uint64_t prefetch_hits = 0;
+  uint64_t pages_read = 0;
+  uint64_t pages_written = 0;
+  uint64_t evictions = 0;
+  uint64_t clean_drops = 0;
+  uint64_t io_errors = 0;
+  uint64_t used_bytes = 0;
+  uint64_t peak_used_bytes = 0;
+  uint64_t fault_p50_ns = 0;  // remote faults: event read -> page installed
+  uint64_t fault_p99_ns = 0;
+};
+
+class PagerImpl;
+
+class Pager {
+ public:
+  // `queue` reads and writes the pool's pages [0, pages).
+  static Result<std::unique_ptr<Pager>> Start(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
+                                              uint64_t pages);
+  // Stops serving: the range must no longer be in use.
+  ~Pager();
+
+  void* base() const;
+  size_t bytes() const;
+  PagerStats Stats() const;
+
+ private:
+  explicit Pager(std::unique_ptr<PagerImpl> impl);
+  std::unique_ptr<PagerImpl> impl_;
+};
+
+}  // namespace tessera::vnode

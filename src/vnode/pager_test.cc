@@ -1,0 +1,203 @@
+#include "vnode/pager.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <barrier>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "vnode/fake_queue.h"
+
+namespace tessera::vnode {
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr size_t kWords = kPage / sizeof(uint64_t);
+
+uint64_t Word(uint64_t page, uint64_t version, size_t i) {
+  uint64_t x = (page * 0x9E3779B97F4A7C15ull) ^ (version * 0xBF58476D1CE4E5B9ull) ^ (i * 0x94D049BB133111EBull);
+  return x ^ (x >> 29);
+}
+
+// Page contents: word 0 holds the version (0 = never written: all zeros).
+void Fill(uint8_t* p, uint64_t page, uint64_t version) {
+  auto* w = reinterpret_cast<uint64_t*>(p);
+  for (size_t i = 1; i < kWords; ++i) w[i] = Word(page, version, i);
+  w[0] = version;
+}
+
+// The version the page holds whole, or ~0 if it is torn or wrong.
+uint64_t VersionOf(const uint8_t* p, uint64_t page) {
+  const auto* w = reinterpret_cast<const uint64_t*>(p);
+  uint64_t v = w[0];
+  for (size_t i = 1; i < kWords; ++i) {
+    if (w[i] != (v == 0 ? 0 : Word(page, v, i))) return ~0ull;
+  }
+  return v;
+}
+
+struct Mapped {
+  std::shared_ptr<FakePool> pool = std::make_shared<FakePool>(kPage);
+  std::unique_ptr<Pager> pager;
+  uint8_t* base = nullptr;
+  uint8_t* Page(uint64_t p) const { return base + p * kPage; }
+};
+
+Mapped Map(uint64_t pages, uint64_t cache_pages, uint64_t latency_ns = 20'000, const std::string& policy = "clock") {
+  Mapped m;
+  PagerOptions o{.cache_bytes = cache_pages * kPage, .policy = policy};
+  auto pager = Pager::Start(o, std::make_unique<FakeQueue>(m.pool, kPage, latency_ns), pages);
+  EXPECT_TRUE(pager.ok()) << pager.status().ToString();
+  if (!pager.ok()) return m;
+  m.pager = std::move(*pager);
+  m.base = static_cast<uint8_t*>(m.pager->base());
+  return m;
+}
+
+TEST(PagerTest, NeverWrittenPagesReadAsZerosWithoutARoundTrip) {
+  Mapped m = Map(512, 64);
+  ASSERT_NE(m.base, nullptr);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint64_t p = 0; p < 512; ++p) ASSERT_EQ(VersionOf(m.Page(p), p), 0u) << "page " << p;
+  }
+  PagerStats s = m.pager->Stats();
+  EXPECT_EQ(m.pool->reads(), 0u);
+  EXPECT_EQ(m.pool->writes(), 0u);  // zeros are never written back
+  EXPECT_EQ(s.zero_fills, 1024u);
+  EXPECT_LE(s.peak_used_bytes, 64 * kPage);
+}
+
+TEST(PagerTest, WrittenPagesSurviveEvictionAndOnlyChangedOnesAreWrittenBack) {
+  constexpr uint64_t kPages = 1024, kCache = 64;
+  Mapped m = Map(kPages, kCache);
+  ASSERT_NE(m.base, nullptr);
+  for (uint64_t p = 0; p < kPages; ++p) Fill(m.Page(p), p, 1);
+  for (uint64_t p = 0; p < kPages; ++p) ASSERT_EQ(VersionOf(m.Page(p), p), 1u) << "page " << p;
+  uint64_t writes_after_fill = m.pool->writes();
+  EXPECT_GE(writes_after_fill, kPages - kCache);
+  // Pages that are only read come back clean and leave without a write.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint64_t p = 0; p < kPages; ++p) ASSERT_EQ(VersionOf(m.Page(p), p), 1u) << "page " << p;
+  }
+  EXPECT_EQ(m.pool->writes(), writes_after_fill);
+  // Rewriting every other page writes exactly those back.
+  for (uint64_t p = 0; p < kPages; p += 2) Fill(m.Page(p), p, 2);
+  for (uint64_t p = 0; p < kPages; ++p) ASSERT_EQ(VersionOf(m.Page(p), p), p % 2 == 0 ? 2u : 1u) << "page " << p;
+  EXPECT_LE(m.pool->writes() - writes_after_fill, kPages / 2);
+  EXPECT_GE(m.pool->writes() - writes_after_fill, kPages / 2 - kCache);
+  PagerStats s = m.pager->Stats();
+  EXPECT_LE(s.peak_used_bytes, kCache * kPage);
+  EXPECT_GT(s.clean_drops, 0u);
+}
+
+TEST(PagerTest, DiscardedPagesReadBackAsZeros) {
+  constexpr uint64_t kPages = 512;
+  Mapped m = Map(kPages, 32);
+  ASSERT_NE(m.base, nullptr);
+  for (uint64_t p = 0; p < kPages; ++p) Fill(m.Page(p), p, 7);
+  // Pages resident, staged, being written and in the pool alike.
+  ASSERT_EQ(madvise(m.Page(100), 300 * kPage, MADV_DONTNEED), 0);
+  for (uint64_t p = 0; p < kPages; ++p) {
+    ASSERT_EQ(VersionOf(m.Page(p), p), (p >= 100 && p < 400) ? 0u : 7u) << "page " << p;
+  }
+}
+
+TEST(PagerTest, ManyThreadsFaultingOnOnePageAllWake) {
+  Mapped m = Map(1024, 32, 200'000);
+  ASSERT_NE(m.base, nullptr);
+  for (uint64_t p = 0; p < 1024; ++p) Fill(m.Page(p), p, 3);
+  constexpr int kThreads = 16;
+  for (uint64_t target : {0ull, 5ull, 900ull}) {  // evicted to the pool by now
+    std::barrier sync(kThreads);
+    std::atomic<int> good{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        sync.arrive_and_wait();
+        if (VersionOf(m.Page(target), target) == 3) good.fetch_add(1);
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(good.load(), kThreads) << "page " << target;
+  }
+}
+
+// Many threads fault, write, read and discard concurrently under a cache a
+// fraction of the data; every byte is checked. Thread t owns the pages
+// kShared + i * threads + t and knows their versions; all threads also read
+// the shared pages [0, kShared), written once before they start, so several
+// often fault on one page at once.
+void Stress(const std::string& policy, uint32_t seed) {
+  constexpr int kThreads = 8;
+  constexpr uint64_t kShared = 64, kPages = 2048 + kShared, kCache = 96;
+  constexpr int kOps = 3000;
+  Mapped m = Map(kPages, kCache, 10'000, policy);
+  ASSERT_NE(m.base, nullptr);
+  for (uint64_t p = 0; p < kShared; ++p) Fill(m.Page(p), p, 1);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(seed * 100 + t);
+      auto fail = [&](const char* what, uint64_t p, uint64_t want, uint64_t got) {
+        if (failures.fetch_add(1) == 0) {
+          ADD_FAILURE() << what << ": page " << p << " want " << want << " got " << got << " (word0 "
+                        << reinterpret_cast<const uint64_t*>(m.Page(p))[0] << ")";
+        }
+      };
+      std::vector<uint64_t> version((kPages - kShared) / kThreads, 0);
+      auto own = [&](uint64_t i) { return kShared + i * kThreads + t; };
+      for (int op = 0; op < kOps && failures.load() == 0; ++op) {
+        uint64_t i = rng() % version.size();
+        switch (rng() % 10) {
+          case 0: case 1: case 2: case 3:
+            Fill(m.Page(own(i)), own(i), ++version[i]);
+            break;
+          case 4:
+            madvise(m.Page(own(i)), kPage, MADV_DONTNEED);
+            version[i] = 0;
+            break;
+          case 5: case 6: {
+            uint64_t p = rng() % kShared;
+            if (uint64_t v = VersionOf(m.Page(p), p); v != 1) fail("shared", p, 1, v);
+            break;
+          }
+          default:
+            if (uint64_t v = VersionOf(m.Page(own(i)), own(i)); v != version[i]) fail("own", own(i), version[i], v);
+        }
+      }
+      for (uint64_t j = 0; j < version.size(); ++j) {
+        if (uint64_t v = VersionOf(m.Page(own(j)), own(j)); v != version[j]) fail("final", own(j), version[j], v);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  PagerStats s = m.pager->Stats();
+  EXPECT_LE(s.peak_used_bytes, kCache * kPage);
+  EXPECT_GT(s.evictions, kPages);
+  EXPECT_GT(s.pages_written, 0u);
+  EXPECT_GT(s.remote_faults, 0u);
+}
+
+TEST(PagerTest, StressClock) {
+  for (uint32_t seed = 1; seed <= 3; ++seed) Stress("clock", seed);
+}
+
+TEST(PagerTest, StressFifo) { Stress("fifo", 9); }
+
+TEST(PagerTest, RejectsATinyCacheAndAnUnknownPolicy) {
+  auto pool = std::make_shared<FakePool>(kPage);
+  auto small = Pager::Start({.cache_bytes = 4 * kPage}, std::make_unique<FakeQueue>(pool, kPage, 0), 64);
+  EXPECT_EQ(small.status().code(), Code::kInvalidArgument);
+  auto bad = Pager::Start({.policy = "lru-9"}, std::make_unique<FakeQueue>(pool, kPage, 0), 64);
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("clock"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tessera::vnode

@@ -1,0 +1,89 @@
+// Staging: the local area evicted pages are moved into, in blocks of
+// kBlockSlots slots. Eviction moves a batch of victims (UFFDIO_MOVE, runs of
+// contiguous pages in one call each) into one block; the block then waits in
+// FIFO order as "inactive": a page the program touches there comes back with
+// one move and no network, which is how the pager learns what is still in use
+// (eviction_policy.h). The oldest block is drained — dirty pages written to
+// the pool, clean ones dropped — and once none of its slots is in use it is
+// discarded with one madvise, so a batch pays one TLB shootdown, not 64.
+//
+// The area is registered with its own userfaultfd in SIGBUS mode: nothing may
+// ever fault there, and a bug that did would crash loudly instead of hanging
+// the pager on itself.
+//
+// Ownership: owns the mapping and its userfaultfd. Thread-safety: none; the
+// pager's thread owns it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "common/result.h"
+#include "vnode/uffd.h"
+
+namespace tessera::vnode {
+
+class Staging {
+ public:
+  static constexpr uint32_t kBlockSlots = 64;
+
+  static Result<Staging> Create(uint32_t blocks, size_t page_size);
+  Staging(Staging&& o) noexcept;
+  Staging& operator=(Staging&&) = delete;
+  ~Staging();
+
+  Uffd& uffd() { return uffd_; }
+  uint8_t* SlotAddress(uint32_t slot) { return base_ + size_t{slot} * page_size_; }
+  uint64_t PageOfSlot(uint32_t slot) const { return slot_page_[slot]; }
+
+  // A free block for an eviction batch, if any.
+  std::optional<uint32_t> TakeBlock();
+  // Records that `slot` (in a taken block) now holds `page`.
+  void Fill(uint32_t slot, uint64_t page);
+  // Ends filling `block`: it joins the inactive FIFO (or is freed if empty).
+  void Seal(uint32_t block);
+  // The oldest inactive block not yet drained, removed from the FIFO. The
+  // caller releases or hands on each of its slots, then calls EndDrain.
+  std::optional<uint32_t> NextToDrain();
+  void EndDrain(uint32_t block) { MaybeFree(block); }
+  // `slot`'s page no longer needs it. `moved_out`: its memory left with the
+  // page (a move back), rather than being copied.
+  void Release(uint32_t slot, bool moved_out);
+
+  // Pages of local memory the area holds now.
+  uint64_t held_pages() const { return held_; }
+  // Pages in inactive blocks not yet drained (may include released slots).
+  uint64_t inactive_pages() const { return inactive_pages_; }
+  // Pages of memory held by drained blocks: on their way out.
+  uint64_t draining_pages() const { return draining_held_; }
+  uint32_t free_blocks() const { return static_cast<uint32_t>(free_.size()); }
+
+ private:
+  struct Block {
+    uint32_t used = 0;  // slots filled
+    uint32_t live = 0;  // slots whose page still needs them
+    uint32_t held = 0;  // slots holding memory
+    bool sealed = false;
+    bool in_fifo = false;
+    bool draining = false;
+  };
+  Staging(Uffd uffd, uint8_t* base, uint32_t blocks, size_t page_size);
+  void MaybeFree(uint32_t block);
+
+  Uffd uffd_;
+  uint8_t* base_;
+  uint32_t blocks_;
+  size_t page_size_;
+  std::vector<Block> block_;
+  std::vector<uint64_t> slot_page_;
+  std::vector<uint32_t> free_;
+  std::deque<uint32_t> inactive_;
+  uint64_t held_ = 0;
+  uint64_t inactive_pages_ = 0;
+  uint64_t draining_held_ = 0;
+};
+
+}  // namespace tessera::vnode
