@@ -30,7 +30,9 @@ struct PagerCounters {
   std::atomic<uint64_t> rescues{0};         // served from staging (no network)
   std::atomic<uint64_t> waits{0};           // a second fault on a page already on its way
   std::atomic<uint64_t> prefetches{0};      // pages read ahead of a fault
-  std::atomic<uint64_t> prefetch_hits{0};   // prefetched pages a fault then asked for
+  std::atomic<uint64_t> prefetch_hits{0};   // faults on prefetched pages still in flight
+  std::atomic<uint64_t> probes_touched{0};  // prefetch probes the program used
+  std::atomic<uint64_t> probes_untouched{0};
   std::atomic<uint64_t> pages_read{0};
   std::atomic<uint64_t> pages_written{0};
   std::atomic<uint64_t> evictions{0};       // pages moved out to staging

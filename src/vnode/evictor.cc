@@ -36,6 +36,7 @@ Status Evictor::Run() {
 }
 
 Status Evictor::Deactivate(bool* progress) {
+  ctx_->staging->SealProbeBlock();
   std::optional<uint32_t> block = ctx_->staging->TakeBlock();
   if (!block) return Status::Ok();
   victims_.clear();
@@ -107,6 +108,10 @@ Status Evictor::DrainSlot(uint32_t slot) {
   const uint8_t* data = ctx_->staging->SlotAddress(slot);
   uint64_t crc = PageCrc(data, ctx_->page_size);
   const bool zero = crc == ctx_->zero_crc && AllZero(data, ctx_->page_size);
+  if (e.flags & kProbe) {
+    e.flags &= static_cast<uint8_t>(~kProbe);
+    if (on_probe_untouched_) on_probe_untouched_();
+  }
   if (zero || (crc == e.crc && !(e.flags & kForceWrite))) {
     // Unchanged since it came in (or zeros): the pool's copy is current.
     e.state = zero ? PageState::kZero : PageState::kRemote;
@@ -186,7 +191,8 @@ Result<bool> Evictor::Rescue(uint64_t page) {
   }
   e.state = PageState::kResident;
   ++ctx_->resident;
-  ctx_->policy->Admit(*ctx_->table, page, true);
+  // A probe's first touch is its first use, not a sign of reuse.
+  ctx_->policy->Admit(*ctx_->table, page, !(e.flags & kProbe));
   ctx_->stats->rescues.fetch_add(1, std::memory_order_relaxed);
   ctx_->NoteUsed();
   return true;

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "common/result.h"
@@ -34,13 +35,16 @@ struct EvictorOptions {
 
 class Evictor {
  public:
-  Evictor(PagingContext* ctx, const EvictorOptions& options) : ctx_(ctx), options_(options) {}
+  // `on_probe_untouched` runs when a prefetch probe leaves staging unused.
+  Evictor(PagingContext* ctx, const EvictorOptions& options, std::function<void()> on_probe_untouched)
+      : ctx_(ctx), options_(options), on_probe_untouched_(std::move(on_probe_untouched)) {}
 
   // Deactivates and drains until the budget has its headroom again, or no
   // step can help right now (writes in flight must finish first).
   Status Run();
   // A fault on a kStaged or kWriteback page: puts it back. False: not now
-  // (the address space is changing; retry after reading events).
+  // (the address space is changing; retry after reading events). The caller
+  // reads kProbe before and clears it after.
   Result<bool> Rescue(uint64_t page);
   // The program discarded `page` (madvise, munmap): forget its copies.
   void Discard(uint64_t page);
@@ -61,6 +65,7 @@ class Evictor {
 
   PagingContext* ctx_;
   EvictorOptions options_;
+  std::function<void()> on_probe_untouched_;
   std::vector<uint64_t> victims_;
   struct FailedWrite {
     uint64_t page;

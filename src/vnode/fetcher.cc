@@ -23,7 +23,7 @@ Fetcher::Fetcher(PagingContext* ctx, uint32_t max_in_flight) : ctx_(ctx), buffer
 
 Fetcher::~Fetcher() { munmap(arena_, arena_bytes_); }
 
-Status Fetcher::Start(uint64_t page, uint64_t demand_ns) {
+Status Fetcher::Start(uint64_t page, uint64_t demand_ns, bool probe) {
   CHECK(CanStart());
   PageEntry& e = ctx_->table->operator[](page);
   CHECK(e.state == PageState::kRemote) << "fetch of a " << PageStateName(e.state) << " page";
@@ -33,10 +33,10 @@ Status Fetcher::Start(uint64_t page, uint64_t demand_ns) {
   buffers_[i].demand_ns = demand_ns;
   e.state = PageState::kFetching;
   e.slot = i;
-  e.flags = static_cast<uint8_t>((e.flags & kForceWrite) | (demand_ns == 0 ? kPrefetched : 0));
+  e.flags = static_cast<uint8_t>((e.flags & kForceWrite) | (demand_ns == 0 ? kPrefetched : 0) | (probe ? kProbe : 0));
   ++ctx_->fetches_in_flight;
   ctx_->NoteUsed();
-  if (demand_ns != 0) ctx_->stats->remote_faults.fetch_add(1, std::memory_order_relaxed);
+  (demand_ns != 0 ? ctx_->stats->remote_faults : ctx_->stats->prefetches).fetch_add(1, std::memory_order_relaxed);
   return Submit(i);
 }
 
@@ -46,16 +46,18 @@ Status Fetcher::Submit(uint32_t index) {
   return ctx_->queue->Submit({&io, 1});
 }
 
-void Fetcher::Join(uint64_t page, uint64_t now_ns) {
+bool Fetcher::Join(uint64_t page, uint64_t now_ns) {
   PageEntry& e = ctx_->table->operator[](page);
   Buffer& b = buffers_[e.slot];
   if (b.demand_ns == 0) b.demand_ns = now_ns;
   if (e.flags & kPrefetched) {
-    e.flags &= static_cast<uint8_t>(~kPrefetched);
     ctx_->stats->prefetch_hits.fetch_add(1, std::memory_order_relaxed);
   } else {
     ctx_->stats->waits.fetch_add(1, std::memory_order_relaxed);
   }
+  const bool probe = (e.flags & kProbe) != 0;
+  e.flags &= static_cast<uint8_t>(~(kPrefetched | kProbe));
+  return probe;
 }
 
 Status Fetcher::OnDone(uint64_t tag, const Status& status) {
@@ -81,9 +83,33 @@ Status Fetcher::OnDone(uint64_t tag, const Status& status) {
   return Install(i);
 }
 
+Result<bool> Fetcher::InstallProbe(uint32_t i) {
+  Buffer& b = buffers_[i];
+  Staging& st = *ctx_->staging;
+  std::optional<uint32_t> slot = st.TakeProbeSlot(b.page);
+  if (!slot) return false;
+  Status s = st.uffd().Copy(st.SlotAddress(*slot), b.data, ctx_->page_size);
+  if (!s.ok()) {
+    st.Release(*slot, true);  // nothing landed there
+    return s.With("stage probe page " + std::to_string(b.page));
+  }
+  PageEntry& e = ctx_->table->operator[](b.page);
+  e.crc = PageCrc(b.data, ctx_->page_size);
+  e.state = PageState::kStaged;
+  e.slot = *slot;
+  ctx_->stats->pages_read.fetch_add(1, std::memory_order_relaxed);
+  Finish(i);
+  return true;
+}
+
 Status Fetcher::Install(uint32_t i) {
   Buffer& b = buffers_[i];
   PageEntry& e = ctx_->table->operator[](b.page);
+  if ((e.flags & kProbe) && b.demand_ns == 0) {
+    TS_ASSIGN_OR_RETURN(bool staged, InstallProbe(i));
+    if (staged) return Status::Ok();
+    e.flags &= static_cast<uint8_t>(~kProbe);  // no room in staging: an ordinary prefetch
+  }
   // Counted before the copy wakes the thread, so that it sees its own fault.
   ctx_->stats->pages_read.fetch_add(1, std::memory_order_relaxed);
   Status s = ctx_->uffd->Copy(ctx_->Address(b.page), b.data, ctx_->page_size);

@@ -29,11 +29,15 @@ class Fetcher {
   Fetcher& operator=(const Fetcher&) = delete;
 
   bool CanStart() const { return !free_.empty() && ctx_->HasRoom(); }
+  // Prefetches leave a quarter of the buffers to demand faults.
+  bool CanPrefetch() const { return free_.size() > buffers_.size() / 4 && ctx_->HasRoom(); }
   // Starts reading kRemote `page` (now kFetching). `demand_ns`: when the
-  // fault that wants it was read (0 for a prefetch). Needs CanStart().
-  Status Start(uint64_t page, uint64_t demand_ns);
-  // A fault arrived for kFetching `page`.
-  void Join(uint64_t page, uint64_t now_ns);
+  // fault that wants it was read (0 for a prefetch). `probe`: install it
+  // staged (prefetcher.h). Needs CanStart().
+  Status Start(uint64_t page, uint64_t demand_ns, bool probe = false);
+  // A fault arrived for kFetching `page`. True if it was a probe (which is
+  // now an ordinary page).
+  bool Join(uint64_t page, uint64_t now_ns);
   // The read tagged `tag` completed.
   Status OnDone(uint64_t tag, const Status& status);
   // Installs pages that arrived while the address space was changing.
@@ -48,6 +52,8 @@ class Fetcher {
   Status Submit(uint32_t index);
   // Installs buffer `index`'s page, or queues it while the address space changes.
   Status Install(uint32_t index);
+  // Installs a probe into a staging slot; false if no slot is free.
+  Result<bool> InstallProbe(uint32_t index);
   void Finish(uint32_t index);
 
   PagingContext* ctx_;

@@ -53,8 +53,9 @@ enum PageFlag : uint8_t {
   kForceWrite = 1 << 0,
   // Fetched by the prefetcher and not yet asked for by a fault.
   kPrefetched = 1 << 1,
-  // A fault is waiting on this kFetching page.
-  kWaited = 1 << 2,
+  // A prefetch stream's probe (prefetcher.h): fetched into staging, so that
+  // its first touch is seen.
+  kProbe = 1 << 2,
 };
 
 class PageTable {

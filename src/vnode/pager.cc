@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "common/check.h"
@@ -17,6 +18,7 @@
 #include "vnode/context.h"
 #include "vnode/evictor.h"
 #include "vnode/fetcher.h"
+#include "vnode/prefetcher.h"
 
 namespace tessera::vnode {
 
@@ -44,6 +46,8 @@ class PagerImpl {
   // Serves a fault on `page`; false when it must wait for room.
   Result<bool> OnFault(uint64_t page, bool write, uint64_t now);
   Result<bool> ZeroFill(uint64_t page, bool write);
+  Status Prefetch();
+  Status ProbeTouched(uint64_t page);
   Status ServeParked();
   Status WaitForWork(bool busy);
 
@@ -59,6 +63,8 @@ class PagerImpl {
   std::vector<uint8_t> zeros_;
   Fetcher fetcher_;
   Evictor evictor_;
+  std::optional<Prefetcher> prefetcher_;
+  PrefetchPlan plan_;
   std::deque<Parked> parked_;
   std::vector<UffdEvent> events_;
   std::vector<Completion> done_;
@@ -99,8 +105,15 @@ PagerImpl::PagerImpl(const PagerOptions& o, uint8_t* base, uint64_t pages, Uffd 
            .budget = o.cache_bytes / o.page_size},
       zeros_(o.page_size, 0),
       fetcher_(&ctx_, o.max_fetches),
-      evictor_(&ctx_, EvictionShape(o, ctx_.budget)),
-      queue_(std::move(queue)) {}
+      evictor_(&ctx_, EvictionShape(o, ctx_.budget),
+               [this] {
+                 stats_.probes_untouched.fetch_add(1, std::memory_order_relaxed);
+                 if (prefetcher_) prefetcher_->OnProbeUntouched();
+               }),
+      queue_(std::move(queue)) {
+  // Windows up to an eighth of the cache, and no more than the buffers.
+  if (o.prefetch) prefetcher_.emplace(pages, static_cast<uint32_t>(std::clamp<uint64_t>(ctx_.budget / 8, 4, o.max_fetches / 2)));
+}
 
 PagerImpl::~PagerImpl() {
   stop_.store(true);
@@ -200,16 +213,27 @@ Result<bool> PagerImpl::OnFault(uint64_t page, bool write, uint64_t now) {
     case PageState::kRemote:
       if (!fetcher_.CanStart()) return false;
       TS_RETURN_IF_ERROR(fetcher_.Start(page, now));
+      if (prefetcher_) {
+        prefetcher_->OnMiss(page, &plan_);
+        TS_RETURN_IF_ERROR(Prefetch());
+      }
       return true;
     case PageState::kFetching:
-      fetcher_.Join(page, now);
+      if (fetcher_.Join(page, now)) TS_RETURN_IF_ERROR(ProbeTouched(page));
       return true;
     case PageState::kResident:
       // Served since this event was queued; its thread may still sleep.
       TS_RETURN_IF_ERROR(uffd_.Wake(ctx_.Address(page), options_.page_size));
       return true;
-    case PageState::kStaged:
-      return evictor_.Rescue(page);
+    case PageState::kStaged: {
+      const bool probe = (e.flags & kProbe) != 0;
+      TS_ASSIGN_OR_RETURN(bool served, evictor_.Rescue(page));
+      if (served && probe) {
+        table_[page].flags &= static_cast<uint8_t>(~kProbe);
+        TS_RETURN_IF_ERROR(ProbeTouched(page));
+      }
+      return served;
+    }
     case PageState::kWriteback:
       if (!ctx_.HasRoom()) return false;  // a copy takes a page
       return evictor_.Rescue(page);
@@ -238,6 +262,27 @@ Result<bool> PagerImpl::ZeroFill(uint64_t page, bool write) {
   return true;
 }
 
+Status PagerImpl::Prefetch() {
+  std::optional<uint64_t> probe;
+  for (size_t i = 0; i < plan_.pages.size(); ++i) {
+    uint64_t p = plan_.pages[i];
+    if (table_[p].state != PageState::kRemote) continue;  // here already, or zeros
+    if (!fetcher_.CanPrefetch()) break;
+    const bool is_probe = !probe && plan_.probe && i >= *plan_.probe;
+    TS_RETURN_IF_ERROR(fetcher_.Start(p, 0, is_probe));
+    if (is_probe) probe = p;
+  }
+  prefetcher_->ProbeChosen(probe);
+  return Status::Ok();
+}
+
+Status PagerImpl::ProbeTouched(uint64_t page) {
+  stats_.probes_touched.fetch_add(1, std::memory_order_relaxed);
+  if (!prefetcher_) return Status::Ok();
+  prefetcher_->OnProbeTouched(page, &plan_);
+  return Prefetch();
+}
+
 Status PagerImpl::ServeParked() {
   while (!parked_.empty()) {
     Parked p = parked_.front();
@@ -257,6 +302,8 @@ PagerStats PagerImpl::Stats() const {
                .waits = get(stats_.waits),
                .prefetches = get(stats_.prefetches),
                .prefetch_hits = get(stats_.prefetch_hits),
+               .probes_touched = get(stats_.probes_touched),
+               .probes_untouched = get(stats_.probes_untouched),
                .pages_read = get(stats_.pages_read),
                .pages_written = get(stats_.pages_written),
                .evictions = get(stats_.evictions),

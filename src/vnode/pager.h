@@ -52,6 +52,9 @@ struct PagerStats {
   uint64_t waits = 0;
   uint64_t prefetches = 0;
   uint64_t prefetch_hits = 0;
+  // A sample of prefetched pages (prefetcher.h): those used, those not.
+  uint64_t probes_touched = 0;
+  uint64_t probes_untouched = 0;
   uint64_t pages_read = 0;
   uint64_t pages_written = 0;
   uint64_t evictions = 0;

@@ -47,9 +47,10 @@ struct Mapped {
   uint8_t* Page(uint64_t p) const { return base + p * kPage; }
 };
 
-Mapped Map(uint64_t pages, uint64_t cache_pages, uint64_t latency_ns = 20'000, const std::string& policy = "clock") {
+Mapped Map(uint64_t pages, uint64_t cache_pages, uint64_t latency_ns = 20'000, const std::string& policy = "clock",
+           bool prefetch = true) {
   Mapped m;
-  PagerOptions o{.cache_bytes = cache_pages * kPage, .policy = policy};
+  PagerOptions o{.cache_bytes = cache_pages * kPage, .policy = policy, .prefetch = prefetch};
   auto pager = Pager::Start(o, std::make_unique<FakeQueue>(m.pool, kPage, latency_ns), pages);
   EXPECT_TRUE(pager.ok()) << pager.status().ToString();
   if (!pager.ok()) return m;
@@ -189,6 +190,30 @@ TEST(PagerTest, StressClock) {
 }
 
 TEST(PagerTest, StressFifo) { Stress("fifo", 9); }
+
+// A sequential scan: with the prefetcher, the pages are on their way before
+// the scan reaches them, so few faults wait for a demand read; without it,
+// every page does.
+TEST(PagerTest, PrefetchingTurnsAScanIntoFewDemandMisses) {
+  constexpr uint64_t kPages = 4096, kCache = 256;
+  for (bool prefetch : {true, false}) {
+    Mapped m = Map(kPages, kCache, 20'000, "clock", prefetch);
+    ASSERT_NE(m.base, nullptr);
+    for (uint64_t p = 0; p < kPages; ++p) Fill(m.Page(p), p, 1);
+    PagerStats before = m.pager->Stats();
+    for (uint64_t p = 0; p < kPages; ++p) ASSERT_EQ(VersionOf(m.Page(p), p), 1u) << "page " << p;
+    PagerStats after = m.pager->Stats();
+    uint64_t misses = after.remote_faults - before.remote_faults;
+    if (prefetch) {
+      EXPECT_LT(misses, kPages / 8);
+      EXPECT_GT(after.probes_touched, 0u);
+      EXPECT_GT(after.prefetches, kPages / 2);
+    } else {
+      EXPECT_GE(misses, kPages - kCache);
+      EXPECT_EQ(after.prefetches, 0u);
+    }
+  }
+}
 
 TEST(PagerTest, RejectsATinyCacheAndAnUnknownPolicy) {
   auto pool = std::make_shared<FakePool>(kPage);

@@ -32,7 +32,7 @@ Staging::Staging(Uffd uffd, uint8_t* base, uint32_t blocks, size_t page_size)
 Staging::Staging(Staging&& o) noexcept
     : uffd_(std::move(o.uffd_)), base_(std::exchange(o.base_, nullptr)), blocks_(o.blocks_),
       page_size_(o.page_size_), block_(std::move(o.block_)), slot_page_(std::move(o.slot_page_)),
-      free_(std::move(o.free_)), inactive_(std::move(o.inactive_)), held_(o.held_),
+      free_(std::move(o.free_)), inactive_(std::move(o.inactive_)), probe_block_(o.probe_block_), held_(o.held_),
       inactive_pages_(o.inactive_pages_), draining_held_(o.draining_held_) {}
 
 Staging::~Staging() {
@@ -67,6 +67,21 @@ void Staging::Seal(uint32_t block) {
   inactive_.push_back(block);
   b.in_fifo = true;
   inactive_pages_ += b.used;
+}
+
+void Staging::SealProbeBlock() {
+  if (!probe_block_) return;
+  Seal(*probe_block_);
+  probe_block_.reset();
+}
+
+std::optional<uint32_t> Staging::TakeProbeSlot(uint64_t page) {
+  if (probe_block_ && block_[*probe_block_].used == kBlockSlots) SealProbeBlock();
+  if (!probe_block_) probe_block_ = TakeBlock();
+  if (!probe_block_) return std::nullopt;
+  uint32_t slot = *probe_block_ * kBlockSlots + block_[*probe_block_].used;
+  Fill(slot, page);
+  return slot;
 }
 
 std::optional<uint32_t> Staging::NextToDrain() {

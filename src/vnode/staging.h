@@ -45,6 +45,13 @@ class Staging {
   void Fill(uint32_t slot, uint64_t page);
   // Ends filling `block`: it joins the inactive FIFO (or is freed if empty).
   void Seal(uint32_t block);
+  // A filled slot for `page`, arriving straight from the pool (a prefetch
+  // probe): probes share one open block, sealed when full. None if no block
+  // is free.
+  std::optional<uint32_t> TakeProbeSlot(uint64_t page);
+  // Seals the open probe block, so that its probes age with the pages
+  // evicted from now on (the evictor calls this before each batch).
+  void SealProbeBlock();
   // The oldest inactive block not yet drained, removed from the FIFO. The
   // caller releases or hands on each of its slots, then calls EndDrain.
   std::optional<uint32_t> NextToDrain();
@@ -81,6 +88,7 @@ class Staging {
   std::vector<uint64_t> slot_page_;
   std::vector<uint32_t> free_;
   std::deque<uint32_t> inactive_;
+  std::optional<uint32_t> probe_block_;
   uint64_t held_ = 0;
   uint64_t inactive_pages_ = 0;
   uint64_t draining_held_ = 0;
