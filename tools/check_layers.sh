@@ -2,7 +2,7 @@
 # Fails when a component includes a header from a component above it.
 # The order, lowest first: common <- proto <- net <- {memnode, controller, client},
 # and common <- ec <- {controller, client}
-# <- client <- vnode; <- bench <- cmd. memnode, controller and client may not
+# <- client <- vnode <- preload; <- bench <- cmd. memnode, controller and client may not
 # include each other.
 set -euo pipefail
 root=${1:-.}
@@ -15,6 +15,7 @@ declare -A allowed=(
   [controller]="common proto net ec controller"
   [client]="common proto net ec client tessera"
   [vnode]="common tessera vnode"
+  [preload]="common tessera vnode preload"
 )
 status=0
 for comp in "${!allowed[@]}"; do

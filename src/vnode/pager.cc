@@ -128,7 +128,10 @@ void PagerImpl::StartThread() {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    if (options_.on_thread_start != nullptr) options_.on_thread_start();
+    Loop();
+  });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_setname_np(thread_.native_handle(), "tessera-pager");
 }
@@ -221,10 +224,17 @@ Result<bool> PagerImpl::OnFault(uint64_t page, bool write, uint64_t now) {
     case PageState::kFetching:
       if (fetcher_.Join(page, now)) TS_RETURN_IF_ERROR(ProbeTouched(page));
       return true;
-    case PageState::kResident:
-      // Served since this event was queued; its thread may still sleep.
-      TS_RETURN_IF_ERROR(uffd_.Wake(ctx_.Address(page), options_.page_size));
+    case PageState::kResident: {
+      // Served since this event was queued (the zero page then finds it
+      // there and the thread is woken) — or the kernel dropped the page
+      // itself, as it may after MADV_FREE, and zeros are its content.
+      Status s = uffd_.ZeroPage(ctx_.Address(page), options_.page_size);
+      if (s.ok()) e.crc = ctx_.zero_crc;
+      if (s.code() == Code::kAlreadyExists) s = uffd_.Wake(ctx_.Address(page), options_.page_size);
+      if (AddressSpaceChanging(s)) return false;
+      TS_RETURN_IF_ERROR(s);
       return true;
+    }
     case PageState::kStaged: {
       const bool probe = (e.flags & kProbe) != 0;
       TS_ASSIGN_OR_RETURN(bool served, evictor_.Rescue(page));

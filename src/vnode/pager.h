@@ -42,6 +42,9 @@ struct PagerOptions {
   // "still in use". Larger: better recency information, more local faults.
   double inactive_fraction = 0.125;
   size_t page_size = 4096;
+  // Runs first on the pager's thread (the preload shim marks the thread so
+  // that its allocations never come from the range it serves).
+  void (*on_thread_start)() = nullptr;
 };
 
 struct PagerStats {
