@@ -8,6 +8,7 @@
 #include "cmd/cluster_cmds.h"
 #include "cmd/daemons.h"
 #include "cmd/redundancy_bench.h"
+#include "cmd/run_cmd.h"
 #include "cmd/run_file.h"
 #include "cmd/signals.h"
 #include "cmd/workload.h"
@@ -129,6 +130,20 @@ int main(int argc, char** argv) {
   demo->add_flag("--no-loss", demo_no_loss, "Skip killing a memory node after the first pass");
   demo->add_option("--depth", work.depth, "Pages in flight")->check(CLI::Range(1u, 4096u))->capture_default_str();
 
+  tessera::cmd::RunOptions run_opts;
+  std::string run_cache = "1G", run_heap = "8G";
+  auto* run = app.add_subcommand("run", "Run a program with its memory in the pool: tessera run [OPTIONS] -- PROGRAM ARGS...");
+  run->add_option("--cache", run_cache, "Local memory the program's heap may use")->check(SizeValidator())
+      ->capture_default_str();
+  run->add_option("--redundancy", run_opts.redundancy, "none, replicas:N or ec:K+M")->capture_default_str();
+  run->add_option("--controller", run_opts.controller, "Use this cluster (default: start an embedded one)");
+  run->add_option("--heap", run_heap, "Address space for the program's heap in the pool")->check(SizeValidator())
+      ->capture_default_str();
+  run->add_option("--stats-json", run_opts.stats_json, "Also write the summary here, as JSON");
+  bool run_no_prefetch = false;
+  run->add_flag("--no-prefetch", run_no_prefetch, "Fetch pages only when touched");
+  run->add_option("program", run_opts.argv, "The program and its arguments (after --)")->required();
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
@@ -144,6 +159,12 @@ int main(int argc, char** argv) {
   if (*up) {
     up_opts.capacity_bytes = Bytes(up_capacity);
     return tessera::cmd::RunUp(up_opts, signals);
+  }
+  if (*run) {
+    run_opts.cache_bytes = Bytes(run_cache);
+    run_opts.heap_bytes = Bytes(run_heap);
+    run_opts.prefetch = !run_no_prefetch;
+    return tessera::cmd::RunProgram(run_opts, signals);
   }
   std::string controller = tessera::cmd::ResolveController(controller_flag);
   if (*status) return tessera::cmd::RunStatus(controller, json);

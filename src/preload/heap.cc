@@ -29,7 +29,8 @@ int ManagedHeap::ClassOf(size_t n) {
   return 8 + (k - 7) * 4 + static_cast<int>((n - base + step - 1) / step) - 1;
 }
 
-Result<std::unique_ptr<ManagedHeap>> ManagedHeap::Create(void* base, size_t bytes, DiscardFn discard) {
+Result<std::unique_ptr<ManagedHeap>> ManagedHeap::Create(void* base, size_t bytes, DiscardFn discard,
+                                                         HeapCounters* counters) {
   size_t pages = bytes / kPage;
   if (pages == 0 || pages >= (1ull << 32) - 2) return InvalidArgument("managed heap size out of range");
   size_t meta_bytes = pages * sizeof(PageMeta);
@@ -38,16 +39,18 @@ Result<std::unique_ptr<ManagedHeap>> ManagedHeap::Create(void* base, size_t byte
                    -1, 0);
   if (m == -1) return Status::FromErrno(errno, "mmap heap bookkeeping");
   return std::unique_ptr<ManagedHeap>(new ManagedHeap(reinterpret_cast<uintptr_t>(base), pages * kPage,
-                                                      reinterpret_cast<PageMeta*>(m), meta_bytes, discard));
+                                                      reinterpret_cast<PageMeta*>(m), meta_bytes, discard, counters));
 }
 
-ManagedHeap::ManagedHeap(uintptr_t base, size_t bytes, PageMeta* meta, size_t meta_bytes, DiscardFn discard)
+ManagedHeap::ManagedHeap(uintptr_t base, size_t bytes, PageMeta* meta, size_t meta_bytes, DiscardFn discard,
+                         HeapCounters* counters)
     : base_(base),
       bytes_(bytes),
       total_pages_(static_cast<uint32_t>(bytes / kPage)),
       meta_(meta),
       meta_bytes_(meta_bytes),
-      discard_(discard) {
+      discard_(discard),
+      counters_(counters != nullptr ? *counters : own_counters_) {
   for (size_t i = 0; i < kClasses; ++i) {
     SizeClass& c = classes_[i];
     c.size = ClassSize(i);
@@ -59,9 +62,10 @@ ManagedHeap::ManagedHeap(uintptr_t base, size_t bytes, PageMeta* meta, size_t me
 ManagedHeap::~ManagedHeap() { syscall(SYS_munmap, meta_, meta_bytes_); }
 
 void ManagedHeap::Account(int64_t delta) {
-  uint64_t now = live_bytes_.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed) + static_cast<uint64_t>(delta);
-  uint64_t peak = peak_bytes_.load(std::memory_order_relaxed);
-  while (delta > 0 && now > peak && !peak_bytes_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  uint64_t now = counters_.live.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed) +
+                 static_cast<uint64_t>(delta);
+  uint64_t peak = counters_.peak.load(std::memory_order_relaxed);
+  while (delta > 0 && now > peak && !counters_.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
   }
 }
 

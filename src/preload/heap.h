@@ -30,13 +30,21 @@
 
 namespace tessera::preload {
 
+// Bytes handed out, now and at most; a heap keeps its own or counts into
+// storage it is given (the shim's shared report).
+struct HeapCounters {
+  std::atomic<uint64_t> live{0};
+  std::atomic<uint64_t> peak{0};
+};
+
 class ManagedHeap {
  public:
   using DiscardFn = void (*)(void* addr, size_t len);
   static constexpr size_t kPage = 4096;
   static constexpr size_t kMaxSmall = 16384;
 
-  static Result<std::unique_ptr<ManagedHeap>> Create(void* base, size_t bytes, DiscardFn discard);
+  static Result<std::unique_ptr<ManagedHeap>> Create(void* base, size_t bytes, DiscardFn discard,
+                                                     HeapCounters* counters = nullptr);
   ~ManagedHeap();
 
   bool Owns(const void* p) const {
@@ -55,8 +63,8 @@ class ManagedHeap {
   // part of a mapping). False if some page in the range was not mapped so.
   bool UnmapPages(void* p, size_t len);
 
-  uint64_t live_bytes() const { return live_bytes_.load(std::memory_order_relaxed); }
-  uint64_t peak_bytes() const { return peak_bytes_.load(std::memory_order_relaxed); }
+  uint64_t live_bytes() const { return counters_.live.load(std::memory_order_relaxed); }
+  uint64_t peak_bytes() const { return counters_.peak.load(std::memory_order_relaxed); }
 
  private:
   // Bookkeeping is a zero-filled mapping, so every field's zero means
@@ -85,7 +93,8 @@ class ManagedHeap {
   };
   static constexpr size_t kClasses = 36;
 
-  ManagedHeap(uintptr_t base, size_t bytes, PageMeta* meta, size_t meta_bytes, DiscardFn discard);
+  ManagedHeap(uintptr_t base, size_t bytes, PageMeta* meta, size_t meta_bytes, DiscardFn discard,
+              HeapCounters* counters);
   static int ClassOf(size_t n);
   uint32_t PageOf(const void* p) const { return static_cast<uint32_t>((reinterpret_cast<uintptr_t>(p) - base_) / kPage); }
   void* AddressOf(uint32_t page) const { return reinterpret_cast<void*>(base_ + size_t{page} * kPage); }
@@ -114,8 +123,8 @@ class ManagedHeap {
   // anything longer (first fit). Guarded by pages_mu_.
   static constexpr int kBins = 129;
   std::array<uint32_t, kBins> bins_{};
-  std::atomic<uint64_t> live_bytes_{0};
-  std::atomic<uint64_t> peak_bytes_{0};
+  HeapCounters own_counters_;
+  HeapCounters& counters_;
 };
 
 }  // namespace tessera::preload

@@ -84,11 +84,6 @@ __attribute__((constructor)) void StartShim() {
   t_unmanaged = false;
 }
 
-__attribute__((destructor)) void StopShim() {
-  t_unmanaged = true;
-  tessera::preload::WriteReport();
-}
-
 }  // namespace
 
 extern "C" {

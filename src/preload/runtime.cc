@@ -1,17 +1,20 @@
 #include "preload/runtime.h"
 
+#include <errno.h>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
+#include <new>
 #include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "common/units.h"
+#include "preload/report.h"
 #include "tessera/client.h"
 #include "vnode/pager.h"
 
@@ -19,11 +22,11 @@ namespace tessera::preload {
 namespace {
 
 struct State {
+  SharedReport* report = nullptr;  // mapped shared; lives as long as the process
   std::unique_ptr<Client> client;
   std::unique_ptr<Region> region;
   std::unique_ptr<vnode::Pager> pager;
   std::unique_ptr<ManagedHeap> heap;
-  std::string stats_file;
 };
 State* g_state = nullptr;  // set once by StartRuntime, never freed
 
@@ -33,6 +36,23 @@ const char* Env(const char* name) {
 }
 
 void Discard(void* addr, size_t len) { syscall(SYS_madvise, addr, len, MADV_DONTNEED); }
+
+// The report lives in `path`, mapped shared, from the start: it survives the
+// process however it ends.
+Result<SharedReport*> MapReport(const char* path) {
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, std::string("open ") + path);
+  if (ftruncate(fd, sizeof(SharedReport)) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::FromErrno(err, std::string("size ") + path);
+  }
+  long m = syscall(SYS_mmap, nullptr, sizeof(SharedReport), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  int err = errno;
+  close(fd);
+  if (m == -1) return Status::FromErrno(err, std::string("map ") + path);
+  return new (reinterpret_cast<void*>(m)) SharedReport;
+}
 
 }  // namespace
 
@@ -49,51 +69,26 @@ Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)()) {
   setenv("TESSERA_OWNER_PID", me.c_str(), 1);
   auto st = std::make_unique<State>();
   std::string name = region_name;
-  if (const char* f = Env("TESSERA_STATS_FILE")) st->stats_file = f;
+  if (const char* f = Env("TESSERA_STATS_FILE")) {
+    TS_ASSIGN_OR_RETURN(st->report, MapReport(f));
+  }
   ClientOptions co;
   if (const char* c = Env("TESSERA_CONTROLLER")) co.controller = c;
   TS_ASSIGN_OR_RETURN(st->client, Client::Connect(co));
   TS_ASSIGN_OR_RETURN(st->region, st->client->OpenRegion(name));
-  vnode::PagerOptions po{.on_thread_start = mark_thread_unmanaged};
+  vnode::PagerOptions po{.on_thread_start = mark_thread_unmanaged,
+                         .counters = st->report != nullptr ? &st->report->pager : nullptr};
   if (const char* c = Env("TESSERA_CACHE")) {
     TS_ASSIGN_OR_RETURN(po.cache_bytes, ParseSize(c));
   }
   po.prefetch = Env("TESSERA_PREFETCH") == nullptr || std::string(Env("TESSERA_PREFETCH")) != "0";
   po.page_size = st->region->page_size();
   TS_ASSIGN_OR_RETURN(st->pager, vnode::Pager::Start(po, st->region->NewQueue({.depth = 128}), st->region->num_pages()));
-  TS_ASSIGN_OR_RETURN(st->heap, ManagedHeap::Create(st->pager->base(), st->pager->bytes(), Discard));
+  if (st->report != nullptr) st->report->page_size = po.page_size;
+  TS_ASSIGN_OR_RETURN(st->heap, ManagedHeap::Create(st->pager->base(), st->pager->bytes(), Discard,
+                                                    st->report != nullptr ? &st->report->heap : nullptr));
   g_state = st.release();
   return g_state->heap.get();
-}
-
-void WriteReport() {
-  if (g_state == nullptr || g_state->stats_file.empty()) return;
-  vnode::PagerStats s = g_state->pager->Stats();
-  char buf[1536];
-  int n = std::snprintf(
-      buf, sizeof buf,
-      "{\"heap_peak_bytes\":%llu,\"heap_live_bytes\":%llu,\"cache_peak_bytes\":%llu,\"faults\":%llu,"
-      "\"zero_fills\":%llu,\"remote_faults\":%llu,\"rescues\":%llu,\"waits\":%llu,\"prefetches\":%llu,"
-      "\"prefetch_hits\":%llu,\"probes_touched\":%llu,\"probes_untouched\":%llu,\"pages_read\":%llu,"
-      "\"pages_written\":%llu,\"evictions\":%llu,\"clean_drops\":%llu,\"io_errors\":%llu,"
-      "\"fault_p50_ns\":%llu,\"fault_p99_ns\":%llu,\"page_size\":%u}\n",
-      static_cast<unsigned long long>(g_state->heap->peak_bytes()),
-      static_cast<unsigned long long>(g_state->heap->live_bytes()),
-      static_cast<unsigned long long>(s.peak_used_bytes), static_cast<unsigned long long>(s.faults),
-      static_cast<unsigned long long>(s.zero_fills), static_cast<unsigned long long>(s.remote_faults),
-      static_cast<unsigned long long>(s.rescues), static_cast<unsigned long long>(s.waits),
-      static_cast<unsigned long long>(s.prefetches), static_cast<unsigned long long>(s.prefetch_hits),
-      static_cast<unsigned long long>(s.probes_touched), static_cast<unsigned long long>(s.probes_untouched),
-      static_cast<unsigned long long>(s.pages_read), static_cast<unsigned long long>(s.pages_written),
-      static_cast<unsigned long long>(s.evictions), static_cast<unsigned long long>(s.clean_drops),
-      static_cast<unsigned long long>(s.io_errors), static_cast<unsigned long long>(s.fault_p50_ns),
-      static_cast<unsigned long long>(s.fault_p99_ns), g_state->region->page_size());
-  // Opened here, not earlier: some programs close every descriptor they did
-  // not open (coreutils closes stderr) before exit.
-  int fd = open(g_state->stats_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return;
-  if (n > 0) (void)!write(fd, buf, static_cast<size_t>(std::min<int>(n, sizeof buf - 1)));
-  close(fd);
 }
 
 }  // namespace tessera::preload

@@ -1,7 +1,7 @@
 // Runtime: the preload shim's life inside a program — what `tessera run`
 // tells it through the environment, the connection to the pool, the pager
-// serving the managed range and the heap carved from it — and the report it
-// leaves at exit.
+// serving the managed range, the heap carved from it, and the live report
+// (report.h).
 //
 // Environment (set by `tessera run`):
 //   TESSERA_CONTROLLER   controller address
@@ -11,7 +11,7 @@
 //   TESSERA_CACHE        local cache, bytes
 //   TESSERA_PREFETCH     "0" turns the prefetcher off
 //   TESSERA_THRESHOLD    allocations below this many bytes stay local (0)
-//   TESSERA_STATS_FILE   where to write the exit report (JSON)
+//   TESSERA_STATS_FILE   the shared report (report.h), kept live
 // Without TESSERA_REGION the shim stays out of the way: every call goes to
 // the C library.
 //
@@ -30,7 +30,5 @@ namespace tessera::preload {
 // Starts the pool side from the environment; a null heap when the shim is
 // not asked to manage anything.
 Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)());
-// Writes the exit report (TESSERA_STATS_FILE), if asked for.
-void WriteReport();
 
 }  // namespace tessera::preload

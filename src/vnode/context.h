@@ -9,40 +9,17 @@
 // members are atomics (and `latency`, under its mutex) for Pager::Stats().
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
-#include "common/histogram.h"
 #include "tessera/client.h"
+#include "vnode/counters.h"
 #include "vnode/eviction_policy.h"
 #include "vnode/page_table.h"
 #include "vnode/staging.h"
 #include "vnode/uffd.h"
 
 namespace tessera::vnode {
-
-struct PagerCounters {
-  std::atomic<uint64_t> faults{0};          // fault events read
-  std::atomic<uint64_t> zero_fills{0};      // served locally: never-written pages
-  std::atomic<uint64_t> remote_faults{0};   // served by a read from the pool
-  std::atomic<uint64_t> rescues{0};         // served from staging (no network)
-  std::atomic<uint64_t> waits{0};           // a second fault on a page already on its way
-  std::atomic<uint64_t> prefetches{0};      // pages read ahead of a fault
-  std::atomic<uint64_t> prefetch_hits{0};   // faults on prefetched pages still in flight
-  std::atomic<uint64_t> probes_touched{0};  // prefetch probes the program used
-  std::atomic<uint64_t> probes_untouched{0};
-  std::atomic<uint64_t> pages_read{0};
-  std::atomic<uint64_t> pages_written{0};
-  std::atomic<uint64_t> evictions{0};       // pages moved out to staging
-  std::atomic<uint64_t> clean_drops{0};     // evicted without a write (unchanged)
-  std::atomic<uint64_t> io_errors{0};       // failed reads or writes (retried)
-  std::atomic<uint64_t> used_pages{0};      // local memory now, in pages
-  std::atomic<uint64_t> peak_used_pages{0};
-  std::mutex latency_mu;
-  LatencyHistogram latency;  // fault event read -> page installed; guarded by latency_mu
-};
 
 struct PagingContext {
   uint8_t* base = nullptr;

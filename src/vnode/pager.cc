@@ -58,7 +58,8 @@ class PagerImpl {
   PageTable table_;
   Staging staging_;
   std::unique_ptr<EvictionPolicy> policy_;
-  mutable PagerCounters stats_;
+  PagerCounters own_stats_;
+  PagerCounters& stats_;
   PagingContext ctx_;
   std::vector<uint8_t> zeros_;
   Fetcher fetcher_;
@@ -92,6 +93,7 @@ PagerImpl::PagerImpl(const PagerOptions& o, uint8_t* base, uint64_t pages, Uffd 
       table_(std::move(table)),
       staging_(std::move(staging)),
       policy_(std::move(policy)),
+      stats_(o.counters != nullptr ? *o.counters : own_stats_),
       ctx_{.base = base,
            .pages = pages,
            .page_size = o.page_size,
@@ -303,29 +305,7 @@ Status PagerImpl::ServeParked() {
   return Status::Ok();
 }
 
-PagerStats PagerImpl::Stats() const {
-  auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  PagerStats s{.faults = get(stats_.faults),
-               .zero_fills = get(stats_.zero_fills),
-               .remote_faults = get(stats_.remote_faults),
-               .rescues = get(stats_.rescues),
-               .waits = get(stats_.waits),
-               .prefetches = get(stats_.prefetches),
-               .prefetch_hits = get(stats_.prefetch_hits),
-               .probes_touched = get(stats_.probes_touched),
-               .probes_untouched = get(stats_.probes_untouched),
-               .pages_read = get(stats_.pages_read),
-               .pages_written = get(stats_.pages_written),
-               .evictions = get(stats_.evictions),
-               .clean_drops = get(stats_.clean_drops),
-               .io_errors = get(stats_.io_errors),
-               .used_bytes = get(stats_.used_pages) * options_.page_size,
-               .peak_used_bytes = get(stats_.peak_used_pages) * options_.page_size};
-  std::lock_guard lk(stats_.latency_mu);
-  s.fault_p50_ns = stats_.latency.Percentile(50);
-  s.fault_p99_ns = stats_.latency.Percentile(99);
-  return s;
-}
+PagerStats PagerImpl::Stats() const { return Snapshot(stats_, options_.page_size); }
 
 Result<std::unique_ptr<Pager>> Pager::Start(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
                                             uint64_t pages) {

@@ -29,6 +29,7 @@
 
 #include "common/result.h"
 #include "tessera/client.h"
+#include "vnode/counters.h"
 
 namespace tessera::vnode {
 
@@ -45,6 +46,8 @@ struct PagerOptions {
   // Runs first on the pager's thread (the preload shim marks the thread so
   // that its allocations never come from the range it serves).
   void (*on_thread_start)() = nullptr;
+  // Where to count (counters.h); null: the pager's own.
+  PagerCounters* counters = nullptr;
 };
 
 struct PagerStats {
