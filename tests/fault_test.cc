@@ -5,8 +5,9 @@
 //
 // The region is 512 MiB in the plain debug build. Under the sanitizers,
 // which run the same code 3-10 times slower, it is 64 MiB
-// (TESSERA_FAULT_REGION_MIB, set by tests/CMakeLists.txt) so CI stays in its
-// time budget; the code paths are the same.
+// (TESSERA_FAULT_REGION_MIB, compiled in by tests/CMakeLists.txt; the
+// environment variable of that name overrides it) so CI stays in its time
+// budget; the code paths are the same.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,9 +32,13 @@ namespace {
 constexpr uint32_t kPage = 4096;
 constexpr int kMemnodes = 8;  // a 6-wide stripe, and two spares to rebuild onto
 
+#ifndef TESSERA_FAULT_REGION_MIB
+#define TESSERA_FAULT_REGION_MIB 512
+#endif
+
 uint64_t RegionBytes() {
   const char* mib = std::getenv("TESSERA_FAULT_REGION_MIB");
-  return (mib != nullptr ? std::strtoull(mib, nullptr, 10) : 512) << 20;
+  return (mib != nullptr ? std::strtoull(mib, nullptr, 10) : TESSERA_FAULT_REGION_MIB) << 20;
 }
 
 class FaultTest : public ::testing::TestWithParam<std::string> {

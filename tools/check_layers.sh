@@ -14,7 +14,7 @@ declare -A allowed=(
   [memnode]="common proto net memnode"
   [controller]="common proto net ec controller"
   [client]="common proto net ec client tessera"
-  [vnode]="common tessera vnode"
+  [vnode]="common net tessera vnode"
   [preload]="common tessera vnode preload"
 )
 status=0

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -172,7 +173,7 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
   r["bytes_written"] = u("pages_written") * page;
   std::fprintf(stderr,
                "tessera run: %s exited with status %d after %s\n"
-               "  memory    peak %s in the pool (%s), local cache %s (peak %s)\n"
+               "  memory    peak %s in the pool (%s), local cache %s (peak %s), process RSS peak %s\n"
                "  faults    %llu: %llu zero-filled, %llu back from staging, %llu joined a read, %llu remote\n"
                "  hit rate  %s of faults served without a round trip\n"
                "  prefetch  %llu pages, accuracy %s (%llu of %llu probes touched), coverage %s\n"
@@ -180,6 +181,7 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                "  latency   remote fault p50 %s, p99 %s\n",
                o.argv[0].c_str(), exit_code, FormatSeconds(seconds).c_str(), FormatSize(u("heap_peak_bytes")).c_str(),
                o.redundancy.c_str(), FormatSize(o.cache_bytes).c_str(), FormatSize(u("cache_peak_bytes")).c_str(),
+               FormatSize(u("peak_rss_bytes")).c_str(),
                static_cast<unsigned long long>(faults), static_cast<unsigned long long>(u("zero_fills")),
                static_cast<unsigned long long>(u("rescues")),
                static_cast<unsigned long long>(u("waits") + u("prefetch_hits")), static_cast<unsigned long long>(remote),
@@ -189,6 +191,28 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                FormatSize(u("pages_read") * page).c_str(), FormatSize(u("pages_written") * page).c_str(),
                Micros(u("fault_p50_ns")).c_str(), Micros(u("fault_p99_ns")).c_str());
   return r;
+}
+
+// VmRSS of `pid` in bytes, 0 if it cannot be read.
+uint64_t ResidentBytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
+// Waits for `pid`, sampling its resident memory from outside meanwhile.
+int WaitSampling(pid_t pid, uint64_t* peak_rss) {
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return status;
+    *peak_rss = std::max(*peak_rss, ResidentBytes(pid));
+    usleep(20'000);
+  }
 }
 
 int ExitCodeOf(int status) {
@@ -242,9 +266,8 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   } else {
     pid_t pid = *child;
     signals.OnSignal([pid] { kill(pid, SIGTERM); });  // a second signal ends us too
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    uint64_t peak_rss = 0;
+    int status = WaitSampling(pid, &peak_rss);
     signals.Disarm();
     code = ExitCodeOf(status);
     double seconds = static_cast<double>(NowNanos() - start) / 1e9;
@@ -253,6 +276,7 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
       std::fprintf(stderr, "tessera run: %s exited with status %d before its memory reached the pool (%s)\n",
                    o.argv[0].c_str(), code, report.status().message().c_str());
     } else {
+      (*report)["peak_rss_bytes"] = peak_rss;
       nlohmann::json full = Summarize(*report, o, code, seconds);
       if (!o.stats_json.empty()) {
         std::ofstream out(o.stats_json);

@@ -15,6 +15,7 @@
 
 #include "common/check.h"
 #include "common/clock.h"
+#include "net/wait_policy.h"
 #include "vnode/context.h"
 #include "vnode/evictor.h"
 #include "vnode/fetcher.h"
@@ -50,6 +51,8 @@ class PagerImpl {
   Status ProbeTouched(uint64_t page);
   Status ServeParked();
   Status WaitForWork(bool busy);
+  // Spins, then sleeps, until the userfaultfd is readable or timeout_ms.
+  Status WaitForFault(int timeout_ms);
 
   const PagerOptions options_;
   uint8_t* const base_;
@@ -61,7 +64,8 @@ class PagerImpl {
   PagerCounters own_stats_;
   PagerCounters& stats_;
   PagingContext ctx_;
-  std::vector<uint8_t> zeros_;
+  std::vector<uint8_t> zeros_;  // zero_fault_around pages of zeros
+  uint64_t evictor_headroom_ = 0;
   Fetcher fetcher_;
   Evictor evictor_;
   std::optional<Prefetcher> prefetcher_;
@@ -69,6 +73,7 @@ class PagerImpl {
   std::deque<Parked> parked_;
   std::vector<UffdEvent> events_;
   std::vector<Completion> done_;
+  net::WaitPolicy wait_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
   // Last: destroyed first, so nothing in flight outlives the buffers above.
@@ -105,13 +110,15 @@ PagerImpl::PagerImpl(const PagerOptions& o, uint8_t* base, uint64_t pages, Uffd 
            .queue = queue.get(),
            .stats = &stats_,
            .budget = o.cache_bytes / o.page_size},
-      zeros_(o.page_size, 0),
+      zeros_(o.page_size * std::max<uint32_t>(o.zero_fault_around, 1), 0),
+      evictor_headroom_(EvictionShape(o, ctx_.budget).headroom),
       fetcher_(&ctx_, o.max_fetches),
       evictor_(&ctx_, EvictionShape(o, ctx_.budget),
                [this] {
                  stats_.probes_untouched.fetch_add(1, std::memory_order_relaxed);
                  if (prefetcher_) prefetcher_->OnProbeUntouched();
                }),
+      wait_(net::WaitOptions{.spin_us = o.spin_us}),
       queue_(std::move(queue)) {
   // Windows up to an eighth of the cache, and no more than the buffers.
   if (o.prefetch) prefetcher_.emplace(pages, static_cast<uint32_t>(std::clamp<uint64_t>(ctx_.budget / 8, 4, o.max_fetches / 2)));
@@ -168,8 +175,7 @@ Status PagerImpl::WaitForWork(bool busy) {
     if (!n.ok() && n.status().code() != Code::kTimedOut) return n.status().With("page I/O");
   } else if (!busy) {
     TS_RETURN_IF_ERROR(queue_->Flush());
-    pollfd p{uffd_.fd(), POLLIN, 0};
-    if (poll(&p, 1, kIdleMs) < 0 && errno != EINTR) return Status::FromErrno(errno, "poll userfaultfd");
+    TS_RETURN_IF_ERROR(WaitForFault(kIdleMs));
   }
   for (const Completion& c : done_) {
     if (c.user_data & kTagWrite) {
@@ -178,6 +184,18 @@ Status PagerImpl::WaitForWork(bool busy) {
       TS_RETURN_IF_ERROR(fetcher_.OnDone(c.user_data, c.status));
     }
   }
+  return Status::Ok();
+}
+
+Status PagerImpl::WaitForFault(int timeout_ms) {
+  pollfd p{uffd_.fd(), POLLIN, 0};
+  const uint64_t spin_until = NowNanos() + wait_.SpinBudgetNanos();
+  do {
+    int n = poll(&p, 1, 0);
+    if (n != 0) return n > 0 || errno == EINTR ? Status::Ok() : Status::FromErrno(errno, "poll userfaultfd");
+    sched_yield();  // a faulting thread woken on this core runs now
+  } while (NowNanos() < spin_until);
+  if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR) return Status::FromErrno(errno, "poll userfaultfd");
   return Status::Ok();
 }
 
@@ -254,22 +272,40 @@ Result<bool> PagerImpl::OnFault(uint64_t page, bool write, uint64_t now) {
 }
 
 Result<bool> PagerImpl::ZeroFill(uint64_t page, bool write) {
-  // A read maps the shared zero page (no memory); a write gets a private
-  // zeroed page at once instead of a second, copy-on-write fault. Counters
-  // move before the ioctl wakes the thread, so that it sees its own fault.
+  // A read maps the shared zero page (no memory); a write gets private
+  // zeroed pages at once instead of a second, copy-on-write fault — for the
+  // never-written pages after it too, while the cache has room: a growing
+  // heap touches fresh pages one after another.
+  uint64_t end = page + 1;
+  if (write) {
+    const uint64_t hi = std::min<uint64_t>(page + std::max<uint32_t>(options_.zero_fault_around, 1), pages_);
+    const uint64_t room = ctx_.budget - std::min(ctx_.budget, ctx_.used() + evictor_headroom_);
+    while (end < hi && end - page < room && table_[end].state == PageState::kZero) ++end;
+  }
+  // Counters move before the ioctl wakes the thread, so that it sees its own fault.
   stats_.zero_fills.fetch_add(1, std::memory_order_relaxed);
   void* addr = ctx_.Address(page);
-  Status s = write ? uffd_.Copy(addr, zeros_.data(), options_.page_size) : uffd_.ZeroPage(addr, options_.page_size);
-  if (s.code() == Code::kAlreadyExists) s = uffd_.Wake(addr, options_.page_size);
-  if (!s.ok()) stats_.zero_fills.fetch_sub(1, std::memory_order_relaxed);
+  size_t copied = 0;
+  Status s = write ? uffd_.Copy(addr, zeros_.data(), (end - page) * options_.page_size, &copied)
+                   : uffd_.ZeroPage(addr, options_.page_size);
+  if (s.ok() && !write) copied = options_.page_size;
+  if (s.code() == Code::kAlreadyExists) {
+    // A page after this one is still mapped (a discard the kernel has not
+    // carried out yet): the pages before it are in; if none is, this page
+    // itself is there and its thread only needs waking.
+    s = copied > 0 ? Status::Ok() : uffd_.Wake(addr, options_.page_size);
+  }
+  if (!s.ok() || copied == 0) stats_.zero_fills.fetch_sub(1, std::memory_order_relaxed);
   if (AddressSpaceChanging(s)) return false;
   if (!s.ok()) return s.With("zero-fill page " + std::to_string(page));
-  PageEntry& e = table_[page];
-  e.state = PageState::kResident;
-  e.crc = ctx_.zero_crc;
-  e.flags = 0;
-  ++ctx_.resident;
-  policy_->Admit(table_, page, false);
+  for (uint64_t p = page; p < page + copied / options_.page_size; ++p) {
+    PageEntry& e = table_[p];
+    e.state = PageState::kResident;
+    e.crc = ctx_.zero_crc;
+    e.flags = 0;
+    ++ctx_.resident;
+    policy_->Admit(table_, p, false);
+  }
   ctx_.NoteUsed();
   return true;
 }

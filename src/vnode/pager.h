@@ -38,6 +38,14 @@ struct PagerOptions {
   std::string policy = "clock";  // eviction_policy.h
   bool prefetch = true;
   uint32_t max_fetches = 256;    // reads in flight at most
+  // Busy-poll the userfaultfd this long before sleeping (0: never): a
+  // sleeping pager thread costs each fault a cross-core wake-up (~40 us
+  // here). Dropped when more threads are runnable than there are cores.
+  uint32_t spin_us = 50;
+  // A write fault on a never-written page fills this many never-written
+  // pages around it (an aligned block) in one call: a heap grows through
+  // fresh pages one after another.
+  uint32_t zero_fault_around = 16;
   // Share of the cache that evicted pages spend staged (still local) before
   // they are written back or dropped: the window in which a touch counts as
   // "still in use". Larger: better recency information, more local faults.

@@ -29,10 +29,11 @@ void Prefetcher::OnMiss(uint64_t page, PrefetchPlan* out) {
     ++recorded_;
   }
   last_miss_ = page;
-  // No trend: plain readahead, a stream along +1 that the probe can extend.
-  int64_t delta = Trend().value_or(1);
-  if (delta != stream_delta_) window_ = kMinWindow;
-  Plan(delta, page, out);
+  std::optional<int64_t> trend = Trend();
+  if (trend && (*trend != stream_delta_ || window_ == 0)) window_ = kMinWindow;  // a new trend gets a chance
+  // No trend: plain readahead, a stream along +1 that the probe can extend —
+  // for as long as its probes are touched.
+  Plan(trend.value_or(1), page, out);
 }
 
 void Prefetcher::OnProbeTouched(uint64_t page, PrefetchPlan* out) {
@@ -40,14 +41,14 @@ void Prefetcher::OnProbeTouched(uint64_t page, PrefetchPlan* out) {
   out->pages.clear();
   out->probe.reset();
   if (stream_probe_ != page) return;  // an older stream's probe
-  window_ = std::min(window_ * 2, max_window_);
+  window_ = std::min(std::max(window_ * 2, kMinWindow), max_window_);
   uint64_t from = stream_next_ - static_cast<uint64_t>(stream_delta_);
   Plan(stream_delta_, from, out);
 }
 
 void Prefetcher::OnProbeUntouched() {
   ++untouched_;
-  window_ = std::max(window_ / 2, kMinWindow);
+  window_ /= 2;  // down to nothing: random access gets no readahead
 }
 
 void Prefetcher::Plan(int64_t delta, uint64_t from, PrefetchPlan* out) {

@@ -9,7 +9,8 @@
 // touching it costs a local fault, which is how the pager learns that the
 // stream is being used — the CPU's accessed bits are out of a user-space
 // pager's reach. A touched probe continues the stream with a doubled window
-// (async readahead); a probe that leaves staging untouched halves it. The
+// (async readahead); a probe that leaves staging untouched halves it, down
+// to no readahead at all for random access, until a trend shows again. The
 // probes are also the sample behind the reported accuracy.
 //
 // Thread-safety: none; the pager's thread owns it. No I/O: it only plans.

@@ -53,6 +53,23 @@ TEST(PrefetcherTest, WithoutATrendReadsAheadAndTouchedProbesGrowTheStream) {
   EXPECT_EQ(p.probes_untouched(), 1u);
 }
 
+TEST(PrefetcherTest, RandomMissesWhoseProbesGoUntouchedStopTheReadahead) {
+  Prefetcher p(1 << 20, 64);
+  PrefetchPlan plan;
+  std::vector<uint64_t> pages = {500, 90210, 7, 31337, 4242, 123456, 77, 999999, 2024, 65536};
+  for (uint64_t page : pages) {
+    p.OnMiss(page, &plan);
+    if (!plan.pages.empty()) p.OnProbeUntouched();
+  }
+  EXPECT_FALSE(p.Trend().has_value());
+  p.OnMiss(31, &plan);
+  EXPECT_TRUE(plan.pages.empty());
+  // A trend brings it back.
+  for (uint64_t page = 1000; page < 1100; page += 5) p.OnMiss(page, &plan);
+  EXPECT_EQ(p.Trend(), 5);
+  EXPECT_FALSE(plan.pages.empty());
+}
+
 TEST(PrefetcherTest, AnOldStreamsProbeDoesNotRestartIt) {
   Prefetcher p(1 << 20, 64);
   PrefetchPlan plan;

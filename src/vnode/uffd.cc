@@ -137,10 +137,15 @@ Status Uffd::Unregister(void* addr, size_t len) {
   return Status::Ok();
 }
 
-Status Uffd::Copy(void* dst, const void* src, size_t len) {
+Status Uffd::Copy(void* dst, const void* src, size_t len, size_t* copied) {
   uffdio_copy c{.dst = U(dst), .src = U(src), .len = len, .mode = 0, .copy = 0};
-  if (ioctl(fd(), UFFDIO_COPY, &c) == 0) return Status::Ok();
-  return IoctlError(errno, "UFFDIO_COPY");
+  if (ioctl(fd(), UFFDIO_COPY, &c) == 0) {
+    if (copied != nullptr) *copied = len;
+    return Status::Ok();
+  }
+  int err = errno;
+  if (copied != nullptr) *copied = c.copy > 0 ? static_cast<size_t>(c.copy) : 0;
+  return IoctlError(err, "UFFDIO_COPY");
 }
 
 Status Uffd::ZeroPage(void* dst, size_t len) {

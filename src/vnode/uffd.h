@@ -61,8 +61,9 @@ class Uffd {
   Status Unregister(void* addr, size_t len);
 
   // Installs a copy of `src` at `dst` and wakes its waiters. AlreadyExists
-  // when a page is already there (the waiters still need a Wake).
-  Status Copy(void* dst, const void* src, size_t len);
+  // when a page is already there (the waiters still need a Wake); then
+  // *copied (if given) says how many bytes before it were installed.
+  Status Copy(void* dst, const void* src, size_t len, size_t* copied = nullptr);
   // Maps the shared zero page at `dst` (read faults on never-written pages).
   Status ZeroPage(void* dst, size_t len);
   // Moves the pages at [src, src+len) to dst, which must be registered with

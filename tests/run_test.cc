@@ -1,0 +1,94 @@
+// `tessera run` end to end: the real binary starts an embedded cluster and an
+// unmodified python3 with the preload shim; its output must match a plain
+// run byte for byte while its heap is several times the local cache.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace tessera {
+namespace {
+
+struct Output {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+Output Shell(const std::string& cmd, const std::string& dir) {
+  std::string err_file = dir + "/stderr";
+  FILE* p = popen((cmd + " 2>" + err_file).c_str(), "r");
+  Output o;
+  if (p == nullptr) return o;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) o.out.append(buf.data(), n);
+  int st = pclose(p);
+  o.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(err_file);
+  o.err.assign(std::istreambuf_iterator<char>(e), {});
+  return o;
+}
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(std::getenv("TESSERA_BIN"), nullptr) << "run through ctest, which sets TESSERA_BIN";
+    char tmpl[] = "/tmp/tessera-run-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    bin_ = std::getenv("TESSERA_BIN");
+    workloads_ = TESSERA_WORKLOADS;  // compiled in (tests/CMakeLists.txt)
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  nlohmann::json Stats() {
+    std::ifstream in(dir_ + "/stats.json");
+    return nlohmann::json::parse(in, nullptr, false);
+  }
+  std::string dir_, bin_, workloads_;
+};
+
+TEST_F(RunTest, PythonHashesAStructureFourTimesTheCacheExactlyAsNatively) {
+  const std::string script = "/usr/bin/python3 " + workloads_ + "/hash_structure.py 64";
+  Output native = Shell(script, dir_);
+  ASSERT_EQ(native.exit_code, 0) << native.err;
+  Output run = Shell(bin_ + " run --cache 16M --stats-json " + dir_ + "/stats.json -- " + script, dir_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, native.out);
+  EXPECT_NE(run.err.find("exited with status 0"), std::string::npos) << run.err;
+  nlohmann::json s = Stats();
+  ASSERT_TRUE(s.is_object());
+  EXPECT_LE(s["cache_peak_bytes"].get<uint64_t>(), 16u << 20);
+  EXPECT_GE(s["heap_peak_bytes"].get<uint64_t>(), 64u << 20);  // four times the cache
+  EXPECT_GT(s["pages_written"].get<uint64_t>(), 0u);
+  EXPECT_GT(s["pages_read"].get<uint64_t>(), 0u);
+  EXPECT_EQ(s["io_errors"].get<uint64_t>(), 0u);
+}
+
+TEST_F(RunTest, ExitStatusesAndErrorsReachTheCaller) {
+  EXPECT_EQ(Shell(bin_ + " run --cache 1M -- /bin/sh -c 'exit 7'", dir_).exit_code, 7);
+  Output missing = Shell(bin_ + " run -- /nonexistent/program", dir_);
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_NE(missing.err.find("No such file"), std::string::npos) << missing.err;
+  Output tiny = Shell(bin_ + " run --cache 1K -- /bin/true", dir_);
+  EXPECT_EQ(tiny.exit_code, 125);
+  EXPECT_NE(tiny.err.find("too small"), std::string::npos) << tiny.err;
+  // Killed: the status says so, and the summary is still there.
+  Output killed = Shell(bin_ + " run --cache 4M --stats-json " + dir_ + "/stats.json -- /usr/bin/python3 -c "
+                               "'import os, signal; x = bytearray(32 << 20); os.kill(os.getpid(), signal.SIGKILL)'",
+                        dir_);
+  EXPECT_EQ(killed.exit_code, 128 + 9);
+  nlohmann::json s = Stats();
+  ASSERT_TRUE(s.is_object()) << killed.err;
+  EXPECT_EQ(s["exit_code"].get<int>(), 137);
+  EXPECT_GE(s["heap_peak_bytes"].get<uint64_t>(), 32u << 20);
+  EXPECT_LE(s["cache_peak_bytes"].get<uint64_t>(), 4u << 20);
+}
+
+}  // namespace
+}  // namespace tessera
