@@ -128,6 +128,23 @@ class FaultTest : public ::testing::TestWithParam<std::string> {
     return false;
   }
 
+  // Waits until the controller has declared every memory node in `dead`
+  // (cluster indexes) dead: until then a region still reads "healthy".
+  bool WaitForDeclaredDead(const std::vector<size_t>& dead, int seconds) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      auto status = client_->GetClusterStatus();
+      size_t declared = 0;
+      if (status.ok()) {
+        for (const NodeStatus& n : status->nodes) {
+          if (!n.alive && std::ranges::count(dead, cluster_->MemnodeIndex(n.address)) > 0) ++declared;
+        }
+      }
+      if (declared == dead.size()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
   // Memory nodes (cluster indexes, 1-based) still running.
   std::vector<size_t> Live() const {
     std::vector<size_t> out;
@@ -175,6 +192,9 @@ TEST_P(FaultTest, TwoNodesDieDuringWritesThenTwoOthersAfterTheRebuild) {
   ASSERT_EQ(killed.load(), 2);
   ExpectEveryPage(2, "after two nodes died during the writes");
 
+  // A small region is written before the controller's node timeout: let it
+  // notice the deaths, or "healthy" would only mean "not noticed yet".
+  ASSERT_TRUE(WaitForDeclaredDead(victims, 60)) << "the controller did not notice the deaths";
   ASSERT_TRUE(WaitForHealthy(300)) << "rebuild did not finish: " << Health();
   ExpectEveryPage(2, "after the rebuild");
 

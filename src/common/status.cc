@@ -25,10 +25,11 @@ std::string_view CodeName(Code code) {
 }
 
 Status Status::FromErrno(int err, std::string_view what) {
-  char buf[128];
-  // GNU strerror_r returns the message, which may not be in buf.
-  const char* msg = strerror_r(err, buf, sizeof buf);
-  std::string m = std::string(what) + ": " + msg;
+  // The untranslated description: it reads no locale, so it is safe on the
+  // vNode pager's thread, which must not touch data the program allocated
+  // (a program's setlocale puts the locale's tables in its heap).
+  const char* desc = strerrordesc_np(err);
+  std::string m = std::string(what) + ": " + (desc != nullptr ? desc : "error " + std::to_string(err));
   switch (err) {
     case ECONNREFUSED:
     case ECONNRESET:

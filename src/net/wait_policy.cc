@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 
 #include "common/clock.h"
@@ -24,10 +23,17 @@ int RunnableTasksFromLoadavg() {
   ::close(fd);
   if (n <= 0) return -1;
   buf[n] = '\0';
-  double a, b, c;
-  int running = -1, total = 0;
-  if (std::sscanf(buf, "%lf %lf %lf %d/%d", &a, &b, &c, &running, &total) != 5) return -1;
-  return running;
+  // Parsed by hand: scanf reads the locale, which in a vNode program lives in
+  // the program's (paged) heap, out of bounds for the pager's thread.
+  const char* p = buf;
+  for (int field = 0; field < 3; ++field) {
+    while (*p != '\0' && *p != ' ') ++p;
+    while (*p == ' ') ++p;
+  }
+  if (*p < '0' || *p > '9') return -1;
+  int running = 0;
+  for (; *p >= '0' && *p <= '9'; ++p) running = running * 10 + (*p - '0');
+  return *p == '/' ? running : -1;
 }
 
 WaitPolicy::WaitPolicy(WaitOptions options, RunnableProbe probe, int cpus)

@@ -13,6 +13,9 @@
 #include <memory>
 #include <string>
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "common/units.h"
 #include "preload/report.h"
 #include "tessera/client.h"
@@ -36,6 +39,16 @@ const char* Env(const char* name) {
 }
 
 void Discard(void* addr, size_t len) { syscall(SYS_madvise, addr, len, MADV_DONTNEED); }
+
+// The client library logs on the pager's thread. Never to the program's
+// stdout, and with UTC times: local time would read the time zone state the
+// program may have put in its (paged) heap, which that thread must not touch.
+void QuietLogging() {
+  auto logger = spdlog::stderr_logger_mt("tessera-shim");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ tessera: %l: %v", spdlog::pattern_time_type::utc);
+  logger->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(std::move(logger));
+}
 
 // The report lives in `path`, mapped shared, from the start: it survives the
 // process however it ends.
@@ -67,6 +80,7 @@ Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)()) {
   const char* owner = Env("TESSERA_OWNER_PID");
   if (owner != nullptr && me != owner) return static_cast<ManagedHeap*>(nullptr);
   setenv("TESSERA_OWNER_PID", me.c_str(), 1);
+  QuietLogging();
   auto st = std::make_unique<State>();
   std::string name = region_name;
   if (const char* f = Env("TESSERA_STATS_FILE")) {
