@@ -70,6 +70,30 @@ TEST_F(RunTest, PythonHashesAStructureFourTimesTheCacheExactlyAsNatively) {
   EXPECT_EQ(s["io_errors"].get<uint64_t>(), 0u);
 }
 
+// Children that exec work; the parent's pages stay evictable after forks
+// (they are left marked shared). A child forked without exec cannot use the
+// pool's memory yet: it must stop with an explanation, never read zeros
+// where evicted pages were.
+TEST_F(RunTest, ForkAndExecWorkAndAForkedChildFailsLoudlyInsteadOfReadingWrongMemory) {
+  const std::string script =
+      "import os, subprocess\n"
+      "x = bytearray(48 << 20)\n"
+      "for i in range(0, len(x), 4096): x[i] = 1\n"
+      "for k in range(3): print(subprocess.run(['echo', 'child', str(k)], capture_output=True, text=True).stdout.strip())\n"
+      "pid = os.fork()\n"
+      "if pid == 0:\n"
+      "    print('child read', sum(x[::4096]), flush=True)\n"
+      "    os._exit(0)\n"
+      "_, st = os.waitpid(pid, 0)\n"
+      "print('child killed by signal', os.WTERMSIG(st) if os.WIFSIGNALED(st) else 0)\n"
+      "print('parent read', sum(x[::4096]))\n";
+  std::ofstream(dir_ + "/fork.py") << script;
+  Output run = Shell(bin_ + " run --cache 4M -- /usr/bin/python3 " + dir_ + "/fork.py", dir_);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, "child 0\nchild 1\nchild 2\nchild killed by signal 11\nparent read 12288\n");
+  EXPECT_NE(run.err.find("forked children cannot use it yet"), std::string::npos) << run.err;
+}
+
 TEST_F(RunTest, ExitStatusesAndErrorsReachTheCaller) {
   EXPECT_EQ(Shell(bin_ + " run --cache 1M -- /bin/sh -c 'exit 7'", dir_).exit_code, 7);
   Output missing = Shell(bin_ + " run -- /nonexistent/program", dir_);

@@ -47,6 +47,8 @@ class ManagedHeap {
                                                      HeapCounters* counters = nullptr);
   ~ManagedHeap();
 
+  uintptr_t start() const { return base_; }
+  uintptr_t end() const { return base_ + bytes_; }
   bool Owns(const void* p) const {
     auto a = reinterpret_cast<uintptr_t>(p);
     return a >= base_ && a < base_ + bytes_;

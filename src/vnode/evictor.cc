@@ -1,5 +1,7 @@
 #include "vnode/evictor.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -64,6 +66,18 @@ Status Evictor::MoveRun(const uint64_t* pages, size_t n, uint32_t* slot) {
       // Leave the rest resident, back in the policy's ring, for a later batch.
       for (size_t k = done; k < n; ++k) ctx_->policy->Admit(*ctx_->table, pages[k], false);
       return Status::Ok();
+    }
+    if (!moved.ok() && PageShared(moved.status())) {
+      // A fork left the page marked shared; a write fault (made by the
+      // kernel, without touching the bytes) makes it ours again. The page is
+      // present: no userfault can come of it.
+      madvise(ctx_->Address(pages[done]), ctx_->page_size, MADV_POPULATE_WRITE);
+      moved = st.uffd().Move(st.SlotAddress(*slot), ctx_->Address(pages[done]), (n - done) * ps);
+      if (!moved.ok() && PageShared(moved.status())) {
+        ctx_->policy->Admit(*ctx_->table, pages[done], false);  // stays; tried again later
+        ++done;
+        continue;
+      }
     }
     if (!moved.ok() && moved.status().code() != Code::kNotFound) {
       return moved.status().With("evict page " + std::to_string(pages[done]));

@@ -160,6 +160,7 @@ Result<size_t> Uffd::Move(void* dst, void* src, size_t len) {
   int err = errno;
   if (m.move > 0) return static_cast<size_t>(m.move);  // stopped part-way
   if (err == ENOENT) return NotFound("no page to move");
+  if (err == EBUSY) return Unavailable("page shared copy-on-write");
   return IoctlError(err, "UFFDIO_MOVE");
 }
 

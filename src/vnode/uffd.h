@@ -45,6 +45,12 @@ inline bool AddressSpaceChanging(const Status& s) {
   return s.code() == Code::kUnavailable && s.message() == "address space changing";
 }
 
+// Move fails with this on a page still marked shared copy-on-write (after a
+// fork) — even once the other process has exec'd or exited.
+inline bool PageShared(const Status& s) {
+  return s.code() == Code::kUnavailable && s.message() == "page shared copy-on-write";
+}
+
 class Uffd {
  public:
   // Opens a non-blocking userfaultfd asking for `wanted`; fails unless every
