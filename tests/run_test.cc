@@ -94,6 +94,43 @@ TEST_F(RunTest, ForkAndExecWorkAndAForkedChildFailsLoudlyInsteadOfReadingWrongMe
   EXPECT_NE(run.err.find("forked children cannot use it yet"), std::string::npos) << run.err;
 }
 
+// A memory node is kill -9ed while the program runs on an ec:4+2 region:
+// reads go degraded, the controller rebuilds, and the program's output is
+// still exactly the native one.
+TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) {
+  const std::string script = "/usr/bin/python3 " + workloads_ + "/hash_structure.py 64";
+  Output native = Shell(script, dir_);
+  ASSERT_EQ(native.exit_code, 0) << native.err;
+  const std::string d = dir_;
+  const std::string sh =
+      "set -u\n"
+      "B=" + bin_ + "\n"
+      "$B up --listen 127.0.0.1:0 --memnodes 7 --capacity 4G > " + d + "/up.log 2>&1 & UP=$!\n"
+      "for i in $(seq 100); do grep -q '^ready' " + d + "/up.log && break; sleep 0.1; done\n"
+      "ADDR=$(sed -n 's/^controller *\\([^ ]*\\).*/\\1/p' " + d + "/up.log)\n"
+      "($B run --controller $ADDR --cache 16M -- " + script + " > " + d + "/out 2> " + d + "/err; echo $? > " + d + "/rc) & RUN=$!\n"
+      "for i in $(seq 100); do grep -q 'created region' " + d + "/up.log && break; sleep 0.1; done\n"
+      "sleep 2\n"
+      "VICTIM=$(pgrep -f \"memnode --listen [^ ]* --controller $ADDR\" | head -1)\n"
+      "[ -e " + d + "/rc ] || echo killed-while-running\n"
+      "kill -9 $VICTIM\n"
+      "wait $RUN\n"
+      "kill $UP; wait $UP\n"
+      "cat " + d + "/rc\n";
+  std::ofstream(d + "/kill.sh") << sh;
+  Output o = Shell("bash " + d + "/kill.sh", d);
+  EXPECT_EQ(o.out, "killed-while-running\n0\n") << o.err;
+  std::ifstream out(d + "/out"), err(d + "/err"), up(d + "/up.log");
+  std::string got((std::istreambuf_iterator<char>(out)), {}), why((std::istreambuf_iterator<char>(err)), {});
+  std::string log((std::istreambuf_iterator<char>(up)), {});
+  EXPECT_EQ(got, native.out) << why;
+  // Exactly the killed node is declared dead: a controller busy publishing
+  // the new map must not take the others' quiet meanwhile for deaths.
+  size_t deaths = 0;
+  for (size_t at = log.find("declared dead"); at != std::string::npos; at = log.find("declared dead", at + 1)) ++deaths;
+  EXPECT_EQ(deaths, 1u) << log;
+}
+
 TEST_F(RunTest, ExitStatusesAndErrorsReachTheCaller) {
   EXPECT_EQ(Shell(bin_ + " run --cache 1M -- /bin/sh -c 'exit 7'", dir_).exit_code, 7);
   Output missing = Shell(bin_ + " run -- /nonexistent/program", dir_);

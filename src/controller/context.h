@@ -61,6 +61,8 @@ struct Context {
   std::unique_ptr<RebuildJob> rebuild;
   std::string rebuild_region;
   uint64_t last_rebuild_failure_ns = 0;
+  // When DetectFailures last ran: a longer gap means this thread was deaf.
+  uint64_t last_failure_check_ns = 0;
 };
 
 }  // namespace tessera::controller

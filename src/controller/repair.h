@@ -5,7 +5,8 @@
 //  - DetectFailures: a node silent for Options::node_timeout_ms is declared
 //    dead; its fragments become "lost" in every region map (a new epoch, told
 //    to the region's live nodes so clients holding the old map are sent for
-//    the new one).
+//    the new one). Time the controller's own thread spent busy elsewhere does
+//    not count as silence.
 //  - ScheduleRebuild: for one region at a time, picks a replacement node for
 //    each lost fragment whose stripe still has k readable fragments (a live
 //    node not already in the stripe, a fresh failure domain if there is one,
