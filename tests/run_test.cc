@@ -96,7 +96,10 @@ TEST_F(RunTest, ForkAndExecWorkAndAForkedChildFailsLoudlyInsteadOfReadingWrongMe
 
 // A memory node is kill -9ed while the program runs on an ec:4+2 region:
 // reads go degraded, the controller rebuilds, and the program's output is
-// still exactly the native one.
+// still exactly the native one. The region is 256 MiB, not the default 8 GiB:
+// with 49 k fragments the controller takes seconds (release) to half a
+// minute (debug) to publish each new map, and rebuilds in small rounds —
+// a scaling problem of its own (doc/notes/2026-11-25-vnode-pipeline.md).
 TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) {
   const std::string script = "/usr/bin/python3 " + workloads_ + "/hash_structure.py 64";
   Output native = Shell(script, dir_);
@@ -108,7 +111,7 @@ TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) {
       "$B up --listen 127.0.0.1:0 --memnodes 7 --capacity 4G > " + d + "/up.log 2>&1 & UP=$!\n"
       "for i in $(seq 100); do grep -q '^ready' " + d + "/up.log && break; sleep 0.1; done\n"
       "ADDR=$(sed -n 's/^controller *\\([^ ]*\\).*/\\1/p' " + d + "/up.log)\n"
-      "($B run --controller $ADDR --cache 16M -- " + script + " > " + d + "/out 2> " + d + "/err; echo $? > " + d + "/rc) & RUN=$!\n"
+      "($B run --controller $ADDR --heap 256M --cache 16M -- " + script + " > " + d + "/out 2> " + d + "/err; echo $? > " + d + "/rc) & RUN=$!\n"
       "for i in $(seq 100); do grep -q 'created region' " + d + "/up.log && break; sleep 0.1; done\n"
       "sleep 2\n"
       "VICTIM=$(pgrep -f \"memnode --listen [^ ]* --controller $ADDR\" | head -1)\n"

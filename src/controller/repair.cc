@@ -131,17 +131,22 @@ Status PublishEpoch(Context& ctx, RegionRecord& r) {
   return Status::Ok();
 }
 
-void DetectFailures(Context& ctx) {
-  uint64_t now = NowNanos();
+void CreditDeafTime(Context& ctx) {
   // While this thread was busy (a large region's map published, a slow disk)
   // it heard no heartbeats; they wait in the sockets. Silence it caused is no
   // evidence against anyone: push every deadline back by the deaf time.
+  const uint64_t now = NowNanos();
   const uint64_t tick_ns = uint64_t{ctx.options.tick_ms} * 1'000'000;
   if (ctx.last_failure_check_ns != 0 && now - ctx.last_failure_check_ns > 2 * tick_ns) {
     const uint64_t deaf = now - ctx.last_failure_check_ns - tick_ns;
     for (auto& [id, n] : ctx.state.nodes()) n.last_heartbeat_ns = std::min(now, n.last_heartbeat_ns + deaf);
   }
   ctx.last_failure_check_ns = now;
+}
+
+void DetectFailures(Context& ctx) {
+  CreditDeafTime(ctx);
+  uint64_t now = NowNanos();
   for (auto& [id, n] : ctx.state.nodes()) {
     if (ctx.Alive(n, now) || ctx.declared_dead.count(id)) continue;
     ctx.declared_dead.insert(id);
@@ -170,6 +175,7 @@ void DetectFailures(Context& ctx) {
 }
 
 void ScheduleRebuild(Context& ctx) {
+  CreditDeafTime(ctx);  // DetectFailures, just before, may have taken long
   uint64_t now = NowNanos();
   if (ctx.rebuild || now - ctx.last_rebuild_failure_ns < kRetryAfterFailureNs) return;
   for (const auto& [name, rec] : ctx.state.regions()) {

@@ -26,6 +26,10 @@
 namespace tessera::controller {
 
 void DetectFailures(Context& ctx);
+// Pushes every node's heartbeat deadline back by the time since the last
+// call beyond a tick: time this thread spent busy, deaf to heartbeats.
+// DetectFailures and ScheduleRebuild call it first.
+void CreditDeafTime(Context& ctx);
 void ScheduleRebuild(Context& ctx);
 void FinishRebuild(Context& ctx);
 void Rejoin(Context& ctx, uint64_t node_id);
