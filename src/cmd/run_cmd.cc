@@ -23,8 +23,8 @@
 #include "preload/report.h"
 #include "proto/redundancy.h"
 #include "tessera/client.h"
-#include "vnode/pager.h"
-#include "vnode/uffd.h"
+#include "vnode/agent.h"
+#include "vnode/space.h"
 
 extern char** environ;
 
@@ -53,8 +53,7 @@ Result<std::string> FindShim() {
 }
 
 // The environment the program starts with: ours plus the shim's settings.
-std::vector<std::string> ChildEnvironment(const std::string& shim, const std::string& controller,
-                                          const std::string& region, const RunOptions& o,
+std::vector<std::string> ChildEnvironment(const std::string& shim, const std::string& agent,
                                           const std::string& stats_file) {
   std::vector<std::string> env;
   std::string preload = shim;
@@ -68,10 +67,7 @@ std::vector<std::string> ChildEnvironment(const std::string& shim, const std::st
     env.push_back(kv);
   }
   env.push_back("LD_PRELOAD=" + preload);
-  env.push_back("TESSERA_CONTROLLER=" + controller);
-  env.push_back("TESSERA_REGION=" + region);
-  env.push_back("TESSERA_CACHE=" + std::to_string(o.cache_bytes));
-  env.push_back(std::string("TESSERA_PREFETCH=") + (o.prefetch ? "1" : "0"));
+  env.push_back("TESSERA_AGENT=" + agent);
   env.push_back("TESSERA_STATS_FILE=" + stats_file);
   return env;
 }
@@ -121,24 +117,42 @@ std::string Micros(uint64_t ns) {
   return b;
 }
 
-// The shim's shared report (preload/report.h), as JSON with the names the
-// summary uses. NotFound if the program never got as far as mapping it.
-Result<nlohmann::json> ReadReport(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NotFound("no report");
-  struct stat st{};
-  fstat(fd, &st);
-  if (static_cast<size_t>(st.st_size) != sizeof(preload::SharedReport)) {
+// The report the agent and the shim fill (preload/report.h), mapped shared
+// in a file the shim maps too: it outlives the program however it ends.
+class Report {
+ public:
+  static Result<std::unique_ptr<Report>> Create(const std::string& path) {
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::FromErrno(errno, "create " + path);
+    if (ftruncate(fd, sizeof(preload::SharedReport)) != 0) {
+      int err = errno;
+      close(fd);
+      return Status::FromErrno(err, "size " + path);
+    }
+    void* m = mmap(nullptr, sizeof(preload::SharedReport), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int err = errno;
     close(fd);
-    return NotFound("no report (" + std::to_string(st.st_size) + " bytes)");
+    if (m == MAP_FAILED) return Status::FromErrno(err, "map " + path);
+    return std::unique_ptr<Report>(new Report(path, new (m) preload::SharedReport));
   }
-  // Private and writable: reading the latency histogram takes its lock.
-  void* m = mmap(nullptr, sizeof(preload::SharedReport), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (m == MAP_FAILED) return Status::FromErrno(errno, "map the report");
-  auto* r = static_cast<preload::SharedReport*>(m);
+  ~Report() {
+    munmap(r_, sizeof *r_);
+    std::filesystem::remove(path_);
+  }
+  preload::SharedReport* get() { return r_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  Report(std::string path, preload::SharedReport* r) : path_(std::move(path)), r_(r) {}
+  std::string path_;
+  preload::SharedReport* r_;
+};
+
+// The report as JSON with the names the summary uses. NotFound if the
+// program never got as far as its first fault.
+Result<nlohmann::json> ReadReport(preload::SharedReport* r) {
   nlohmann::json j;
-  if (r->magic == preload::SharedReport::kMagic && r->size == sizeof *r) {
+  if (r->pager.faults.load() > 0 || r->heap.peak.load() > 0) {
     vnode::PagerStats s = vnode::Snapshot(r->pager, r->page_size);
     j = {{"heap_peak_bytes", r->heap.peak.load()}, {"heap_live_bytes", r->heap.live.load()},
          {"cache_peak_bytes", s.peak_used_bytes}, {"faults", s.faults}, {"zero_fills", s.zero_fills},
@@ -148,8 +162,7 @@ Result<nlohmann::json> ReadReport(const std::string& path) {
          {"evictions", s.evictions}, {"clean_drops", s.clean_drops}, {"io_errors", s.io_errors},
          {"fault_p50_ns", s.fault_p50_ns}, {"fault_p99_ns", s.fault_p99_ns}, {"page_size", r->page_size}};
   }
-  munmap(m, sizeof(preload::SharedReport));
-  if (j.is_null()) return NotFound("the report is from another build of Tessera");
+  if (j.is_null()) return NotFound("it never touched the pool");
   return j;
 }
 
@@ -221,6 +234,77 @@ int ExitCodeOf(int status) {
   return kTesseraFailed;
 }
 
+// A private directory for the agent's socket (short: a socket path has a
+// limit of 107 bytes), removed on destruction.
+class TempDir {
+ public:
+  static Result<TempDir> Create() {
+    std::string t = std::filesystem::temp_directory_path().string() + "/tessera-run-XXXXXX";
+    if (mkdtemp(t.data()) == nullptr) return Status::FromErrno(errno, "mkdtemp " + t);
+    return TempDir(t);
+  }
+  TempDir(TempDir&& o) noexcept : path_(std::exchange(o.path_, "")) {}
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+};
+
+// Serves the region to the program through an agent (vnode/agent.h) while it
+// runs, then prints the summary. Returns the exit code.
+int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, const std::string& region_name,
+                  const std::string& shim) {
+  Result<TempDir> dir = TempDir::Create();
+  if (!dir.ok()) return Fail(dir.status().ToString());
+  Result<std::unique_ptr<Report>> report = Report::Create(dir->path() + "/report");
+  if (!report.ok()) return Fail(report.status().ToString());
+  auto region = client.OpenRegion(region_name);
+  if (!region.ok()) return Fail("cannot open the program's region: " + region.status().ToString());
+  Region* r = region->get();
+  (*report)->get()->page_size = r->page_size();
+  auto agent = vnode::Agent::Start(
+      {.socket_path = dir->path() + "/agent.sock",
+       .pager = {.cache_bytes = o.cache_bytes, .prefetch = o.prefetch, .page_size = r->page_size(),
+                 .counters = &(*report)->get()->pager},
+       .pages = r->num_pages(),
+       .new_queue = [r] { return r->NewQueue({.depth = 128}); }});
+  if (!agent.ok()) return Fail("cannot start the agent: " + agent.status().ToString());
+
+  const uint64_t start = NowNanos();
+  Result<pid_t> child = StartProgram(o.argv, ChildEnvironment(shim, dir->path() + "/agent.sock", (*report)->path()));
+  if (!child.ok()) {
+    std::fprintf(stderr, "tessera run: %s\n", child.status().ToString().c_str());
+    return child.status().message().find("No such file") != std::string::npos ? 127 : 126;
+  }
+  pid_t pid = *child;
+  signals.OnSignal([pid] { kill(pid, SIGTERM); });  // a second signal ends us too
+  uint64_t peak_rss = 0;
+  int status = WaitSampling(pid, &peak_rss);
+  signals.Disarm();
+  agent->reset();  // the program's writes are in
+  const int code = ExitCodeOf(status);
+  const double seconds = static_cast<double>(NowNanos() - start) / 1e9;
+  Result<nlohmann::json> summary = ReadReport((*report)->get());
+  if (!summary.ok()) {
+    std::fprintf(stderr, "tessera run: %s exited with status %d before its memory reached the pool (%s)\n",
+                 o.argv[0].c_str(), code, summary.status().message().c_str());
+    return code;
+  }
+  (*summary)["peak_rss_bytes"] = peak_rss;
+  nlohmann::json full = Summarize(*summary, o, code, seconds);
+  if (!o.stats_json.empty()) {
+    std::ofstream out(o.stats_json);
+    out << full.dump(2) << "\n";
+    if (!out) std::fprintf(stderr, "tessera run: cannot write %s\n", o.stats_json.c_str());
+  }
+  return code;
+}
+
 }  // namespace
 
 int RunProgram(const RunOptions& o, SignalWaiter& signals) {
@@ -230,8 +314,7 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   auto redundancy = proto::ParseRedundancy(o.redundancy);
   if (!redundancy.ok()) return Fail("--redundancy: " + redundancy.status().ToString());
   // Fail here, with the fix, rather than inside the program.
-  auto uffd = vnode::Uffd::Open({.move = true, .event_remove = true, .event_unmap = true},
-                                {.move = true, .event_remove = true, .event_unmap = true});
+  auto uffd = vnode::Uffd::Open(vnode::kSpaceFeatures, vnode::kSpaceFeatures);
   if (!uffd.ok()) return Fail(uffd.status().message());
   Result<std::string> shim = FindShim();
   if (!shim.ok()) return Fail(shim.status().message());
@@ -255,37 +338,7 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
     auto r = (*client)->CreateRegion(region, o.heap_bytes, {.redundancy = redundancy->ToString()});
     if (!r.ok()) return Fail("cannot create the program's region: " + r.status().ToString());
   }
-  std::string stats_file = (cluster ? cluster->data_dir() : std::filesystem::temp_directory_path().string()) +
-                           "/" + region + ".stats.json";
-  uint64_t start = NowNanos();
-  Result<pid_t> child = StartProgram(o.argv, ChildEnvironment(*shim, controller, region, o, stats_file));
-  int code;
-  if (!child.ok()) {
-    std::fprintf(stderr, "tessera run: %s\n", child.status().ToString().c_str());
-    code = child.status().message().find("No such file") != std::string::npos ? 127 : 126;
-  } else {
-    pid_t pid = *child;
-    signals.OnSignal([pid] { kill(pid, SIGTERM); });  // a second signal ends us too
-    uint64_t peak_rss = 0;
-    int status = WaitSampling(pid, &peak_rss);
-    signals.Disarm();
-    code = ExitCodeOf(status);
-    double seconds = static_cast<double>(NowNanos() - start) / 1e9;
-    Result<nlohmann::json> report = ReadReport(stats_file);
-    if (!report.ok()) {
-      std::fprintf(stderr, "tessera run: %s exited with status %d before its memory reached the pool (%s)\n",
-                   o.argv[0].c_str(), code, report.status().message().c_str());
-    } else {
-      (*report)["peak_rss_bytes"] = peak_rss;
-      nlohmann::json full = Summarize(*report, o, code, seconds);
-      if (!o.stats_json.empty()) {
-        std::ofstream out(o.stats_json);
-        out << full.dump(2) << "\n";
-        if (!out) std::fprintf(stderr, "tessera run: cannot write %s\n", o.stats_json.c_str());
-      }
-    }
-    std::filesystem::remove(stats_file);
-  }
+  int code = RunUnderAgent(o, signals, **client, region, *shim);
   if (Status s = (*client)->DeleteRegion(region); !s.ok()) {
     std::fprintf(stderr, "tessera run: could not delete region %s: %s\n", region.c_str(), s.ToString().c_str());
   }

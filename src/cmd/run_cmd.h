@@ -1,8 +1,9 @@
 // `tessera run -- PROGRAM ARGS...`: runs an unmodified program with its heap
 // in the pool. With no --controller it starts an embedded local cluster and
-// stops it afterwards. It creates a region for the program, starts it with
-// the preload shim (src/preload) pointed at that region, waits, prints a
-// summary of what the program's memory did, deletes the region, and exits
+// stops it afterwards. It creates a region for the program, serves it through
+// an agent (vnode/agent.h) in this process, starts the program with the
+// preload shim (src/preload) pointed at the agent, waits, prints a summary of
+// what the program's memory did, deletes the region, and exits
 // with the program's status (128 + signal if it was killed; 125 if Tessera
 // itself could not run it, 126/127 if the program could not be executed or
 // found, as env(1) and timeout(1) do).

@@ -78,6 +78,7 @@ void OnChildSegv(int sig, siginfo_t* info, void* ctx) {
 void InForkedChild() {
   if (g_heap.load() == nullptr) return;
   g_heap.store(nullptr);  // its allocations go to the C library from now on
+  tessera::preload::ForgetInChild();
   syscall(SYS_mprotect, g_range_start, g_range_end - g_range_start, PROT_NONE);
   struct sigaction sa {};
   sa.sa_sigaction = OnChildSegv;

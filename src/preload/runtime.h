@@ -1,34 +1,36 @@
-// Runtime: the preload shim's life inside a program — what `tessera run`
-// tells it through the environment, the connection to the pool, the pager
-// serving the managed range, the heap carved from it, and the live report
-// (report.h).
+// Runtime: the preload shim's life inside a program. `tessera run` tells it
+// through the environment where its agent is; the shim joins the agent
+// (vnode/agent_link.h), which serves every fault of the managed range from
+// outside the program. What stays here: the heap carved from the range, the
+// live heap counters (report.h), and the link's helper thread.
 //
 // Environment (set by `tessera run`):
-//   TESSERA_CONTROLLER   controller address
-//   TESSERA_REGION       the region holding this program's memory
-//   TESSERA_OWNER_PID    set by the shim: the process that holds the region
+//   TESSERA_AGENT        the agent's socket
+//   TESSERA_OWNER_PID    set by the shim: the process the agent serves
 //                        (other processes the program starts stay local)
-//   TESSERA_CACHE        local cache, bytes
-//   TESSERA_PREFETCH     "0" turns the prefetcher off
 //   TESSERA_THRESHOLD    allocations below this many bytes stay local (0)
-//   TESSERA_STATS_FILE   the shared report (report.h), kept live
-// Without TESSERA_REGION the shim stays out of the way: every call goes to
-// the C library.
+//   TESSERA_STATS_FILE   the shared report (report.h), created by `tessera run`
+// Without TESSERA_AGENT the shim stays out of the way: every call goes to the
+// C library.
 //
 // Ownership: one Runtime per process, created by the shim's constructor and
 // never destroyed (the program may touch its memory until the very end).
-// Thread-safety: Start runs once, before main; Heap() from any thread.
+// Thread-safety: StartRuntime runs once, before main; ForgetInChild in a
+// forked child.
 #pragma once
-
-#include <cstdint>
 
 #include "common/result.h"
 #include "preload/heap.h"
 
 namespace tessera::preload {
 
-// Starts the pool side from the environment; a null heap when the shim is
-// not asked to manage anything.
+// Starts the session with the agent from the environment; a null heap when
+// the shim is not asked to manage anything. `mark_thread_unmanaged` runs
+// first on the helper thread.
 Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)());
+
+// In a child forked without exec: lets go of the parent's session, so that
+// the agent sees the parent leave when it does.
+void ForgetInChild();
 
 }  // namespace tessera::preload

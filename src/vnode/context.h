@@ -16,6 +16,7 @@
 #include "vnode/counters.h"
 #include "vnode/eviction_policy.h"
 #include "vnode/page_table.h"
+#include "vnode/space.h"
 #include "vnode/staging.h"
 #include "vnode/uffd.h"
 
@@ -26,7 +27,9 @@ struct PagingContext {
   uint64_t pages = 0;
   size_t page_size = 4096;
   uint64_t zero_crc = 0;
-  Uffd* uffd = nullptr;  // the managed range's
+  Space* space = nullptr;
+  Uffd* uffd = nullptr;          // the space's, over the managed range
+  Uffd* staging_uffd = nullptr;  // the space's, over the staging area
   PageTable* table = nullptr;
   Staging* staging = nullptr;
   EvictionPolicy* policy = nullptr;

@@ -15,6 +15,18 @@ bool AllZero(const uint8_t* p, size_t n) { return p[0] == 0 && std::memcmp(p, p 
 
 }  // namespace
 
+Evictor::Evictor(PagingContext* ctx, const EvictorOptions& options, std::function<void()> on_probe_untouched)
+    : ctx_(ctx), options_(options), on_probe_untouched_(std::move(on_probe_untouched)) {
+  shadow_bytes_ = ctx->space->layout().staging_bytes();
+  void* p = mmap(nullptr, shadow_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  CHECK(p != MAP_FAILED) << "cannot map " << shadow_bytes_ << " bytes for pages being written back";
+  shadow_ = static_cast<uint8_t*>(p);
+  block_pending_.resize(ctx->space->layout().staging_blocks);
+  scratch_.resize(ctx->page_size);
+}
+
+Evictor::~Evictor() { munmap(shadow_, shadow_bytes_); }
+
 bool Evictor::NeedRoom() const {
   uint64_t coming_free = ctx_->staging->draining_pages();
   uint64_t used = ctx_->used() - std::min(coming_free, ctx_->used());
@@ -28,78 +40,92 @@ Status Evictor::Run() {
     // pages time to be touched); drain its oldest block once it is full, or
     // when nothing more can be deactivated.
     bool moved = false, drained = false;
-    if (st.inactive_pages() < options_.inactive_target) TS_RETURN_IF_ERROR(Deactivate(&moved));
+    if (st.inactive_pages() + evicting_ < options_.inactive_target) TS_RETURN_IF_ERROR(Deactivate(&moved));
     if (NeedRoom() && (st.inactive_pages() >= options_.inactive_target || !moved)) {
       TS_RETURN_IF_ERROR(Drain(&drained));
     }
-    if (!moved && !drained) return Status::Ok();  // wait for writes to finish
+    if (!moved && !drained) return Status::Ok();  // wait for moves and writes to finish
   }
   return Status::Ok();
 }
 
 Status Evictor::Deactivate(bool* progress) {
-  ctx_->staging->SealProbeBlock();
-  std::optional<uint32_t> block = ctx_->staging->TakeBlock();
+  Staging& st = *ctx_->staging;
+  st.SealProbeBlock();
+  std::optional<uint32_t> block = st.TakeBlock();
   if (!block) return Status::Ok();
   victims_.clear();
   ctx_->policy->PickVictims(*ctx_->table, options_.batch, &victims_);
   std::sort(victims_.begin(), victims_.end());
   uint32_t slot = *block * Staging::kBlockSlots;
+  block_pending_[*block] = 1;  // held until every run is asked, so no early seal
   for (size_t i = 0; i < victims_.size();) {
     size_t j = i + 1;
     while (j < victims_.size() && victims_[j] == victims_[j - 1] + 1) ++j;
-    TS_RETURN_IF_ERROR(MoveRun(&victims_[i], j - i, &slot));
+    MoveRunInfo run{.first_page = victims_[i], .pages = static_cast<uint32_t>(j - i), .first_slot = slot, .block = *block};
+    slot += run.pages;
+    TS_RETURN_IF_ERROR(StartMove(run));
     i = j;
   }
-  ctx_->staging->Seal(*block);
-  *progress = slot > *block * Staging::kBlockSlots;
-  return Status::Ok();
+  *progress = !victims_.empty();
+  return RunDone(*block);
 }
 
-Status Evictor::MoveRun(const uint64_t* pages, size_t n, uint32_t* slot) {
+Status Evictor::StartMove(const MoveRunInfo& run) {
+  for (uint32_t k = 0; k < run.pages; ++k) (*ctx_->table)[run.first_page + k].state = PageState::kEvicting;
+  evicting_ += run.pages;
+  ++block_pending_[run.block];
+  const uint32_t token = next_token_++;
+  MoveResult result;
+  TS_ASSIGN_OR_RETURN(bool done, ctx_->space->Evict(ctx_->staging->SlotAddress(run.first_slot),
+                                                    ctx_->Address(run.first_page), run.pages, token, &result));
+  if (!done) {
+    moves_.emplace(token, run);
+    return Status::Ok();
+  }
+  return FinishMove(run, result);
+}
+
+Status Evictor::OnMoved(uint32_t token, const MoveResult& result) {
+  auto it = moves_.find(token);
+  if (it == moves_.end()) return ProtocolError("a move result for token " + std::to_string(token) + " never asked for");
+  MoveRunInfo run = it->second;
+  moves_.erase(it);
+  return FinishMove(run, result);
+}
+
+Status Evictor::FinishMove(const MoveRunInfo& run, const MoveResult& result) {
   Staging& st = *ctx_->staging;
-  const size_t ps = ctx_->page_size;
-  size_t done = 0;
-  while (done < n) {
-    Result<size_t> moved = st.uffd().Move(st.SlotAddress(*slot), ctx_->Address(pages[done]), (n - done) * ps);
-    if (!moved.ok() && AddressSpaceChanging(moved.status())) {
-      // Leave the rest resident, back in the policy's ring, for a later batch.
-      for (size_t k = done; k < n; ++k) ctx_->policy->Admit(*ctx_->table, pages[k], false);
-      return Status::Ok();
-    }
-    if (!moved.ok() && PageShared(moved.status())) {
-      // A fork left the page marked shared; a write fault (made by the
-      // kernel, without touching the bytes) makes it ours again. The page is
-      // present: no userfault can come of it.
-      madvise(ctx_->Address(pages[done]), ctx_->page_size, MADV_POPULATE_WRITE);
-      moved = st.uffd().Move(st.SlotAddress(*slot), ctx_->Address(pages[done]), (n - done) * ps);
-      if (!moved.ok() && PageShared(moved.status())) {
-        ctx_->policy->Admit(*ctx_->table, pages[done], false);  // stays; tried again later
-        ++done;
-        continue;
-      }
-    }
-    if (!moved.ok() && moved.status().code() != Code::kNotFound) {
-      return moved.status().With("evict page " + std::to_string(pages[done]));
-    }
-    size_t got = moved.ok() ? *moved / ps : 0;
-    for (size_t k = done; k < done + got; ++k) {
-      PageEntry& e = (*ctx_->table)[pages[k]];
+  uint64_t moved = 0;
+  for (uint32_t k = 0; k < run.pages; ++k) {
+    const uint64_t page = run.first_page + k;
+    PageEntry& e = (*ctx_->table)[page];
+    CHECK(e.state == PageState::kEvicting) << "page " << page << " is " << PageStateName(e.state);
+    --evicting_;
+    const bool discarded = (e.flags & kDiscarded) != 0;
+    e.flags &= static_cast<uint8_t>(~kDiscarded);
+    e.state = PageState::kResident;
+    if (result.moved & (uint64_t{1} << k)) {
       e.state = PageState::kStaged;
-      e.slot = (*slot)++;
-      st.Fill(e.slot, pages[k]);
+      e.slot = run.first_slot + k;
+      st.Fill(e.slot, page);
       --ctx_->resident;
-    }
-    ctx_->stats->evictions.fetch_add(got, std::memory_order_relaxed);
-    done += got;
-    if (done < n && got == 0) {
-      // Nothing mapped there: the program dropped the page without a
-      // userfaultfd event (an madvise the kernel did not report). Its
-      // content is zeros now, as the program sees it.
-      Discard(pages[done]);
-      ++done;
+      ++moved;
+      if (discarded) Discard(page);
+    } else if (discarded || (result.missing & (uint64_t{1} << k))) {
+      // Nothing mapped there: the program dropped the page (reported or
+      // not). Its content is zeros now, as the program sees it.
+      Discard(page);
+    } else {
+      ctx_->policy->Admit(*ctx_->table, page, false);  // stays resident; a later batch tries again
     }
   }
+  ctx_->stats->evictions.fetch_add(moved, std::memory_order_relaxed);
+  return RunDone(run.block);
+}
+
+Status Evictor::RunDone(uint32_t block) {
+  if (--block_pending_[block] == 0) ctx_->staging->Seal(block);
   return Status::Ok();
 }
 
@@ -107,9 +133,22 @@ Status Evictor::Drain(bool* progress) {
   std::optional<uint32_t> block = ctx_->staging->NextToDrain();
   if (!block) return Status::Ok();
   *progress = true;
-  uint32_t first = *block * Staging::kBlockSlots;
+  // Copy the block's staged pages out in one call, and let its memory go:
+  // the copies are what gets checked and written.
+  const uint32_t first = *block * Staging::kBlockSlots;
+  from_.clear();
+  to_.clear();
+  for (uint32_t s = first; s < first + Staging::kBlockSlots; ++s) {
+    uint64_t page = ctx_->staging->PageOfSlot(s);
+    if (page >= ctx_->pages) continue;
+    const PageEntry& e = (*ctx_->table)[page];
+    if (e.state != PageState::kStaged || e.slot != s) continue;  // rescued or discarded
+    from_.push_back(ctx_->staging->SlotAddress(s));
+    to_.push_back(Shadow(s));
+  }
+  TS_RETURN_IF_ERROR(ctx_->space->ReadPages(from_, to_));
+  TS_RETURN_IF_ERROR(ctx_->staging->Drop(*block));
   for (uint32_t s = first; s < first + Staging::kBlockSlots; ++s) TS_RETURN_IF_ERROR(DrainSlot(s));
-  ctx_->staging->EndDrain(*block);
   ctx_->NoteUsed();
   return Status::Ok();
 }
@@ -119,7 +158,7 @@ Status Evictor::DrainSlot(uint32_t slot) {
   if (page >= ctx_->pages) return Status::Ok();
   PageEntry& e = (*ctx_->table)[page];
   if (e.state != PageState::kStaged || e.slot != slot) return Status::Ok();  // rescued or discarded
-  const uint8_t* data = ctx_->staging->SlotAddress(slot);
+  const uint8_t* data = Shadow(slot);
   uint64_t crc = PageCrc(data, ctx_->page_size);
   const bool zero = crc == ctx_->zero_crc && AllZero(data, ctx_->page_size);
   if (e.flags & kProbe) {
@@ -142,7 +181,7 @@ Status Evictor::SubmitWrite(uint64_t page, uint32_t slot) {
   e.state = PageState::kWriteback;
   e.flags &= static_cast<uint8_t>(~kForceWrite);
   PageIo io{.kind = PageIo::Kind::kWrite, .first_page = page, .page_count = 1,
-            .buffer = ctx_->staging->SlotAddress(slot), .user_data = WriteTag(slot, page)};
+            .buffer = Shadow(slot), .user_data = WriteTag(slot, page)};
   return ctx_->queue->Submit({&io, 1});
 }
 
@@ -188,18 +227,17 @@ Status Evictor::RetryFailed(uint64_t now_ns) {
 Result<bool> Evictor::Rescue(uint64_t page) {
   PageEntry& e = (*ctx_->table)[page];
   Staging& st = *ctx_->staging;
-  void* addr = ctx_->Address(page);
+  uint8_t* addr = ctx_->Address(page);
   if (e.state == PageState::kStaged) {
-    // Moves into the managed range go through its own descriptor.
-    Result<size_t> moved = ctx_->uffd->Move(addr, st.SlotAddress(e.slot), ctx_->page_size);
-    if (!moved.ok() && AddressSpaceChanging(moved.status())) return false;
-    if (!moved.ok()) return moved.status().With("bring back page " + std::to_string(page));
-    st.Release(e.slot, true);
+    Result<bool> moved_out = ctx_->space->BringBack(addr, st.SlotAddress(e.slot), scratch_.data());
+    if (!moved_out.ok() && AddressSpaceChanging(moved_out.status())) return false;
+    if (!moved_out.ok()) return moved_out.status().With("bring back page " + std::to_string(page));
+    st.Release(e.slot, *moved_out);
   } else {
     CHECK(e.state == PageState::kWriteback);
-    // The write may still be reading the slot: copy, and let the write's
-    // completion release it.
-    Status s = ctx_->uffd->Copy(addr, st.SlotAddress(e.slot), ctx_->page_size);
+    // The write may still be reading the copy: copy it in, and let the
+    // write's completion release the slot.
+    Status s = ctx_->uffd->Copy(addr, Shadow(e.slot), ctx_->page_size);
     if (AddressSpaceChanging(s)) return false;
     if (!s.ok()) return s.With("bring back page " + std::to_string(page));
   }
@@ -215,6 +253,9 @@ Result<bool> Evictor::Rescue(uint64_t page) {
 void Evictor::Discard(uint64_t page) {
   PageEntry& e = (*ctx_->table)[page];
   switch (e.state) {
+    case PageState::kEvicting:
+      e.flags |= kDiscarded;  // settled when the move's result comes
+      return;
     case PageState::kResident:
       --ctx_->resident;
       break;

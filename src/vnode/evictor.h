@@ -6,13 +6,17 @@
 //     (UFFDIO_MOVE, atomic per page) into one staging block. A write racing
 //     with the move either lands before it (and travels with the page) or
 //     faults after it and waits for the page to come back: none is lost.
+//     In a remote space the program's helper thread makes the moves (the
+//     kernel allows them only inside the process): until it answers the
+//     pages are kEvicting, and a fault on one waits for the answer.
 //  2. Drain: once the staged pages exceed their share of the budget, the
-//     oldest block is drained. A page whose CRC-64 still matches its install
-//     is clean and is dropped (the pool's copy, or zeros, is current); a
-//     dirty one is written to the pool from its slot. When every slot of the
-//     block is done the block is discarded with one madvise.
+//     oldest block is drained: its staged pages are copied out of the space
+//     into our own "shadow" of the staging area (one call), and the block's
+//     memory is dropped with one madvise. A page whose CRC-64 still matches
+//     its install is clean (the pool's copy, or zeros, is current); a dirty
+//     one is written to the pool from its shadow copy.
 // A touch on a staged page moves it back (the policy hears it was used); on a
-// page whose write is in flight, it copies it back.
+// page whose write is in flight, it copies the shadow back in.
 //
 // Ownership: borrows the context. Thread-safety: none; the pager's thread.
 #pragma once
@@ -20,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -36,8 +41,10 @@ struct EvictorOptions {
 class Evictor {
  public:
   // `on_probe_untouched` runs when a prefetch probe leaves staging unused.
-  Evictor(PagingContext* ctx, const EvictorOptions& options, std::function<void()> on_probe_untouched)
-      : ctx_(ctx), options_(options), on_probe_untouched_(std::move(on_probe_untouched)) {}
+  Evictor(PagingContext* ctx, const EvictorOptions& options, std::function<void()> on_probe_untouched);
+  ~Evictor();
+  Evictor(const Evictor&) = delete;
+  Evictor& operator=(const Evictor&) = delete;
 
   // Deactivates and drains until the budget has its headroom again, or no
   // step can help right now (writes in flight must finish first).
@@ -48,6 +55,8 @@ class Evictor {
   Result<bool> Rescue(uint64_t page);
   // The program discarded `page` (madvise, munmap): forget its copies.
   void Discard(uint64_t page);
+  // The space completed the move it was asked for with `token`.
+  Status OnMoved(uint32_t token, const MoveResult& result);
   // The write tagged `tag` completed.
   Status OnWriteDone(uint64_t tag, const Status& status);
   // Resubmits writes that failed, at most once a second.
@@ -56,17 +65,36 @@ class Evictor {
  private:
   bool NeedRoom() const;
   Status Deactivate(bool* progress);
-  // Moves pages[0..n) (contiguous, resident) into consecutive slots from
-  // *slot, advancing it.
-  Status MoveRun(const uint64_t* pages, size_t n, uint32_t* slot);
+  struct MoveRunInfo {
+    uint64_t first_page;
+    uint32_t pages;
+    uint32_t first_slot;
+    uint32_t block;
+  };
+  // Asks the space to move a run of resident pages into its slots.
+  Status StartMove(const MoveRunInfo& run);
+  Status FinishMove(const MoveRunInfo& run, const MoveResult& result);
+  // One run of `block` is settled; the block is sealed with its last.
+  Status RunDone(uint32_t block);
   Status Drain(bool* progress);
   Status DrainSlot(uint32_t slot);
   Status SubmitWrite(uint64_t page, uint32_t slot);
+  uint8_t* Shadow(uint32_t slot) const { return shadow_ + size_t{slot} * ctx_->page_size; }
 
   PagingContext* ctx_;
   EvictorOptions options_;
   std::function<void()> on_probe_untouched_;
   std::vector<uint64_t> victims_;
+  std::unordered_map<uint32_t, MoveRunInfo> moves_;  // asked, not answered
+  std::vector<uint32_t> block_pending_;               // runs not settled, per block
+  uint32_t next_token_ = 0;
+  uint64_t evicting_ = 0;                             // pages in kEvicting
+  std::vector<uint8_t> scratch_;                      // a page, for BringBack
+  std::vector<uint8_t*> from_, to_;  // a drain's copies
+  // Ours, slot for slot like the staging area; a slot's copy lives from its
+  // drain until its write completes.
+  uint8_t* shadow_ = nullptr;
+  size_t shadow_bytes_ = 0;
   struct FailedWrite {
     uint64_t page;
     uint32_t slot;

@@ -88,10 +88,12 @@ Result<bool> Fetcher::InstallProbe(uint32_t i) {
   Staging& st = *ctx_->staging;
   std::optional<uint32_t> slot = st.TakeProbeSlot(b.page);
   if (!slot) return false;
-  Status s = st.uffd().Copy(st.SlotAddress(*slot), b.data, ctx_->page_size);
+  Status s = ctx_->staging_uffd->Copy(st.SlotAddress(*slot), b.data, ctx_->page_size);
   if (!s.ok()) {
     st.Release(*slot, true);  // nothing landed there
-    return s.With("stage probe page " + std::to_string(b.page));
+    if (!AddressSpaceChanging(s)) return s.With("stage probe page " + std::to_string(b.page));
+    to_install_.push_back(i);  // after the pending events are read
+    return true;
   }
   PageEntry& e = ctx_->table->operator[](b.page);
   e.crc = PageCrc(b.data, ctx_->page_size);

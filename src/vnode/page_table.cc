@@ -17,6 +17,7 @@ const char* PageStateName(PageState s) {
     case PageState::kResident: return "resident";
     case PageState::kStaged: return "staged";
     case PageState::kWriteback: return "writeback";
+    case PageState::kEvicting: return "evicting";
   }
   return "?";
 }

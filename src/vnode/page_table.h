@@ -2,10 +2,11 @@
 // explicit state per page (umap's lesson: every transition is a named edge,
 // and a page is in exactly one state).
 //
-//   kZero ──fault──▶ kResident ◀──rescue── kStaged ◀──evict── kResident
+//   kZero ──fault──▶ kResident ◀──rescue── kStaged ◀──moved── kEvicting ◀──evict── kResident
 //   kRemote ──fault──▶ kFetching ──reply──▶ kResident
 //   kStaged ──clean──▶ kRemote/kZero      kStaged ──dirty──▶ kWriteback ──acked──▶ kRemote
-//   any ──madvise(DONTNEED)/munmap──▶ kZero
+//   kEvicting ──not moved──▶ kResident
+//   any ──madvise(DONTNEED)/munmap──▶ kZero (kEvicting: once its move is known)
 //
 // Dirty pages are found by content, not by write-protect faults: every
 // installed page's CRC-64 is kept, and at eviction a page whose content still
@@ -35,6 +36,7 @@ enum class PageState : uint8_t {
   kResident,   // mapped in the managed range
   kStaged,     // moved out to the staging area, still in local memory
   kWriteback,  // in the staging area, its write to the pool in flight
+  kEvicting,   // its move to the staging area was asked of the program (remote spaces)
 };
 
 const char* PageStateName(PageState s);
@@ -56,6 +58,8 @@ enum PageFlag : uint8_t {
   // A prefetch stream's probe (prefetcher.h): fetched into staging, so that
   // its first touch is seen.
   kProbe = 1 << 2,
+  // Discarded by the program while its move was in flight (kEvicting).
+  kDiscarded = 1 << 3,
 };
 
 class PageTable {

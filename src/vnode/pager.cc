@@ -25,7 +25,7 @@ namespace tessera::vnode {
 
 class PagerImpl {
  public:
-  PagerImpl(const PagerOptions& o, uint8_t* base, uint64_t pages, Uffd uffd, PageTable table, Staging staging,
+  PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTable table,
             std::unique_ptr<EvictionPolicy> policy, std::unique_ptr<IoQueue> queue);
   ~PagerImpl();
 
@@ -33,6 +33,7 @@ class PagerImpl {
   size_t bytes() const { return pages_ * options_.page_size; }
   PagerStats Stats() const;
   void StartThread();
+  bool finished() const { return finished_.load(); }
 
  private:
   struct Parked {
@@ -42,7 +43,11 @@ class PagerImpl {
   };
   static EvictorOptions EvictionShape(const PagerOptions& o, uint64_t budget);
   void Loop();
+  // The program is gone or failed: lets the I/O in flight finish, so that no
+  // write of this run lands after the pager is gone.
+  void Quiesce();
   Status Step();
+  Status TakeCompletions();
   Status OnEvent(const UffdEvent& e, uint64_t now);
   // Serves a fault on `page`; false when it must wait for room.
   Result<bool> OnFault(uint64_t page, bool write, uint64_t now);
@@ -55,9 +60,9 @@ class PagerImpl {
   Status WaitForFault(int timeout_ms);
 
   const PagerOptions options_;
+  const std::unique_ptr<Space> space_;  // first: outlives everything that points into it
   uint8_t* const base_;
   const uint64_t pages_;
-  Uffd uffd_;
   PageTable table_;
   Staging staging_;
   std::unique_ptr<EvictionPolicy> policy_;
@@ -72,9 +77,11 @@ class PagerImpl {
   PrefetchPlan plan_;
   std::deque<Parked> parked_;
   std::vector<UffdEvent> events_;
+  std::vector<SpaceCompletion> completions_;
   std::vector<Completion> done_;
   net::WaitPolicy wait_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
   std::thread thread_;
   // Last: destroyed first, so nothing in flight outlives the buffers above.
   std::unique_ptr<IoQueue> queue_;
@@ -89,21 +96,23 @@ EvictorOptions PagerImpl::EvictionShape(const PagerOptions& o, uint64_t budget) 
   return e;
 }
 
-PagerImpl::PagerImpl(const PagerOptions& o, uint8_t* base, uint64_t pages, Uffd uffd, PageTable table,
-                     Staging staging, std::unique_ptr<EvictionPolicy> policy, std::unique_ptr<IoQueue> queue)
+PagerImpl::PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTable table,
+                     std::unique_ptr<EvictionPolicy> policy, std::unique_ptr<IoQueue> queue)
     : options_(o),
-      base_(base),
-      pages_(pages),
-      uffd_(std::move(uffd)),
+      space_(std::move(space)),
+      base_(space_->layout().base),
+      pages_(space_->layout().pages),
       table_(std::move(table)),
-      staging_(std::move(staging)),
+      staging_(space_.get()),
       policy_(std::move(policy)),
       stats_(o.counters != nullptr ? *o.counters : own_stats_),
-      ctx_{.base = base,
-           .pages = pages,
+      ctx_{.base = base_,
+           .pages = pages_,
            .page_size = o.page_size,
            .zero_crc = ZeroPageCrc(o.page_size),
-           .uffd = &uffd_,
+           .space = space_.get(),
+           .uffd = &space_->uffd(),
+           .staging_uffd = &space_->staging_uffd(),
            .table = &table_,
            .staging = &staging_,
            .policy = policy_.get(),
@@ -121,14 +130,12 @@ PagerImpl::PagerImpl(const PagerOptions& o, uint8_t* base, uint64_t pages, Uffd 
       wait_(net::WaitOptions{.spin_us = o.spin_us}),
       queue_(std::move(queue)) {
   // Windows up to an eighth of the cache, and no more than the buffers.
-  if (o.prefetch) prefetcher_.emplace(pages, static_cast<uint32_t>(std::clamp<uint64_t>(ctx_.budget / 8, 4, o.max_fetches / 2)));
+  if (o.prefetch) prefetcher_.emplace(pages_, static_cast<uint32_t>(std::clamp<uint64_t>(ctx_.budget / 8, 4, o.max_fetches / 2)));
 }
 
 PagerImpl::~PagerImpl() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
-  uffd_.Unregister(base_, bytes()).IgnoreError();
-  munmap(base_, bytes());
 }
 
 void PagerImpl::StartThread() {
@@ -148,16 +155,27 @@ void PagerImpl::StartThread() {
 void PagerImpl::Loop() {
   while (!stop_.load(std::memory_order_relaxed)) {
     Status s = Step();
-    if (!s.ok()) {
-      std::fprintf(stderr, "tessera: the pager cannot go on, stopping the program: %s\n", s.ToString().c_str());
-      std::abort();
-    }
+    if (s.ok()) continue;
+    if (!space_->Gone()) space_->Fail(s);
+    break;
+  }
+  Quiesce();
+  finished_.store(true);
+}
+
+void PagerImpl::Quiesce() {
+  constexpr int kMaxWaits = 30;  // seconds: a memory node that went silent is declared dead sooner
+  for (int i = 0; i < kMaxWaits && queue_->outstanding() > 0; ++i) {
+    done_.clear();
+    Result<size_t> n = queue_->Reap(&done_, queue_->outstanding(), 1000);
+    if (!n.ok() && n.status().code() != Code::kTimedOut) return;
   }
 }
 
 Status PagerImpl::Step() {
   events_.clear();
-  TS_RETURN_IF_ERROR(uffd_.ReadEvents(&events_));
+  TS_RETURN_IF_ERROR(TakeCompletions());
+  TS_RETURN_IF_ERROR(space_->uffd().ReadEvents(&events_));
   uint64_t now = NowNanos();
   for (const UffdEvent& e : events_) TS_RETURN_IF_ERROR(OnEvent(e, now));
   TS_RETURN_IF_ERROR(fetcher_.RetryInstalls());
@@ -165,6 +183,20 @@ Status PagerImpl::Step() {
   TS_RETURN_IF_ERROR(ServeParked());
   TS_RETURN_IF_ERROR(evictor_.RetryFailed(now));
   return WaitForWork(!events_.empty());
+}
+
+Status PagerImpl::TakeCompletions() {
+  completions_.clear();
+  TS_RETURN_IF_ERROR(space_->TakeCompletions(&completions_));
+  for (const SpaceCompletion& c : completions_) {
+    if (c.kind == SpaceCompletion::Kind::kDrop) {
+      TS_RETURN_IF_ERROR(staging_.OnDropped(c.token));
+    } else {
+      TS_RETURN_IF_ERROR(evictor_.OnMoved(c.token, c.move));
+    }
+  }
+  if (!completions_.empty()) ctx_.NoteUsed();
+  return Status::Ok();
 }
 
 Status PagerImpl::WaitForWork(bool busy) {
@@ -188,7 +220,7 @@ Status PagerImpl::WaitForWork(bool busy) {
 }
 
 Status PagerImpl::WaitForFault(int timeout_ms) {
-  pollfd p{uffd_.fd(), POLLIN, 0};
+  pollfd p{space_->wait_fd(), POLLIN, 0};
   const uint64_t spin_until = NowNanos() + wait_.SpinBudgetNanos();
   do {
     int n = poll(&p, 1, 0);
@@ -204,7 +236,10 @@ Status PagerImpl::OnEvent(const UffdEvent& e, uint64_t now) {
   switch (e.kind) {
     case UffdEvent::Kind::kFault: {
       stats_.faults.fetch_add(1, std::memory_order_relaxed);
-      CHECK(e.address >= start && e.address < end) << "fault outside the managed range";
+      if (e.address < start || e.address >= end) {
+        return Internal("a fault outside the managed range, at " + std::to_string(e.address) +
+                        " (the program touched Tessera's staging area)");
+      }
       uint64_t page = (e.address - start) / options_.page_size;
       if (!parked_.empty()) {
         parked_.push_back({page, e.write, now});  // keep arrival order
@@ -248,14 +283,15 @@ Result<bool> PagerImpl::OnFault(uint64_t page, bool write, uint64_t now) {
       // Served since this event was queued (the zero page then finds it
       // there and the thread is woken) — or the kernel dropped the page
       // itself, as it may after MADV_FREE, and zeros are its content.
-      Status s = uffd_.ZeroPage(ctx_.Address(page), options_.page_size);
+      Status s = ctx_.uffd->ZeroPage(ctx_.Address(page), options_.page_size);
       if (s.ok()) e.crc = ctx_.zero_crc;
-      if (s.code() == Code::kAlreadyExists) s = uffd_.Wake(ctx_.Address(page), options_.page_size);
+      if (s.code() == Code::kAlreadyExists) s = ctx_.uffd->Wake(ctx_.Address(page), options_.page_size);
       if (AddressSpaceChanging(s)) return false;
       TS_RETURN_IF_ERROR(s);
       return true;
     }
     case PageState::kStaged: {
+      if (space_->bring_back_copies() && !ctx_.HasRoom()) return false;
       const bool probe = (e.flags & kProbe) != 0;
       TS_ASSIGN_OR_RETURN(bool served, evictor_.Rescue(page));
       if (served && probe) {
@@ -267,6 +303,8 @@ Result<bool> PagerImpl::OnFault(uint64_t page, bool write, uint64_t now) {
     case PageState::kWriteback:
       if (!ctx_.HasRoom()) return false;  // a copy takes a page
       return evictor_.Rescue(page);
+    case PageState::kEvicting:
+      return false;  // waits for the move's result
   }
   return true;
 }
@@ -286,14 +324,14 @@ Result<bool> PagerImpl::ZeroFill(uint64_t page, bool write) {
   stats_.zero_fills.fetch_add(1, std::memory_order_relaxed);
   void* addr = ctx_.Address(page);
   size_t copied = 0;
-  Status s = write ? uffd_.Copy(addr, zeros_.data(), (end - page) * options_.page_size, &copied)
-                   : uffd_.ZeroPage(addr, options_.page_size);
+  Status s = write ? ctx_.uffd->Copy(addr, zeros_.data(), (end - page) * options_.page_size, &copied)
+                   : ctx_.uffd->ZeroPage(addr, options_.page_size);
   if (s.ok() && !write) copied = options_.page_size;
   if (s.code() == Code::kAlreadyExists) {
     // A page after this one is still mapped (a discard the kernel has not
     // carried out yet): the pages before it are in; if none is, this page
     // itself is there and its thread only needs waking.
-    s = copied > 0 ? Status::Ok() : uffd_.Wake(addr, options_.page_size);
+    s = copied > 0 ? Status::Ok() : ctx_.uffd->Wake(addr, options_.page_size);
   }
   if (!s.ok() || copied == 0) stats_.zero_fills.fetch_sub(1, std::memory_order_relaxed);
   if (AddressSpaceChanging(s)) return false;
@@ -343,30 +381,33 @@ Status PagerImpl::ServeParked() {
 
 PagerStats PagerImpl::Stats() const { return Snapshot(stats_, options_.page_size); }
 
+uint32_t StagingBlocksFor(const PagerOptions& options) {
+  // The inactive share, blocks draining meanwhile, and slack.
+  const uint64_t budget = options.cache_bytes / options.page_size;
+  const uint64_t inactive = static_cast<uint64_t>(static_cast<double>(budget) * options.inactive_fraction);
+  return static_cast<uint32_t>(inactive / Staging::kBlockSlots + budget / Staging::kBlockSlots / 4 + 16);
+}
+
 Result<std::unique_ptr<Pager>> Pager::Start(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
                                             uint64_t pages) {
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space,
+                      LocalSpace::Create(pages, StagingBlocksFor(options), options.page_size));
+  return Serve(options, std::move(queue), std::move(space));
+}
+
+Result<std::unique_ptr<Pager>> Pager::Serve(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
+                                            std::unique_ptr<Space> space) {
   const uint64_t budget = options.cache_bytes / options.page_size;
   if (budget < 16) return InvalidArgument("the cache must hold at least 16 pages");
-  if (pages == 0) return InvalidArgument("nothing to map: zero pages");
+  const SpaceLayout& l = space->layout();
+  if (l.pages == 0) return InvalidArgument("nothing to map: zero pages");
+  if (l.page_size != options.page_size) return InvalidArgument("the space's page size is not the pager's");
+  if (l.staging_blocks < StagingBlocksFor(options)) return InvalidArgument("the staging area is too small for the cache");
   TS_ASSIGN_OR_RETURN(std::unique_ptr<EvictionPolicy> policy, NewEvictionPolicy(options.policy));
-  TS_ASSIGN_OR_RETURN(Uffd uffd, Uffd::Open({.move = true, .event_remove = true, .event_unmap = true},
-                                            {.move = true, .event_remove = true, .event_unmap = true}));
-  TS_ASSIGN_OR_RETURN(PageTable table, PageTable::Create(pages));
-  // Staging: the inactive share, blocks draining meanwhile, and slack.
-  uint64_t inactive = static_cast<uint64_t>(static_cast<double>(budget) * options.inactive_fraction);
-  uint32_t blocks = static_cast<uint32_t>(inactive / Staging::kBlockSlots + budget / Staging::kBlockSlots / 4 + 16);
-  TS_ASSIGN_OR_RETURN(Staging staging, Staging::Create(blocks, options.page_size));
-  const size_t bytes = pages * options.page_size;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return Status::FromErrno(errno, "mmap managed range");
-  madvise(p, bytes, MADV_NOHUGEPAGE);  // pages come and go one by one
-  if (Status s = uffd.RegisterMissing(p, bytes); !s.ok()) {
-    munmap(p, bytes);
-    return s.With("managed range");
-  }
-  TS_RETURN_IF_ERROR(queue->WakeOnReadable(uffd.fd()));
-  auto impl = std::make_unique<PagerImpl>(options, static_cast<uint8_t*>(p), pages, std::move(uffd),
-                                          std::move(table), std::move(staging), std::move(policy), std::move(queue));
+  TS_ASSIGN_OR_RETURN(PageTable table, PageTable::Create(l.pages));
+  TS_RETURN_IF_ERROR(queue->WakeOnReadable(space->wait_fd()));
+  auto impl = std::make_unique<PagerImpl>(options, std::move(space), std::move(table), std::move(policy),
+                                          std::move(queue));
   impl->StartThread();
   return std::unique_ptr<Pager>(new Pager(std::move(impl)));
 }
@@ -376,5 +417,6 @@ Pager::~Pager() = default;
 void* Pager::base() const { return impl_->base(); }
 size_t Pager::bytes() const { return impl_->bytes(); }
 PagerStats Pager::Stats() const { return impl_->Stats(); }
+bool Pager::finished() const { return impl_->finished(); }
 
 }  // namespace tessera::vnode

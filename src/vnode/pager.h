@@ -2,8 +2,8 @@
 // through userfaultfd — the vNode's paging pipeline (LegoOS's ExCache and
 // its fault path, in user space).
 //
-// Start() maps a range of `pages` pages, registers it, and starts one thread
-// that serves it: it reads fault events, fills never-written pages locally
+// Serve() starts one thread that serves a space (space.h): the pager's own
+// process (Start() maps one there) or a program's, from outside (agent.h). It it reads fault events, fills never-written pages locally
 // (no round trip), fetches the others through the IoQueue, keeps local memory
 // under the budget (evictor.h) and reads ahead (prefetcher.h). One thread
 // does it all so that a fault costs no hand-off between threads: on this
@@ -14,8 +14,9 @@
 // The thread never touches the managed range with loads or stores and never
 // allocates from it; the program's threads only fault. If it meets an error
 // it cannot serve past (the pool lost a page, the kernel refused an ioctl),
-// the faulting threads could only hang: it prints why and aborts the process,
-// as a machine check would.
+// the faulting threads could only hang: it has the space say why and stop
+// the program, as a machine check would (Space::Fail). When the program is
+// gone it lets its I/O finish and stops: finished().
 //
 // Ownership: owns the range, the thread, the queue and every stage.
 // Thread-safety: Stats() from any thread; Stop()/destruction from one.
@@ -30,6 +31,7 @@
 #include "common/result.h"
 #include "tessera/client.h"
 #include "vnode/counters.h"
+#include "vnode/space.h"
 
 namespace tessera::vnode {
 
@@ -82,17 +84,26 @@ struct PagerStats {
 
 class PagerImpl;
 
+// Staging blocks a space needs for a pager with these options.
+uint32_t StagingBlocksFor(const PagerOptions& options);
+
 class Pager {
  public:
-  // `queue` reads and writes the pool's pages [0, pages).
+  // Serves `pages` pages mapped in this process. `queue` reads and writes the
+  // pool's pages [0, pages).
   static Result<std::unique_ptr<Pager>> Start(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
                                               uint64_t pages);
+  // Serves `space`, whose range is pages [0, layout().pages) of the pool.
+  static Result<std::unique_ptr<Pager>> Serve(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
+                                              std::unique_ptr<Space> space);
   // Stops serving: the range must no longer be in use.
   ~Pager();
 
   void* base() const;
   size_t bytes() const;
   PagerStats Stats() const;
+  // The program is gone (or failed) and the I/O in flight is over.
+  bool finished() const;
 
  private:
   explicit Pager(std::unique_ptr<PagerImpl> impl);

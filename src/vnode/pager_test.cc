@@ -11,34 +11,14 @@
 #include <vector>
 
 #include "vnode/fake_queue.h"
+#include "vnode/stress.h"
 
 namespace tessera::vnode {
 namespace {
 
-constexpr size_t kPage = 4096;
-constexpr size_t kWords = kPage / sizeof(uint64_t);
-
-uint64_t Word(uint64_t page, uint64_t version, size_t i) {
-  uint64_t x = (page * 0x9E3779B97F4A7C15ull) ^ (version * 0xBF58476D1CE4E5B9ull) ^ (i * 0x94D049BB133111EBull);
-  return x ^ (x >> 29);
-}
-
-// Page contents: word 0 holds the version (0 = never written: all zeros).
-void Fill(uint8_t* p, uint64_t page, uint64_t version) {
-  auto* w = reinterpret_cast<uint64_t*>(p);
-  for (size_t i = 1; i < kWords; ++i) w[i] = Word(page, version, i);
-  w[0] = version;
-}
-
-// The version the page holds whole, or ~0 if it is torn or wrong.
-uint64_t VersionOf(const uint8_t* p, uint64_t page) {
-  const auto* w = reinterpret_cast<const uint64_t*>(p);
-  uint64_t v = w[0];
-  for (size_t i = 1; i < kWords; ++i) {
-    if (w[i] != (v == 0 ? 0 : Word(page, v, i))) return ~0ull;
-  }
-  return v;
-}
+using stress::Fill;
+using stress::kPage;
+using stress::VersionOf;
 
 struct Mapped {
   std::shared_ptr<FakePool> pool = std::make_shared<FakePool>(kPage);
@@ -128,59 +108,17 @@ TEST(PagerTest, ManyThreadsFaultingOnOnePageAllWake) {
 }
 
 // Many threads fault, write, read and discard concurrently under a cache a
-// fraction of the data; every byte is checked. Thread t owns the pages
-// kShared + i * threads + t and knows their versions; all threads also read
-// the shared pages [0, kShared), written once before they start, so several
-// often fault on one page at once.
+// fraction of the data, every byte checked (stress.h); several threads often
+// fault on one page at once.
 void Stress(const std::string& policy, uint32_t seed) {
-  constexpr int kThreads = 8;
-  constexpr uint64_t kShared = 64, kPages = 2048 + kShared, kCache = 96;
-  constexpr int kOps = 3000;
-  Mapped m = Map(kPages, kCache, 10'000, policy);
+  const stress::Options o{.seed = seed};
+  constexpr uint64_t kCache = 96;
+  Mapped m = Map(o.pages, kCache, 10'000, policy);
   ASSERT_NE(m.base, nullptr);
-  for (uint64_t p = 0; p < kShared; ++p) Fill(m.Page(p), p, 1);
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937_64 rng(seed * 100 + t);
-      auto fail = [&](const char* what, uint64_t p, uint64_t want, uint64_t got) {
-        if (failures.fetch_add(1) == 0) {
-          ADD_FAILURE() << what << ": page " << p << " want " << want << " got " << got << " (word0 "
-                        << reinterpret_cast<const uint64_t*>(m.Page(p))[0] << ")";
-        }
-      };
-      std::vector<uint64_t> version((kPages - kShared) / kThreads, 0);
-      auto own = [&](uint64_t i) { return kShared + i * kThreads + t; };
-      for (int op = 0; op < kOps && failures.load() == 0; ++op) {
-        uint64_t i = rng() % version.size();
-        switch (rng() % 10) {
-          case 0: case 1: case 2: case 3:
-            Fill(m.Page(own(i)), own(i), ++version[i]);
-            break;
-          case 4:
-            madvise(m.Page(own(i)), kPage, MADV_DONTNEED);
-            version[i] = 0;
-            break;
-          case 5: case 6: {
-            uint64_t p = rng() % kShared;
-            if (uint64_t v = VersionOf(m.Page(p), p); v != 1) fail("shared", p, 1, v);
-            break;
-          }
-          default:
-            if (uint64_t v = VersionOf(m.Page(own(i)), own(i)); v != version[i]) fail("own", own(i), version[i], v);
-        }
-      }
-      for (uint64_t j = 0; j < version.size(); ++j) {
-        if (uint64_t v = VersionOf(m.Page(own(j)), own(j)); v != version[j]) fail("final", own(j), version[j], v);
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(stress::Run(m.base, o), "");
   PagerStats s = m.pager->Stats();
   EXPECT_LE(s.peak_used_bytes, kCache * kPage);
-  EXPECT_GT(s.evictions, kPages);
+  EXPECT_GT(s.evictions, o.pages);
   EXPECT_GT(s.pages_written, 0u);
   EXPECT_GT(s.remote_faults, 0u);
 }

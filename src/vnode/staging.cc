@@ -1,42 +1,17 @@
 #include "vnode/staging.h"
 
-#include <sys/mman.h>
-
 #include <cerrno>
+#include <algorithm>
 #include <utility>
 
 #include "common/check.h"
 
 namespace tessera::vnode {
 
-Result<Staging> Staging::Create(uint32_t blocks, size_t page_size) {
-  TS_ASSIGN_OR_RETURN(Uffd uffd, Uffd::Open({.move = true, .sigbus = true}, {.move = true, .sigbus = true}));
-  size_t bytes = size_t{blocks} * kBlockSlots * page_size;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return Status::FromErrno(errno, "mmap staging area");
-  madvise(p, bytes, MADV_NOHUGEPAGE);  // moves work on 4 KiB pages
-  Status s = uffd.RegisterMissing(p, bytes);
-  if (!s.ok()) {
-    munmap(p, bytes);
-    return s.With("staging area");
-  }
-  return Staging(std::move(uffd), static_cast<uint8_t*>(p), blocks, page_size);
-}
-
-Staging::Staging(Uffd uffd, uint8_t* base, uint32_t blocks, size_t page_size)
-    : uffd_(std::move(uffd)), base_(base), blocks_(blocks), page_size_(page_size), block_(blocks),
-      slot_page_(size_t{blocks} * kBlockSlots) {
-  for (uint32_t b = blocks; b > 0; --b) free_.push_back(b - 1);
-}
-
-Staging::Staging(Staging&& o) noexcept
-    : uffd_(std::move(o.uffd_)), base_(std::exchange(o.base_, nullptr)), blocks_(o.blocks_),
-      page_size_(o.page_size_), block_(std::move(o.block_)), slot_page_(std::move(o.slot_page_)),
-      free_(std::move(o.free_)), inactive_(std::move(o.inactive_)), probe_block_(o.probe_block_), held_(o.held_),
-      inactive_pages_(o.inactive_pages_), draining_held_(o.draining_held_) {}
-
-Staging::~Staging() {
-  if (base_ != nullptr) munmap(base_, size_t{blocks_} * kBlockSlots * page_size_);
+Staging::Staging(Space* space)
+    : space_(space), base_(space->layout().staging), blocks_(space->layout().staging_blocks),
+      page_size_(space->layout().page_size), block_(blocks_), slot_page_(size_t{blocks_} * kBlockSlots) {
+  for (uint32_t b = blocks_; b > 0; --b) free_.push_back(b - 1);
 }
 
 std::optional<uint32_t> Staging::TakeBlock() {
@@ -49,9 +24,9 @@ std::optional<uint32_t> Staging::TakeBlock() {
 
 void Staging::Fill(uint32_t slot, uint64_t page) {
   Block& b = block_[slot / kBlockSlots];
-  CHECK(!b.sealed && slot % kBlockSlots == b.used) << "staging slots fill in order";
+  CHECK(!b.sealed) << "staging slot " << slot << " filled in a sealed block";
   slot_page_[slot] = page;
-  ++b.used;
+  b.used = std::max<uint32_t>(b.used, slot % kBlockSlots + 1);  // a move may leave holes
   ++b.live;
   ++b.held;
   ++held_;
@@ -95,6 +70,36 @@ std::optional<uint32_t> Staging::NextToDrain() {
   return b;
 }
 
+Status Staging::Drop(uint32_t block) {
+  Block& b = block_[block];
+  CHECK(b.draining && !b.dropping);
+  if (b.held == 0) {
+    MaybeFree(block);
+    return Status::Ok();
+  }
+  b.dropping = true;
+  TS_ASSIGN_OR_RETURN(bool done, space_->Drop(SlotAddress(block * kBlockSlots), kBlockSlots * page_size_, block));
+  if (done) Dropped(block);
+  return Status::Ok();
+}
+
+Status Staging::OnDropped(uint32_t block) {
+  if (block >= blocks_ || !block_[block].dropping) {
+    return ProtocolError("a drop of staging block " + std::to_string(block) + " that was not asked for");
+  }
+  Dropped(block);
+  return Status::Ok();
+}
+
+void Staging::Dropped(uint32_t block) {
+  Block& b = block_[block];
+  held_ -= b.held;
+  draining_held_ -= b.held;
+  b.held = 0;
+  b.dropping = false;
+  MaybeFree(block);
+}
+
 void Staging::Release(uint32_t slot, bool moved_out) {
   uint32_t block = slot / kBlockSlots;
   Block& b = block_[block];
@@ -110,13 +115,9 @@ void Staging::Release(uint32_t slot, bool moved_out) {
 
 void Staging::MaybeFree(uint32_t block) {
   Block& b = block_[block];
-  // A block still in the FIFO waits for its drain, even when empty.
-  if (!b.sealed || b.in_fifo || b.live > 0) return;
-  if (b.held > 0) {
-    madvise(base_ + size_t{block} * kBlockSlots * page_size_, kBlockSlots * page_size_, MADV_DONTNEED);
-    held_ -= b.held;
-    if (b.draining) draining_held_ -= b.held;
-  }
+  // A block still in the FIFO waits for its drain, even when empty; a
+  // drained one, for its memory to go.
+  if (!b.sealed || b.in_fifo || b.live > 0 || b.held > 0 || b.dropping) return;
   b = Block{};
   free_.push_back(block);
 }

@@ -1,18 +1,17 @@
-// Staging: the local area evicted pages are moved into, in blocks of
-// kBlockSlots slots. Eviction moves a batch of victims (UFFDIO_MOVE, runs of
-// contiguous pages in one call each) into one block; the block then waits in
-// FIFO order as "inactive": a page the program touches there comes back with
-// one move and no network, which is how the pager learns what is still in use
-// (eviction_policy.h). The oldest block is drained — dirty pages written to
-// the pool, clean ones dropped — and once none of its slots is in use it is
-// discarded with one madvise, so a batch pays one TLB shootdown, not 64.
+// Staging: the bookkeeping of the area in the program's address space that
+// evicted pages are moved into (space.h), in blocks of kBlockSlots slots.
+// Eviction moves a batch of victims (UFFDIO_MOVE, runs of contiguous pages in
+// one call each) into one block; the block then waits in FIFO order as
+// "inactive": a page the program touches there comes back with one move and
+// no network, which is how the pager learns what is still in use
+// (eviction_policy.h). The oldest block is drained: its pages are copied out
+// (the evictor writes the dirty ones to the pool from that copy) and the
+// block's memory is dropped at once, with one madvise, so a batch pays one
+// TLB shootdown, not 64. A block is reused once its memory is dropped and no
+// slot is in use any more.
 //
-// The area is registered with its own userfaultfd in SIGBUS mode: nothing may
-// ever fault there, and a bug that did would crash loudly instead of hanging
-// the pager on itself.
-//
-// Ownership: owns the mapping and its userfaultfd. Thread-safety: none; the
-// pager's thread owns it.
+// Ownership: borrows the space. Thread-safety: none; the pager's thread owns
+// it.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +21,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "vnode/uffd.h"
+#include "vnode/space.h"
 
 namespace tessera::vnode {
 
@@ -30,18 +29,16 @@ class Staging {
  public:
   static constexpr uint32_t kBlockSlots = 64;
 
-  static Result<Staging> Create(uint32_t blocks, size_t page_size);
-  Staging(Staging&& o) noexcept;
-  Staging& operator=(Staging&&) = delete;
-  ~Staging();
+  // The space's staging area.
+  explicit Staging(Space* space);
 
-  Uffd& uffd() { return uffd_; }
-  uint8_t* SlotAddress(uint32_t slot) { return base_ + size_t{slot} * page_size_; }
+  // Where `slot` is, in the space.
+  uint8_t* SlotAddress(uint32_t slot) const { return base_ + size_t{slot} * page_size_; }
   uint64_t PageOfSlot(uint32_t slot) const { return slot_page_[slot]; }
 
   // A free block for an eviction batch, if any.
   std::optional<uint32_t> TakeBlock();
-  // Records that `slot` (in a taken block) now holds `page`.
+  // Records that `slot` (in a taken block, not sealed) now holds `page`.
   void Fill(uint32_t slot, uint64_t page);
   // Ends filling `block`: it joins the inactive FIFO (or is freed if empty).
   void Seal(uint32_t block);
@@ -53,9 +50,13 @@ class Staging {
   // evicted from now on (the evictor calls this before each batch).
   void SealProbeBlock();
   // The oldest inactive block not yet drained, removed from the FIFO. The
-  // caller releases or hands on each of its slots, then calls EndDrain.
+  // caller copies its live slots out, then calls Drop, then releases or hands
+  // on each slot.
   std::optional<uint32_t> NextToDrain();
-  void EndDrain(uint32_t block) { MaybeFree(block); }
+  // Drops the memory of a drained block (its pages were copied out).
+  Status Drop(uint32_t block);
+  // The space completed a drop later (Space::TakeCompletions).
+  Status OnDropped(uint32_t block);
   // `slot`'s page no longer needs it. `moved_out`: its memory left with the
   // page (a move back), rather than being copied.
   void Release(uint32_t slot, bool moved_out);
@@ -64,7 +65,7 @@ class Staging {
   uint64_t held_pages() const { return held_; }
   // Pages in inactive blocks not yet drained (may include released slots).
   uint64_t inactive_pages() const { return inactive_pages_; }
-  // Pages of memory held by drained blocks: on their way out.
+  // Pages of memory held by drained blocks: being dropped.
   uint64_t draining_pages() const { return draining_held_; }
   uint32_t free_blocks() const { return static_cast<uint32_t>(free_.size()); }
 
@@ -76,11 +77,12 @@ class Staging {
     bool sealed = false;
     bool in_fifo = false;
     bool draining = false;
+    bool dropping = false;  // Drop asked, not done yet
   };
-  Staging(Uffd uffd, uint8_t* base, uint32_t blocks, size_t page_size);
+  void Dropped(uint32_t block);
   void MaybeFree(uint32_t block);
 
-  Uffd uffd_;
+  Space* space_;
   uint8_t* base_;
   uint32_t blocks_;
   size_t page_size_;

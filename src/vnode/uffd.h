@@ -56,6 +56,9 @@ class Uffd {
   // Opens a non-blocking userfaultfd asking for `wanted`; fails unless every
   // feature in `required` is granted.
   static Result<Uffd> Open(const UffdFeatures& wanted, const UffdFeatures& required);
+  // A descriptor opened elsewhere (another process's, received over a
+  // socket) with the features it was opened with.
+  static Uffd Adopt(UniqueFd fd, const UffdFeatures& features) { return Uffd(std::move(fd), features); }
   Uffd(Uffd&&) = default;
   Uffd& operator=(Uffd&&) = default;
 

@@ -1,0 +1,120 @@
+#include "vnode/agent.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+
+#include "common/clock.h"
+#include "vnode/remote_space.h"
+#include "vnode/staging.h"
+
+namespace tessera::vnode {
+namespace {
+
+bool IsUserfaultfd(int fd) {
+  char path[64], target[64] = {};
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  return n > 0 && std::strcmp(target, "anon_inode:[userfaultfd]") == 0;
+}
+
+bool PageAligned(uint64_t x, size_t page) { return x != 0 && x % page == 0; }
+
+}  // namespace
+
+Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
+  if (!options.new_queue || options.pages == 0) return InvalidArgument("an agent needs a region to serve");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (options.socket_path.size() >= sizeof addr.sun_path) {
+    return InvalidArgument("agent socket path too long: " + options.socket_path);
+  }
+  std::memcpy(addr.sun_path, options.socket_path.c_str(), options.socket_path.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return Status::FromErrno(errno, "agent socket");
+  unlink(options.socket_path.c_str());
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return Status::FromErrno(errno, "bind " + options.socket_path);
+  }
+  if (listen(fd.get(), 4) != 0) return Status::FromErrno(errno, "listen " + options.socket_path);
+  std::unique_ptr<Agent> a(new Agent(std::move(options), std::move(fd)));
+  a->thread_ = std::thread([p = a.get()] { p->Loop(); });
+  return a;
+}
+
+Agent::Agent(AgentOptions options, UniqueFd listener) : options_(std::move(options)), listener_(std::move(listener)) {}
+
+Agent::~Agent() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  pager_.reset();
+  unlink(options_.socket_path.c_str());
+}
+
+void Agent::Loop() {
+  while (!stop_.load()) {
+    pollfd p{listener_.get(), POLLIN, 0};
+    if (poll(&p, 1, 100) > 0) Accept();
+    if (pager_ && pager_->finished()) pager_.reset();
+  }
+}
+
+void Agent::Accept() {
+  UniqueFd conn(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn.valid()) return;
+  if (Status s = Serve(std::move(conn)); !s.ok()) {
+    std::fprintf(stderr, "tessera: refused a program's connection: %s\n", s.ToString().c_str());
+  }
+}
+
+bool Agent::PreviousFinished() {
+  // An image that exec'd closed its socket on the way: its pager notices
+  // within a poll and drains its writes.
+  const uint64_t deadline = NowNanos() + 35'000'000'000ull;
+  while (pager_ && !pager_->finished() && NowNanos() < deadline && !stop_.load()) usleep(1000);
+  if (pager_ && !pager_->finished()) return false;
+  pager_.reset();
+  return true;
+}
+
+Status Agent::Serve(UniqueFd conn) {
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  if (getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) return Status::FromErrno(errno, "SO_PEERCRED");
+  if (!PreviousFinished()) return Unavailable("another image of the program is still being served");
+  timeval tv{.tv_sec = options_.handshake_ms / 1000, .tv_usec = (options_.handshake_ms % 1000) * 1000};
+  setsockopt(conn.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(conn.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  const PagerOptions& po = options_.pager;
+  const uint32_t blocks = StagingBlocksFor(po);
+  TS_RETURN_IF_ERROR(SendAgentMessage(conn.get(), {.op = AgentOp::kConfig, .a = options_.pages, .b = po.page_size, .c = blocks}));
+  UniqueFd uffd;
+  TS_ASSIGN_OR_RETURN(AgentMessage hello, RecvAgentMessage(conn.get(), &uffd));
+  SpaceLayout l{.base = reinterpret_cast<uint8_t*>(hello.a), .pages = options_.pages,
+                .staging = reinterpret_cast<uint8_t*>(hello.c), .staging_blocks = blocks, .page_size = po.page_size};
+  if (hello.op != AgentOp::kHello) return ProtocolError("the shim's first message is not a hello");
+  if (!uffd.valid() || !IsUserfaultfd(uffd.get())) return ProtocolError("the shim's hello carries no userfaultfd");
+  if (!PageAligned(hello.a, l.page_size) || !PageAligned(hello.c, l.page_size) || hello.b != l.bytes() ||
+      hello.d != l.staging_bytes() || hello.a > UINTPTR_MAX - hello.b || hello.c > UINTPTR_MAX - hello.d) {
+    return ProtocolError("the shim's hello describes areas other than those offered");
+  }
+  // From here the socket is the pager's, which never waits on it.
+  if (fcntl(conn.get(), F_SETFL, fcntl(conn.get(), F_GETFL) | O_NONBLOCK) != 0) {
+    return Status::FromErrno(errno, "make the session socket non-blocking");
+  }
+  const int sock = conn.get();  // the space owns it from now on
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, RemoteSpace::Adopt(l, std::move(uffd), std::move(conn), peer.pid));
+  TS_ASSIGN_OR_RETURN(pager_, Pager::Serve(po, options_.new_queue(), std::move(space)));
+  sessions_.fetch_add(1);
+  // One packet; the pager's thread may send on the socket too.
+  return SendAgentMessage(sock, {.op = AgentOp::kReady});
+}
+
+}  // namespace tessera::vnode

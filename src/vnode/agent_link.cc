@@ -1,0 +1,158 @@
+#include "vnode/agent_link.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace tessera::vnode {
+namespace {
+
+void Say(const char* msg) { (void)!write(2, msg, std::strlen(msg)); }
+
+bool Within(uint64_t a, uint64_t len, const uint8_t* base, size_t bytes) {
+  const auto b = reinterpret_cast<uint64_t>(base);
+  return a >= b && len <= bytes && a - b <= bytes - len;
+}
+
+Result<int> Connect(const char* path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (std::strlen(path) >= sizeof addr.sun_path) return InvalidArgument(std::string("agent path too long: ") + path);
+  std::strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno(errno, "agent socket");
+  timeval tv{.tv_sec = 60, .tv_usec = 0};  // the agent may first wait for the previous image's writes
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::FromErrno(err, std::string("connect to the agent at ") + path);
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AgentLink>> AgentLink::Join(const char* socket_path, void (*on_helper_start)()) {
+  std::unique_ptr<AgentLink> link(new AgentLink);
+  link->on_helper_start_ = on_helper_start;
+  TS_ASSIGN_OR_RETURN(link->socket_, Connect(socket_path));
+  TS_RETURN_IF_ERROR(link->Handshake());
+  TS_RETURN_IF_ERROR(link->StartHelper());
+  return link;
+}
+
+Status AgentLink::Handshake() {
+  TS_ASSIGN_OR_RETURN(AgentMessage config, RecvAgentMessage(socket_));
+  if (config.op != AgentOp::kConfig || config.a == 0 || config.b != 4096 || config.c == 0 || config.c > (1u << 24)) {
+    return ProtocolError("the agent's first message is not a usable config");
+  }
+  layout_.pages = config.a;
+  layout_.page_size = config.b;
+  layout_.staging_blocks = static_cast<uint32_t>(config.c);
+  TS_ASSIGN_OR_RETURN(Uffd uffd, Uffd::Open(kSpaceFeatures, kSpaceFeatures));
+  TS_RETURN_IF_ERROR(MapRegistered(uffd, layout_.bytes(), &layout_.base, "managed range"));
+  TS_RETURN_IF_ERROR(MapRegistered(uffd, layout_.staging_bytes(), &layout_.staging, "staging area"));
+  TS_RETURN_IF_ERROR(SendAgentMessage(socket_,
+                                      {.op = AgentOp::kHello, .a = reinterpret_cast<uint64_t>(layout_.base),
+                                       .b = layout_.bytes(), .c = reinterpret_cast<uint64_t>(layout_.staging),
+                                       .d = layout_.staging_bytes()},
+                                      uffd.fd()));
+  Result<AgentMessage> ready = RecvAgentMessage(socket_);
+  if (!ready.ok() && ready.status().message() == "closed") {
+    return Unavailable("the agent refused this process (it says why)");
+  }
+  TS_RETURN_IF_ERROR(ready.status());
+  if (ready->op != AgentOp::kReady) return ProtocolError("the agent did not answer the hello with ready");
+  uffd_.emplace(std::move(uffd));
+  timeval none{};
+  setsockopt(socket_, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);  // the helper waits as long as it takes
+  return Status::Ok();
+}
+
+Status AgentLink::StartHelper() {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // signals go to the program's threads
+  int err = 0;
+  using Body = void* (*)(void*);
+  for (auto [fn, name] : {std::pair<Body, const char*>{Helper, "tessera-helper"}, {Watchdog, "tessera-watch"}}) {
+    pthread_t t;
+    err = pthread_create(&t, nullptr, fn, this);
+    if (err != 0) break;
+    pthread_setname_np(t, name);
+    pthread_detach(t);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (err != 0) return Status::FromErrno(err, "start the helper threads");
+  return Status::Ok();
+}
+
+void AgentLink::Stop() {
+  Say("tessera: the agent serving this program's memory went away; stopping the program\n");
+  syscall(SYS_kill, getpid(), SIGKILL);
+}
+
+void* AgentLink::Helper(void* self) {
+  auto* link = static_cast<AgentLink*>(self);
+  if (link->on_helper_start_ != nullptr) link->on_helper_start_();
+  for (;;) {
+    Result<AgentMessage> m = RecvAgentMessage(link->socket_);
+    if (!m.ok() || !link->Serve(*m)) break;
+  }
+  Stop();
+  return nullptr;
+}
+
+void* AgentLink::Watchdog(void* self) {
+  auto* link = static_cast<AgentLink*>(self);
+  if (link->on_helper_start_ != nullptr) link->on_helper_start_();
+  for (;;) {
+    pollfd p{link->socket_, POLLRDHUP, 0};
+    int n = poll(&p, 1, -1);
+    if (n > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))) break;
+  }
+  Stop();
+  return nullptr;
+}
+
+bool AgentLink::Serve(const AgentMessage& m) {
+  const SpaceLayout& l = layout_;
+  AgentMessage reply;
+  if (m.op == AgentOp::kDrop && Within(m.a, m.b, l.staging, l.staging_bytes())) {
+    syscall(SYS_madvise, m.a, m.b, MADV_DONTNEED);
+    reply = {.op = AgentOp::kDropped, .token = m.token};
+  } else if (m.op == AgentOp::kMove && m.c > 0 && m.c <= 64 &&
+             Within(m.a, m.c * l.page_size, l.staging, l.staging_bytes()) &&
+             Within(m.b, m.c * l.page_size, l.base, l.bytes())) {
+    Result<MoveResult> r = MoveRun(*uffd_, reinterpret_cast<uint8_t*>(m.a), reinterpret_cast<uint8_t*>(m.b),
+                                   static_cast<uint32_t>(m.c), l.page_size);
+    if (!r.ok()) {
+      Say("tessera: moving pages out of the cache failed: ");
+      Say(r.status().ToString().c_str());
+      Say("\n");
+    }
+    reply = r.ok() ? AgentMessage{.op = AgentOp::kMoved, .token = m.token, .a = r->moved, .b = r->missing}
+                   : AgentMessage{.op = AgentOp::kMoved, .token = m.token, .c = 1};
+  } else {
+    Say("tessera: the agent sent this program a request it does not take\n");
+    return false;
+  }
+  return SendAgentMessage(socket_, reply).ok();
+}
+
+void AgentLink::ForgetInChild() {
+  close(socket_);
+  uffd_.reset();
+}
+
+}  // namespace tessera::vnode

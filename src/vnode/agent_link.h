@@ -1,0 +1,60 @@
+// AgentLink: the program's end of an agent session (agent.h). Join() connects
+// to the agent's socket, maps the managed range and the staging area the
+// agent asks for, registers them with a userfaultfd, hands that over, waits
+// until the agent serves it, and starts the helper thread. The helper does
+// what the kernel lets only the program itself do — UFFDIO_MOVE pages into
+// staging, MADV_DONTNEED drained staging blocks — with system calls on
+// ranges it checks, and nothing else: it never touches the managed range's
+// bytes. If the agent goes away, a watchdog thread says so and stops the
+// process (SIGKILL): the pages it held exist nowhere else.
+//
+// Used by the preload shim (src/preload) and by tests that play a program.
+//
+// Ownership: Join returns a link that must outlive every use of the range;
+// the shim never destroys it. Thread-safety: Join once per process;
+// ForgetInChild in a forked child only.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "common/result.h"
+#include "vnode/agent_protocol.h"
+#include "vnode/space.h"
+
+namespace tessera::vnode {
+
+class AgentLink {
+ public:
+  // `on_helper_start` runs first on the helper thread (the shim marks it so
+  // that nothing it allocates comes from the range).
+  static Result<std::unique_ptr<AgentLink>> Join(const char* socket_path, void (*on_helper_start)() = nullptr);
+
+  const SpaceLayout& layout() const { return layout_; }
+
+  // In a child forked without exec: lets go of the parent's session, so that
+  // the agent sees the parent leave when it does. Async-signal-safe.
+  void ForgetInChild();
+
+ private:
+  AgentLink() = default;
+  Status Handshake();
+  Status StartHelper();
+  static void* Helper(void* self);
+  // Waits for the agent's end of the socket to close, alone: the helper may
+  // be blocked in an madvise whose userfaultfd event no one will read now.
+  static void* Watchdog(void* self);
+  static void Stop();
+  // One request from the agent, answered; false ends the session.
+  bool Serve(const AgentMessage& m);
+
+  int socket_ = -1;
+  // Kept open for the process's life: if the agent dies, a fault waits
+  // instead of reading zeros where a page had been (the helper stops the
+  // process meanwhile). The helper makes its moves with it.
+  std::optional<Uffd> uffd_;
+  SpaceLayout layout_;
+  void (*on_helper_start_)() = nullptr;
+};
+
+}  // namespace tessera::vnode

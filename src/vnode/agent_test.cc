@@ -1,0 +1,141 @@
+#include "vnode/agent.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "vnode/agent_protocol.h"
+#include "vnode/fake_queue.h"
+#include "vnode/stress.h"
+
+namespace tessera::vnode {
+namespace {
+
+constexpr uint64_t kPages = 2048 + 64, kCache = 96;
+
+std::string Program() {
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "agent_test_program").string();
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/tessera-agent-test-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/agent.sock";
+    StartAgent();
+  }
+  void TearDown() override {
+    agent_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void StartAgent() {
+    auto a = Agent::Start({.socket_path = path_,
+                           .pager = {.cache_bytes = kCache * stress::kPage, .counters = &counters_},
+                           .pages = kPages,
+                           .new_queue = [pool = pool_] { return std::make_unique<FakeQueue>(pool, stress::kPage, 10'000); }});
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    agent_ = std::move(*a);
+  }
+  // Runs the program to its end: its wait status.
+  int RunProgram(const std::vector<std::string>& args) {
+    pid_t pid = Spawn(args);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+  }
+  pid_t Spawn(const std::vector<std::string>& args, int stdout_fd = -1) {
+    std::vector<std::string> argv{Program(), path_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (stdout_fd >= 0) dup2(stdout_fd, 1);
+      std::vector<char*> a;
+      for (auto& s : argv) a.push_back(s.data());
+      a.push_back(nullptr);
+      execv(a[0], a.data());
+      _exit(127);
+    }
+    return pid;
+  }
+  // Starts a program that holds its pages; returns once it said "ready".
+  pid_t SpawnHolding() {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    pid_t pid = Spawn({"hold"}, fds[1]);
+    close(fds[1]);
+    char buf[8] = {};
+    EXPECT_EQ(read(fds[0], buf, 6), 6);
+    close(fds[0]);
+    EXPECT_STREQ(buf, "ready\n");
+    return pid;
+  }
+
+  std::string dir_, path_;
+  std::shared_ptr<FakePool> pool_ = std::make_shared<FakePool>(stress::kPage);
+  PagerCounters counters_;
+  std::unique_ptr<Agent> agent_;
+};
+
+TEST_F(AgentTest, ServesAProgramFromOutsideWithEveryByteChecked) {
+  for (int seed : {1, 2}) {
+    int status = RunProgram({"stress", std::to_string(seed)});
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  EXPECT_EQ(agent_->sessions(), 2u);
+  PagerStats s = Snapshot(counters_, stress::kPage);
+  EXPECT_LE(s.peak_used_bytes, kCache * stress::kPage);
+  EXPECT_GT(s.evictions, kPages);
+  EXPECT_GT(s.pages_written, 0u);
+  EXPECT_GT(s.remote_faults, 0u);
+  EXPECT_GT(s.rescues, 0u);
+}
+
+TEST_F(AgentTest, ABadHelloIsRefusedAndTheNextProgramIsServed) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path_.c_str());
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  auto config = RecvAgentMessage(fd);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->op, AgentOp::kConfig);
+  EXPECT_EQ(config->a, kPages);
+  // A hello without a userfaultfd, describing areas of the wrong size.
+  ASSERT_TRUE(SendAgentMessage(fd, {.op = AgentOp::kHello, .a = 1 << 20, .b = 4096, .c = 2 << 20, .d = 4096}).ok());
+  auto answer = RecvAgentMessage(fd);
+  EXPECT_EQ(answer.status().message(), "closed");
+  close(fd);
+  int status = RunProgram({"stress", "3"});
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+}
+
+TEST_F(AgentTest, AKilledProgramsPagerFinishesAndTheNextImageIsServed) {
+  pid_t pid = SpawnHolding();
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  status = RunProgram({"stress", "4"});
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(agent_->sessions(), 2u);
+}
+
+TEST_F(AgentTest, AProgramWhoseAgentGoesAwayIsStoppedNotLeftReadingZeros) {
+  pid_t pid = SpawnHolding();
+  agent_.reset();
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+}
+
+}  // namespace
+}  // namespace tessera::vnode

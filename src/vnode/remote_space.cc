@@ -1,0 +1,120 @@
+#include "vnode/remote_space.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "common/check.h"
+
+namespace tessera::vnode {
+
+Result<std::unique_ptr<Space>> RemoteSpace::Adopt(const SpaceLayout& layout, UniqueFd uffd, UniqueFd socket,
+                                                  pid_t pid) {
+  UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
+  if (!ep.valid()) return Status::FromErrno(errno, "epoll_create1");
+  for (int fd : {uffd.get(), socket.get()}) {
+    epoll_event ev{.events = EPOLLIN, .data = {.fd = fd}};
+    if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return Status::FromErrno(errno, "epoll_ctl");
+  }
+  Uffd adopted = Uffd::Adopt(std::move(uffd), kSpaceFeatures);
+  return std::unique_ptr<Space>(new RemoteSpace(layout, std::move(adopted), std::move(socket), std::move(ep), pid));
+}
+
+Status RemoteSpace::ReadPages(std::span<uint8_t* const> from, std::span<uint8_t* const> to) {
+  CHECK(from.size() == to.size());
+  const size_t ps = layout_.page_size;
+  constexpr size_t kMaxIov = 64;  // a staging block at a time
+  iovec local[kMaxIov], remote[kMaxIov];
+  for (size_t i = 0; i < from.size(); i += kMaxIov) {
+    const size_t n = std::min(kMaxIov, from.size() - i);
+    for (size_t k = 0; k < n; ++k) {
+      local[k] = {to[i + k], ps};
+      remote[k] = {from[i + k], ps};
+    }
+    ssize_t got = process_vm_readv(pid_, local, n, remote, n, 0);
+    if (got < 0) return Status::FromErrno(errno, "read the program's staged pages (process_vm_readv)");
+    if (static_cast<size_t>(got) != n * ps) {
+      return Internal("read " + std::to_string(got) + " of " + std::to_string(n * ps) +
+                      " bytes of the program's staged pages");
+    }
+  }
+  return Status::Ok();
+}
+
+Status RemoteSpace::Send(const AgentMessage& m) {
+  if (!unsent_.empty()) {
+    unsent_.push_back(m);
+    return Flush();
+  }
+  Status s = SendAgentMessage(socket_.get(), m);
+  if (WouldBlock(s)) {
+    unsent_.push_back(m);
+    return Status::Ok();
+  }
+  return s;
+}
+
+Status RemoteSpace::Flush() {
+  while (!unsent_.empty()) {
+    Status s = SendAgentMessage(socket_.get(), unsent_.front());
+    if (WouldBlock(s)) return Status::Ok();
+    TS_RETURN_IF_ERROR(s);
+    unsent_.pop_front();
+  }
+  return Status::Ok();
+}
+
+Result<bool> RemoteSpace::Drop(uint8_t* addr, size_t len, uint32_t token) {
+  TS_RETURN_IF_ERROR(Send({.op = AgentOp::kDrop, .token = token, .a = reinterpret_cast<uint64_t>(addr), .b = len}));
+  return false;
+}
+
+Result<bool> RemoteSpace::Evict(uint8_t* dst, uint8_t* src, uint32_t pages, uint32_t token, MoveResult*) {
+  TS_RETURN_IF_ERROR(Send({.op = AgentOp::kMove, .token = token, .a = reinterpret_cast<uint64_t>(dst),
+                           .b = reinterpret_cast<uint64_t>(src), .c = pages}));
+  return false;
+}
+
+Result<bool> RemoteSpace::BringBack(uint8_t* dst, uint8_t* slot, uint8_t* scratch) {
+  uint8_t* from[] = {slot};
+  uint8_t* to[] = {scratch};
+  TS_RETURN_IF_ERROR(ReadPages(from, to));
+  TS_RETURN_IF_ERROR(uffd_.Copy(dst, scratch, layout_.page_size));
+  return false;
+}
+
+Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
+  TS_RETURN_IF_ERROR(Flush());
+  for (;;) {
+    Result<AgentMessage> m = RecvAgentMessage(socket_.get());
+    if (!m.ok() && WouldBlock(m.status())) return Status::Ok();
+    if (!m.ok()) return m.status().With("the program's session");
+    if (m->op == AgentOp::kDropped) {
+      out->push_back({.kind = SpaceCompletion::Kind::kDrop, .token = m->token});
+    } else if (m->op == AgentOp::kMoved) {
+      if (m->c != 0) return Internal("UFFDIO_MOVE failed in the program (its stderr says why)");
+      out->push_back({.kind = SpaceCompletion::Kind::kMove, .token = m->token, .move = {.moved = m->a, .missing = m->b}});
+    } else {
+      return ProtocolError("the shim sent op " + std::to_string(static_cast<int>(m->op)) + " mid-session");
+    }
+  }
+}
+
+bool RemoteSpace::Gone() {
+  // A program that exits or execs loses its memory first and closes the
+  // socket a moment later: give it that moment.
+  pollfd p{socket_.get(), POLLRDHUP, 0};
+  return poll(&p, 1, 2000) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
+}
+
+void RemoteSpace::Fail(const Status& why) {
+  std::fprintf(stderr, "tessera: the pager cannot go on, stopping the program (pid %d): %s\n", static_cast<int>(pid_),
+               why.ToString().c_str());
+  kill(pid_, SIGKILL);
+}
+
+}  // namespace tessera::vnode

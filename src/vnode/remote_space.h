@@ -1,0 +1,57 @@
+// RemoteSpace: a program's address space served from another process — the
+// agent (agent.h) serving a program under `tessera run`. The userfaultfd
+// came from the program over the session socket (agent_protocol.h); with it
+// the agent installs, zero-fills and moves pages in the program's memory.
+// Staged pages are read with process_vm_readv and brought back by copy. What
+// only the program can do (move pages into staging, drop a staging block's
+// memory) is asked of the shim's helper thread over the socket.
+//
+// If the agent goes away, the program still holds its own copy of the
+// userfaultfd, so its faults wait rather than read zeros, and the helper
+// thread, seeing the socket close, stops the program.
+//
+// Ownership: owns the userfaultfd, the socket and an epoll descriptor that
+// waits on both. Thread-safety: the pager's thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <deque>
+#include <memory>
+
+#include "common/unique_fd.h"
+#include "vnode/agent_protocol.h"
+#include "vnode/space.h"
+
+namespace tessera::vnode {
+
+class RemoteSpace final : public Space {
+ public:
+  // `layout` was checked against what the agent offered; `pid` is the
+  // program's (the socket's peer).
+  static Result<std::unique_ptr<Space>> Adopt(const SpaceLayout& layout, UniqueFd uffd, UniqueFd socket, pid_t pid);
+
+  Uffd& staging_uffd() override { return uffd_; }
+  int wait_fd() const override { return epoll_.get(); }
+  Status ReadPages(std::span<uint8_t* const> from, std::span<uint8_t* const> to) override;
+  Result<bool> Evict(uint8_t* dst, uint8_t* src, uint32_t pages, uint32_t token, MoveResult* result) override;
+  Result<bool> BringBack(uint8_t* dst, uint8_t* slot, uint8_t* scratch) override;
+  bool bring_back_copies() const override { return true; }
+  Result<bool> Drop(uint8_t* addr, size_t len, uint32_t token) override;
+  Status TakeCompletions(std::vector<SpaceCompletion>* out) override;
+  bool Gone() override;
+  void Fail(const Status& why) override;
+
+ private:
+  RemoteSpace(const SpaceLayout& layout, Uffd uffd, UniqueFd socket, UniqueFd epoll, pid_t pid)
+      : Space(layout, std::move(uffd)), socket_(std::move(socket)), epoll_(std::move(epoll)), pid_(pid) {}
+  Status Send(const AgentMessage& m);
+  Status Flush();
+
+  UniqueFd socket_;
+  UniqueFd epoll_;
+  pid_t pid_;
+  std::deque<AgentMessage> unsent_;  // the socket was full
+};
+
+}  // namespace tessera::vnode
