@@ -59,10 +59,11 @@ std::vector<int> PageOp::PlanRound(NodePool& pool, int read_extra) {
   }
   if ((asked_ == 0 && plan.size() < static_cast<size_t>(k)) || plan.empty()) {
     Status why = Shortfall();
-    if (why.code() == Code::kUnavailable && !unreachable_.empty() && !checked_map_ && in_flight_ == 0) {
-      // The nodes this page needs are unreachable: has the controller
-      // declared them dead (the page is lost, not just unavailable)? Nodes
-      // that could say "stale map" may all be among them: ask once.
+    if (why.code() == Code::kUnavailable && !checked_map_ && in_flight_ == 0) {
+      // The nodes this page needs are unreachable, or failed the request:
+      // has the controller declared them dead (the page is lost, not just
+      // unavailable)? Nodes that could say "stale map" may all be among
+      // them: ask once.
       checked_map_ = true;
       state_ = State::kNeedsMap;
       return {};

@@ -19,7 +19,7 @@ namespace {
 
 struct State {
   SharedReport* report = nullptr;  // mapped shared; lives as long as the process
-  std::unique_ptr<vnode::AgentLink> link;
+  vnode::AgentLink* link = nullptr;  // lives until the process ends
   std::unique_ptr<ManagedHeap> heap;
 };
 State* g_state = nullptr;  // set once by StartRuntime, never freed

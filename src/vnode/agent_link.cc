@@ -42,8 +42,10 @@ Result<int> Connect(const char* path) {
 
 }  // namespace
 
-Result<std::unique_ptr<AgentLink>> AgentLink::Join(const char* socket_path, void (*on_helper_start)()) {
-  std::unique_ptr<AgentLink> link(new AgentLink);
+Result<AgentLink*> AgentLink::Join(const char* socket_path, void (*on_helper_start)()) {
+  // Not freed on failure either: a half-made link may hold the range's
+  // registration, and the caller gives up on the process anyway.
+  auto* link = new AgentLink;
   link->on_helper_start_ = on_helper_start;
   TS_ASSIGN_OR_RETURN(link->socket_, Connect(socket_path));
   TS_RETURN_IF_ERROR(link->Handshake());

@@ -10,9 +10,9 @@
 //
 // Used by the preload shim (src/preload) and by tests that play a program.
 //
-// Ownership: Join returns a link that must outlive every use of the range;
-// the shim never destroys it. Thread-safety: Join once per process;
-// ForgetInChild in a forked child only.
+// Ownership: a link lives until the process ends — its threads use it until
+// then — so Join hands out a pointer no one deletes. Thread-safety: Join once
+// per process; ForgetInChild in a forked child only.
 #pragma once
 
 #include <memory>
@@ -28,7 +28,7 @@ class AgentLink {
  public:
   // `on_helper_start` runs first on the helper thread (the shim marks it so
   // that nothing it allocates comes from the range).
-  static Result<std::unique_ptr<AgentLink>> Join(const char* socket_path, void (*on_helper_start)() = nullptr);
+  static Result<AgentLink*> Join(const char* socket_path, void (*on_helper_start)() = nullptr);
 
   const SpaceLayout& layout() const { return layout_; }
 
@@ -38,6 +38,7 @@ class AgentLink {
 
  private:
   AgentLink() = default;
+  ~AgentLink() = delete;
   Status Handshake();
   Status StartHelper();
   static void* Helper(void* self);

@@ -16,6 +16,8 @@
 
 using namespace tessera::vnode;
 
+AgentLink* g_link = nullptr;  // lives until the process ends
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: %s SOCKET stress SEED | hold\n", argv[0]);
@@ -26,8 +28,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "join: %s\n", link.status().ToString().c_str());
     return 3;
   }
-  uint8_t* base = (*link)->layout().base;
-  const uint64_t pages = (*link)->layout().pages;
+  g_link = *link;
+  uint8_t* base = g_link->layout().base;
+  const uint64_t pages = g_link->layout().pages;
   if (std::strcmp(argv[2], "stress") == 0 && argc > 3) {
     stress::Options o{.pages = pages, .seed = static_cast<uint32_t>(std::atoi(argv[3]))};
     std::string failure = stress::Run(base, o);
