@@ -73,7 +73,9 @@ Status RegionImpl::Refresh(uint64_t stale_epoch) {
   if (info.id != id()) return NotFound("region '" + name() + "' was deleted");
   TS_ASSIGN_OR_RETURN(auto map, RegionMap::Make(std::move(info)));
   std::lock_guard lk(mu_);
-  if (map->epoch() > map_->epoch()) map_ = std::move(map);
+  // Same epoch: the controller may still know more — nodes it has since
+  // declared dead show as lost fragments before a new map is published.
+  if (map->epoch() >= map_->epoch()) map_ = std::move(map);
   // The node that refused us has seen a map the controller has not handed
   // out yet only in a race with a map change; the retry will tell.
   return Status::Ok();
