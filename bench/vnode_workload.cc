@@ -11,7 +11,8 @@
 //   sort MIB       std::sort of random 64-bit keys
 //   uffd-local     the local userfaultfd fault: a handler thread in this
 //                  process serving zero pages (p50/p99 of the touch)
-//   pingpong       raw TCP ping-pong, 16 B → 4 KiB, waiting as Tessera does
+//   pingpong       raw TCP ping-pong, 16 B → 4 KiB, waiting as the agent (spin
+//                  50 us, then sleep) and an embedded memory node (sleep) do
 #include <poll.h>
 #include <sys/mman.h>
 
@@ -162,7 +163,7 @@ int UffdLocal() {
 }
 
 int PingPong() {
-  auto r = tessera::bench::RunTcpPingPong(20000, {}, {});
+  auto r = tessera::bench::RunTcpPingPong(20000, {.spin_us = 50}, {.spin_us = 0});
   if (!r.ok()) {
     std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
     return 1;

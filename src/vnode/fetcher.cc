@@ -10,7 +10,8 @@
 
 namespace tessera::vnode {
 
-Fetcher::Fetcher(PagingContext* ctx, uint32_t max_in_flight) : ctx_(ctx), buffers_(max_in_flight) {
+Fetcher::Fetcher(PagingContext* ctx, uint32_t max_in_flight, uint32_t max_prefetch)
+    : ctx_(ctx), buffers_(max_in_flight), max_prefetch_(max_prefetch) {
   arena_bytes_ = size_t{max_in_flight} * ctx->page_size;
   void* p = mmap(nullptr, arena_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   CHECK(p != MAP_FAILED) << "cannot map " << arena_bytes_ << " bytes of fetch buffers";
@@ -31,6 +32,8 @@ Status Fetcher::Start(uint64_t page, uint64_t demand_ns, bool probe) {
   free_.pop_back();
   buffers_[i].page = page;
   buffers_[i].demand_ns = demand_ns;
+  buffers_[i].prefetch = demand_ns == 0;
+  prefetching_ += demand_ns == 0;
   e.state = PageState::kFetching;
   e.slot = i;
   e.flags = static_cast<uint8_t>((e.flags & kForceWrite) | (demand_ns == 0 ? kPrefetched : 0) | (probe ? kProbe : 0));
@@ -150,6 +153,8 @@ Status Fetcher::RetryInstalls() {
 
 void Fetcher::Finish(uint32_t index) {
   --ctx_->fetches_in_flight;
+  prefetching_ -= buffers_[index].prefetch;
+  buffers_[index].prefetch = false;
   free_.push_back(index);
   ctx_->NoteUsed();
 }

@@ -23,14 +23,16 @@ namespace tessera::vnode {
 
 class Fetcher {
  public:
-  Fetcher(PagingContext* ctx, uint32_t max_in_flight);
+  // At most `max_in_flight` reads, of which at most `max_prefetch` prefetches.
+  Fetcher(PagingContext* ctx, uint32_t max_in_flight, uint32_t max_prefetch);
   ~Fetcher();
   Fetcher(const Fetcher&) = delete;
   Fetcher& operator=(const Fetcher&) = delete;
 
   bool CanStart() const { return !free_.empty() && ctx_->HasRoom(); }
-  // Prefetches leave a quarter of the buffers to demand faults.
-  bool CanPrefetch() const { return free_.size() > buffers_.size() / 4 && ctx_->HasRoom(); }
+  // Prefetches are capped: a demand read sent after them waits behind them
+  // on the wire and at the memory node.
+  bool CanPrefetch() const { return prefetching_ < max_prefetch_ && !free_.empty() && ctx_->HasRoom(); }
   // Starts reading kRemote `page` (now kFetching). `demand_ns`: when the
   // fault that wants it was read (0 for a prefetch). `probe`: install it
   // staged (prefetcher.h). Needs CanStart().
@@ -48,6 +50,7 @@ class Fetcher {
     uint8_t* data = nullptr;
     uint64_t page = 0;
     uint64_t demand_ns = 0;  // first fault that waits, 0 if none yet
+    bool prefetch = false;   // started by the prefetcher
   };
   Status Submit(uint32_t index);
   // Installs buffer `index`'s page, or queues it while the address space changes.
@@ -62,6 +65,8 @@ class Fetcher {
   std::vector<Buffer> buffers_;
   std::vector<uint32_t> free_;
   std::vector<uint32_t> to_install_;
+  const uint32_t max_prefetch_;
+  uint32_t prefetching_ = 0;  // prefetches in flight
 };
 
 }  // namespace tessera::vnode

@@ -121,7 +121,7 @@ PagerImpl::PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTa
            .budget = o.cache_bytes / o.page_size},
       zeros_(o.page_size * std::max<uint32_t>(o.zero_fault_around, 1), 0),
       evictor_headroom_(EvictionShape(o, ctx_.budget).headroom),
-      fetcher_(&ctx_, o.max_fetches),
+      fetcher_(&ctx_, o.max_fetches, std::min(o.max_prefetches, o.max_fetches)),
       evictor_(&ctx_, EvictionShape(o, ctx_.budget),
                [this] {
                  stats_.probes_untouched.fetch_add(1, std::memory_order_relaxed);
@@ -129,8 +129,10 @@ PagerImpl::PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTa
                }),
       wait_(net::WaitOptions{.spin_us = o.spin_us}),
       queue_(std::move(queue)) {
-  // Windows up to an eighth of the cache, and no more than the buffers.
-  if (o.prefetch) prefetcher_.emplace(pages_, static_cast<uint32_t>(std::clamp<uint64_t>(ctx_.budget / 8, 4, o.max_fetches / 2)));
+  // Windows up to an eighth of the cache, and no more than the prefetches in flight.
+  if (o.prefetch) {
+    prefetcher_.emplace(pages_, static_cast<uint32_t>(std::clamp<uint64_t>(ctx_.budget / 8, 4, o.max_prefetches)));
+  }
 }
 
 PagerImpl::~PagerImpl() {

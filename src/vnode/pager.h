@@ -40,6 +40,8 @@ struct PagerOptions {
   std::string policy = "clock";  // eviction_policy.h
   bool prefetch = true;
   uint32_t max_fetches = 256;    // reads in flight at most
+  // Prefetches in flight at most: a demand read queues behind them.
+  uint32_t max_prefetches = 32;
   // Busy-poll the userfaultfd this long before sleeping (0: never): a
   // sleeping pager thread costs each fault a cross-core wake-up (~40 us
   // here). Dropped when more threads are runnable than there are cores.
