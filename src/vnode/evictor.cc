@@ -139,10 +139,7 @@ Status Evictor::Drain(bool* progress) {
   from_.clear();
   to_.clear();
   for (uint32_t s = first; s < first + Staging::kBlockSlots; ++s) {
-    uint64_t page = ctx_->staging->PageOfSlot(s);
-    if (page >= ctx_->pages) continue;
-    const PageEntry& e = (*ctx_->table)[page];
-    if (e.state != PageState::kStaged || e.slot != s) continue;  // rescued or discarded
+    if (!StagedPageAt(s)) continue;
     from_.push_back(ctx_->staging->SlotAddress(s));
     to_.push_back(Shadow(s));
   }
@@ -153,11 +150,19 @@ Status Evictor::Drain(bool* progress) {
   return Status::Ok();
 }
 
-Status Evictor::DrainSlot(uint32_t slot) {
+std::optional<uint64_t> Evictor::StagedPageAt(uint32_t slot) const {
   uint64_t page = ctx_->staging->PageOfSlot(slot);
-  if (page >= ctx_->pages) return Status::Ok();
+  if (page >= ctx_->pages) return std::nullopt;
+  const PageEntry& e = (*ctx_->table)[page];
+  if (e.state != PageState::kStaged || e.slot != slot) return std::nullopt;  // rescued or discarded
+  return page;
+}
+
+Status Evictor::DrainSlot(uint32_t slot) {
+  std::optional<uint64_t> staged = StagedPageAt(slot);
+  if (!staged) return Status::Ok();
+  const uint64_t page = *staged;
   PageEntry& e = (*ctx_->table)[page];
-  if (e.state != PageState::kStaged || e.slot != slot) return Status::Ok();  // rescued or discarded
   const uint8_t* data = Shadow(slot);
   uint64_t crc = PageCrc(data, ctx_->page_size);
   const bool zero = crc == ctx_->zero_crc && AllZero(data, ctx_->page_size);

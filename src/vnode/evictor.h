@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -77,6 +78,8 @@ class Evictor {
   // One run of `block` is settled; the block is sealed with its last.
   Status RunDone(uint32_t block);
   Status Drain(bool* progress);
+  // The page `slot` holds, if it is still staged there (not rescued or discarded).
+  std::optional<uint64_t> StagedPageAt(uint32_t slot) const;
   Status DrainSlot(uint32_t slot);
   Status SubmitWrite(uint64_t page, uint32_t slot);
   uint8_t* Shadow(uint32_t slot) const { return shadow_ + size_t{slot} * ctx_->page_size; }
