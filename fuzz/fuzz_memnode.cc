@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 
 #include "memnode/handlers.h"
 #include "proto/ctl2m.h"
@@ -22,8 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using Handler = void (*)(memnode::FragmentStore&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
   static const Handler kHandlers[] = {memnode::HandleReadPages, memnode::HandleWritePages,
                                       memnode::HandleAllocFragments, memnode::HandleFreeRegion,
-                                      memnode::HandleSetEpoch};
-  Handler h = kHandlers[data[0] % 5];
+                                      memnode::HandleSetEpoch, memnode::HandleCloneFragments};
+  Handler h = kHandlers[data[0] % std::size(kHandlers)];
   // Keep region 1 alive so reads and writes reach real memory.
   if (h == memnode::HandleFreeRegion || h == memnode::HandleAllocFragments) {
     if (size >= 9 && data[1] == 1) return 0;

@@ -57,6 +57,42 @@ TEST_F(ClusterTest, CreateWriteReadDelete) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(cluster_.memnode(i).store().used_bytes(), 0u);
 }
 
+TEST_F(ClusterTest, ACloneStartsEqualAndThenGoesItsOwnWay) {
+  constexpr uint64_t kPages = 1024;
+  auto r = client_->CreateRegion("parent", kPages * kPage);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<uint8_t> buf(kPages * kPage);
+  for (uint64_t p = 0; p < kPages; p += 2) Fill(&buf[p * kPage], p, 1);  // odd pages never written
+  ASSERT_TRUE((*r)->Write(0, kPages, buf.data()).ok());
+  const uint64_t used_before = cluster_.memnode(0).store().used_bytes();
+
+  auto c = client_->CloneRegion("parent", "child");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ((*c)->NodeOfEachFragment(), (*r)->NodeOfEachFragment()) << "a clone lives where its source does";
+  EXPECT_GT(cluster_.memnode(0).store().used_bytes(), used_before);
+  std::vector<uint8_t> back(buf.size());
+  ASSERT_TRUE((*c)->Read(0, kPages, back.data()).ok());
+  EXPECT_EQ(back, buf);
+
+  std::vector<uint8_t> page(kPage);
+  Fill(page.data(), 4, 2);
+  ASSERT_TRUE((*c)->Write(4, 1, page.data()).ok());
+  Fill(page.data(), 6, 3);
+  ASSERT_TRUE((*r)->Write(6, 1, page.data()).ok());
+  uint64_t version = 0;
+  ASSERT_TRUE((*r)->Read(4, 1, page.data()).ok());
+  EXPECT_TRUE(Check(page.data(), 4, &version) && version == 1) << "the child's write stays in the child";
+  ASSERT_TRUE((*c)->Read(6, 1, page.data()).ok());
+  EXPECT_TRUE(Check(page.data(), 6, &version) && version == 1) << "the parent's write stays in the parent";
+
+  EXPECT_EQ(client_->CloneRegion("parent", "child").status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(client_->CloneRegion("nope", "x").status().code(), Code::kNotFound);
+  EXPECT_EQ(client_->CloneRegion("parent", "bad name!").status().code(), Code::kInvalidArgument);
+  ASSERT_TRUE(client_->DeleteRegion("child").ok());
+  ASSERT_TRUE(client_->DeleteRegion("parent").ok());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cluster_.memnode(i).store().used_bytes(), 0u);
+}
+
 TEST_F(ClusterTest, ClearErrors) {
   ASSERT_TRUE(client_->CreateRegion("a", 1 << 20).ok());
   auto dup = client_->CreateRegion("a", 1 << 20);

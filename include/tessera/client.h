@@ -165,6 +165,11 @@ class Client {
   virtual Result<std::unique_ptr<Region>> CreateRegion(const std::string& name, uint64_t size_bytes,
                                                        const RegionOptions& options = {}) = 0;
   virtual Result<std::unique_ptr<Region>> OpenRegion(const std::string& name) = 0;
+  // A new region `name` with a copy of `source`'s pages, made at the memory
+  // nodes (no page crosses the network): a forked process's memory. Writes
+  // to `source` racing with the clone land on one side or both; the caller
+  // clones a region nobody is writing.
+  virtual Result<std::unique_ptr<Region>> CloneRegion(const std::string& source, const std::string& name) = 0;
   virtual Status DeleteRegion(const std::string& name) = 0;
   virtual Result<std::vector<RegionSummary>> ListRegions() = 0;
   virtual Result<ClusterStatus> GetClusterStatus() = 0;

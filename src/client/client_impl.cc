@@ -42,6 +42,13 @@ class ClientImpl final : public Client {
     return MakeRegion(std::move(info));
   }
 
+  Result<std::unique_ptr<Region>> CloneRegion(const std::string& source, const std::string& name) override {
+    TS_RETURN_IF_ERROR(CheckName(source));
+    TS_RETURN_IF_ERROR(CheckName(name));
+    TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::CloneRegion{.source = source, .name = name}));
+    return MakeRegion(std::move(info));
+  }
+
   Status DeleteRegion(const std::string& name) override {
     TS_RETURN_IF_ERROR(CheckName(name));
     return Control(proto::c2ctl::DeleteRegion{.name = name}).status();

@@ -1,8 +1,16 @@
-// c2ctl::CreateRegion. The region record is persisted as "creating" before any
-// memory node allocates, and as "ready" after all of them have: a controller
-// that crashes in between finds the "creating" record on restart and frees
-// whatever was allocated (Controller::Recover), so no region is ever half-made.
+// c2ctl::CreateRegion and c2ctl::CloneRegion. The region record is persisted
+// as "creating" before any memory node allocates, and as "ready" after all of
+// them have: a controller that crashes in between finds the "creating" record
+// on restart and frees whatever was allocated (Controller::Recover), so no
+// region is ever half-made.
+//
+// A clone is placed exactly where its source is, so that every node copies
+// its own fragments (ctl2m::CloneFragments) and no page crosses the network.
+// A source fragment that is not ready on a live node cannot be copied: the
+// clone's is marked lost, and rebuild restores it as it does the source's.
 #include <spdlog/spdlog.h>
+
+#include <functional>
 
 #include "common/clock.h"
 #include "common/units.h"
@@ -58,6 +66,67 @@ Status AllocateOnNodes(Context& ctx, const RegionRecord& r) {
   return Status::Ok();
 }
 
+// Asks each node of the clone `r` to copy its fragments from `source`.
+Status CloneOnNodes(Context& ctx, const RegionRecord& r, uint64_t source) {
+  std::map<uint64_t, proto::ctl2m::CloneFragments> per_node;
+  for (uint32_t f = 0; f < r.fragment_count(); ++f) {
+    if (r.fragment_states[f] != RegionRecord::FragmentState::kReady) continue;
+    auto& req = per_node[r.fragment_nodes[f]];
+    req.region = r.id;
+    req.epoch = r.epoch;
+    req.source = source;
+    req.fragments.push_back(f);
+  }
+  for (auto& [node, req] : per_node) {
+    Result<net::Connection*> conn = ctx.ConnectTo(node);
+    Status s = conn.status();
+    if (s.ok()) s = net::Call(*ctx.transport, **conn, req, ctx.options.memnode_timeout_ms).status();
+    if (!s.ok()) return s.With("memory node " + std::to_string(node) + " (" + ctx.state.nodes()[node].addr + ")");
+  }
+  return Status::Ok();
+}
+
+// Persists `r` as creating, has `allocate` make its fragments, and persists
+// it ready; on failure frees what was made and forgets the record.
+Status Materialize(Context& ctx, RegionRecord& r, const std::function<Status()>& allocate) {
+  r.state = RegionState::kCreating;
+  TS_RETURN_IF_ERROR(ctx.state.PutRegion(r));
+  Status s = allocate();
+  if (!s.ok()) {
+    Status undo = FreeRegionOnNodes(ctx, r);
+    if (undo.ok()) {
+      undo = ctx.state.DeleteRegion(r.name);
+    }
+    if (!undo.ok()) spdlog::warn("region '{}' left in state creating: {}", r.name, undo.ToString());
+    return s;
+  }
+  r.state = RegionState::kReady;
+  return ctx.state.PutRegion(r);
+}
+
+Result<RegionRecord> Clone(Context& ctx, const proto::c2ctl::CloneRegion& m) {
+  TS_RETURN_IF_ERROR(ValidateName(m.name));
+  if (ctx.state.regions().count(m.name)) return AlreadyExists("a region named '" + m.name + "' already exists");
+  auto src = ctx.state.regions().find(m.source);
+  if (src == ctx.state.regions().end()) return NotFound("no region named '" + m.source + "'");
+  if (src->second.state != RegionState::kReady) return Unavailable("region '" + m.source + "' is not ready");
+  RegionRecord r = src->second;
+  r.name = m.name;
+  r.epoch = 1;
+  const uint64_t now = NowNanos();
+  for (uint32_t f = 0; f < r.fragment_count(); ++f) {
+    if (!ctx.NodeAlive(r.fragment_nodes[f], now)) r.fragment_states[f] = RegionRecord::FragmentState::kLost;
+    if (r.fragment_states[f] != RegionRecord::FragmentState::kReady) {
+      r.fragment_states[f] = RegionRecord::FragmentState::kLost;
+    }
+  }
+  TS_ASSIGN_OR_RETURN(r.id, ctx.state.NewRegionId());
+  const uint64_t source = src->second.id;
+  TS_RETURN_IF_ERROR(Materialize(ctx, r, [&] { return CloneOnNodes(ctx, r, source); }));
+  spdlog::info("cloned region '{}' as '{}' (id {})", m.source, r.name, r.id);
+  return r;
+}
+
 Result<RegionRecord> Create(Context& ctx, const proto::c2ctl::CreateRegion& m) {
   TS_RETURN_IF_ERROR(ValidateName(m.name));
   if (ctx.state.regions().count(m.name)) return AlreadyExists("a region named '" + m.name + "' already exists");
@@ -74,19 +143,7 @@ Result<RegionRecord> Create(Context& ctx, const proto::c2ctl::CreateRegion& m) {
   }
   TS_RETURN_IF_ERROR(Place(ctx, &r));
   TS_ASSIGN_OR_RETURN(r.id, ctx.state.NewRegionId());
-  r.state = RegionState::kCreating;
-  TS_RETURN_IF_ERROR(ctx.state.PutRegion(r));
-  Status s = AllocateOnNodes(ctx, r);
-  if (!s.ok()) {
-    Status undo = FreeRegionOnNodes(ctx, r);
-    if (undo.ok()) {
-      undo = ctx.state.DeleteRegion(r.name);
-    }
-    if (!undo.ok()) spdlog::warn("region '{}' left in state creating: {}", r.name, undo.ToString());
-    return s;
-  }
-  r.state = RegionState::kReady;
-  TS_RETURN_IF_ERROR(ctx.state.PutRegion(r));
+  TS_RETURN_IF_ERROR(Materialize(ctx, r, [&] { return AllocateOnNodes(ctx, r); }));
   spdlog::info("created region '{}' (id {}, {}, {}, {} fragments)", r.name, r.id,
                FormatSize(r.num_pages * r.page_size), r.redundancy.ToString(), r.fragment_count());
   return r;
@@ -99,6 +156,16 @@ void HandleCreateRegion(Context& ctx, const proto::FrameHeader& req, proto::Byte
   if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
   Result<RegionRecord> r = Create(ctx, *m);
   if (!r.ok()) return proto::AppendErrorReply(req, r.status().With("create region '" + m->name + "'"), out);
+  proto::AppendReply(req, RegionInfoOf(ctx, *r), out);
+}
+
+void HandleCloneRegion(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) {
+  auto m = proto::c2ctl::CloneRegion::Decode(body);
+  if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
+  Result<RegionRecord> r = Clone(ctx, *m);
+  if (!r.ok()) {
+    return proto::AppendErrorReply(req, r.status().With("clone region '" + m->source + "' as '" + m->name + "'"), out);
+  }
   proto::AppendReply(req, RegionInfoOf(ctx, *r), out);
 }
 

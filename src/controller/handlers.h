@@ -17,6 +17,7 @@ using HandlerFn = void (*)(Context&, const proto::FrameHeader&, proto::ByteSpan,
 void HandleRegister(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleHeartbeat(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleCreateRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+void HandleCloneRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleDeleteRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleOpenRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleListRegions(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);

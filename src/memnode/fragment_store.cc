@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <unordered_set>
 
@@ -91,6 +92,36 @@ Status FragmentStore::Allocate(uint64_t region, uint64_t epoch, std::span<const 
   for (size_t i = 0; i < specs.size(); ++i) r.fragments.emplace(specs[i].fragment, std::move(made[i]));
   r.epoch = std::max(r.epoch, epoch);
   used_.fetch_add(want, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status FragmentStore::Clone(uint64_t region, uint64_t epoch, uint64_t source, std::span<const uint32_t> fragments) {
+  if (region == source) return InvalidArgument("a region cannot be cloned onto itself");
+  auto src = regions_.find(source);
+  if (src == regions_.end()) return NotFound("region " + std::to_string(source) + " has no fragments here");
+  std::vector<proto::ctl2m::FragmentSpec> specs;
+  specs.reserve(fragments.size());
+  for (uint32_t n : fragments) {
+    auto f = src->second.fragments.find(n);
+    if (f == src->second.fragments.end()) {
+      return NotFound("region " + std::to_string(source) + " fragment " + std::to_string(n) + " is not on this node");
+    }
+    specs.push_back({n, f->second.slots, f->second.slot_size});
+  }
+  TS_RETURN_IF_ERROR(Allocate(region, epoch, specs));
+  // Allocate may have rehashed regions_; the fragments themselves never move.
+  Region& from = regions_.at(source);
+  Region& to = regions_.at(region);
+  for (uint32_t n : fragments) {
+    const Fragment& s = from.fragments.at(n);
+    Fragment& d = to.fragments.at(n);
+    for (uint32_t slot = 0; slot < s.slots; ++slot) {
+      if (s.meta[slot].version == 0) continue;  // never written: zeros already
+      const uint64_t off = static_cast<uint64_t>(slot) * s.slot_size;
+      std::memcpy(d.base + off, s.base + off, s.slot_size);
+    }
+    d.meta = s.meta;
+  }
   return Status::Ok();
 }
 

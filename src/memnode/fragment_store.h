@@ -57,6 +57,13 @@ class FragmentStore {
   Status AdmitEpoch(uint64_t region, uint64_t epoch);
   // The controller's word that `region`'s map is now at `epoch` (never lowers).
   void RaiseEpoch(uint64_t region, uint64_t epoch);
+  // Allocates fragments `fragments` of `region` as copies of the same
+  // fragments of `source` (which must all be here), content, CRCs and
+  // versions alike; all or nothing, within capacity, like Allocate. Only
+  // written slots are copied, so the copy costs RSS only where the source
+  // does. Unfinished writes' undo entries stay with the source: the caller
+  // clones a region no one is writing.
+  Status Clone(uint64_t region, uint64_t epoch, uint64_t source, std::span<const uint32_t> fragments);
   // Unmaps every fragment of `region`; returns the bytes freed (0 if unknown).
   uint64_t FreeRegion(uint64_t region);
 

@@ -44,6 +44,39 @@ TEST(FragmentStoreTest, AllocationIsAllOrNothing) {
   EXPECT_EQ(s.used_bytes(), 4096u);
 }
 
+TEST(FragmentStoreTest, CloneCopiesContentAndLeavesEachSideItsOwn) {
+  FragmentStore s(64 * 4096);
+  std::vector<FragmentSpec> specs = {{0, 4, 4096}, {5, 4, 4096}};
+  ASSERT_TRUE(s.Allocate(1, 0, specs).ok());
+  Result<SlotView> v = s.Lookup(1, 5, 2);
+  ASSERT_TRUE(v.ok());
+  std::memset(v->data, 0xab, v->size);
+  *v->crc = 77;
+  *v->version = 9;
+  const uint32_t both[] = {0, 5};
+  ASSERT_TRUE(s.Clone(2, 3, 1, both).ok());
+  EXPECT_EQ(s.used_bytes(), 16u * 4096);
+  Result<SlotView> c = s.Lookup(2, 5, 2);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data[4095], 0xab);
+  EXPECT_EQ(*c->crc, 77u);
+  EXPECT_EQ(*c->version, 9u);
+  EXPECT_EQ(s.Lookup(2, 5, 1)->data[0], 0) << "unwritten slots stay zeros";
+  std::memset(c->data, 0xcd, c->size);
+  EXPECT_EQ(s.Lookup(1, 5, 2)->data[0], 0xab) << "the copy is not shared";
+  EXPECT_TRUE(s.AdmitEpoch(2, 3).ok());
+
+  const uint32_t missing[] = {0, 1};
+  EXPECT_EQ(s.Clone(3, 0, 1, missing).code(), Code::kNotFound) << "fragment 1 is not here";
+  EXPECT_EQ(s.Clone(3, 0, 4, both).code(), Code::kNotFound) << "no such source";
+  EXPECT_EQ(s.Clone(1, 0, 1, both).code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.Clone(2, 0, 1, both).code(), Code::kAlreadyExists);
+  FragmentStore small(12 * 4096);
+  ASSERT_TRUE(small.Allocate(1, 0, specs).ok());
+  EXPECT_EQ(small.Clone(2, 0, 1, both).code(), Code::kOutOfCapacity);
+  EXPECT_EQ(small.region_count(), 1u) << "a failed clone keeps nothing";
+}
+
 TEST(FragmentStoreTest, AHugeFragmentNumberCostsNothingExtra) {
   // Found by fuzz_memnode: the store once sized a table by fragment number.
   FragmentStore s(1 << 20);

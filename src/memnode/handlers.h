@@ -17,6 +17,8 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
                       proto::Bytes* out);
 void HandleAllocFragments(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body,
                           proto::Bytes* out);
+void HandleCloneFragments(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body,
+                          proto::Bytes* out);
 void HandleFreeRegion(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body,
                       proto::Bytes* out);
 void HandleSetEpoch(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out);

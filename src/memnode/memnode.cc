@@ -23,6 +23,7 @@ class Memnode::Service final : public net::Handler {
       case proto::Op::kC2mReadPages: return HandleReadPages(store_, req, body, out);
       case proto::Op::kC2mWritePages: return HandleWritePages(store_, req, body, out);
       case proto::Op::kCtl2mAllocFragments: return HandleAllocFragments(store_, req, body, out);
+      case proto::Op::kCtl2mCloneFragments: return HandleCloneFragments(store_, req, body, out);
       case proto::Op::kCtl2mFreeRegion: return HandleFreeRegion(store_, req, body, out);
       case proto::Op::kCtl2mSetEpoch: return HandleSetEpoch(store_, req, body, out);
       default:

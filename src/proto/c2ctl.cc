@@ -180,6 +180,15 @@ Result<CreateRegion> CreateRegion::Decode(ByteSpan body) {
   return m;
 }
 
+Result<CloneRegion> CloneRegion::Decode(ByteSpan body) {
+  Reader r(body);
+  CloneRegion m;
+  m.source = r.String();
+  m.name = r.String();
+  TS_RETURN_IF_ERROR(r.Finish("c2ctl::CloneRegion"));
+  return m;
+}
+
 Result<ListRegions> ListRegions::Decode(ByteSpan body) {
   TS_RETURN_IF_ERROR(Empty::Decode(body).status());
   return ListRegions{};

@@ -6,7 +6,8 @@
 //   DeleteRegion      = name:string
 //   ListRegions       = (empty)
 //   ClusterStatus     = (empty)
-//   CreateRegion, OpenRegion reply with RegionInfo; DeleteRegion with (empty);
+//   CloneRegion       = source:string name:string
+//   CreateRegion, CloneRegion, OpenRegion reply with RegionInfo; DeleteRegion with (empty);
 //   ListRegions with RegionList; ClusterStatus with ClusterStatusReply.
 //
 //   Redundancy        (proto/redundancy.h)
@@ -126,6 +127,20 @@ struct CreateRegion {
   Redundancy redundancy;
   void Encode(Writer& w) const;
   static Result<CreateRegion> Decode(ByteSpan body);
+};
+
+// A new region `name` holding a copy of region `source`'s pages, placed on
+// the same nodes (each copies its fragments locally): a fork's memory.
+struct CloneRegion {
+  static constexpr Op kOp = Op::kC2ctlCloneRegion;
+  using Reply = RegionInfo;
+  std::string source;
+  std::string name;
+  void Encode(Writer& w) const {
+    w.String(source);
+    w.String(name);
+  }
+  static Result<CloneRegion> Decode(ByteSpan body);
 };
 
 // OpenRegion and DeleteRegion carry only a name.

@@ -62,4 +62,27 @@ Result<SetEpoch> SetEpoch::Decode(ByteSpan body) {
   return m;
 }
 
+void CloneFragments::Encode(Writer& w) const {
+  w.U64(region);
+  w.U64(epoch);
+  w.U64(source);
+  w.U32(static_cast<uint32_t>(fragments.size()));
+  for (uint32_t f : fragments) w.U32(f);
+}
+
+Result<CloneFragments> CloneFragments::Decode(ByteSpan body) {
+  Reader r(body);
+  CloneFragments m;
+  m.region = r.U64();
+  m.epoch = r.U64();
+  m.source = r.U64();
+  uint32_t n = r.Count(4, kMaxFragmentsPerRequest, "fragment");
+  if (r.ok() && n == 0) r.Fail("no fragments");
+  m.fragments.resize(n);
+  for (uint32_t& f : m.fragments) f = r.U32();
+  TS_RETURN_IF_ERROR(r.Finish("ctl2m::CloneFragments"));
+  if (m.source == m.region) return InvalidArgument("a region cannot be cloned onto itself");
+  return m;
+}
+
 }  // namespace tessera::proto::ctl2m

@@ -6,6 +6,8 @@
 //   FreeRegionReply     = freed_bytes:u64
 //   SetEpoch            = region:u64 epoch:u64
 //   SetEpochReply       = (empty)
+//   CloneFragments      = region:u64 epoch:u64 source:u64 count:u32 { fragment:u32 }*count
+//   CloneFragmentsReply = (empty)
 //
 // epoch is the region map's; the node refuses requests made with an older
 // one from then on. AllocFragments is all-or-nothing at the node: if any fragment does not fit,
@@ -18,6 +20,11 @@
 // rebuilt elsewhere): from then on it refuses requests made with an older map,
 // which sends their clients to the controller for the new one. It never
 // lowers a node's epoch, and is a no-op for a region the node does not hold.
+//
+// CloneFragments allocates fragments of `region` as copies of the same-numbered
+// fragments of `source` held by this node — the memory side of a fork: the
+// content is copied inside the node, never over the network. All or nothing,
+// like AllocFragments; same limits on count.
 //
 // Thread-safety: value types.
 #pragma once
@@ -74,6 +81,17 @@ struct SetEpoch {
     w.U64(epoch);
   }
   static Result<SetEpoch> Decode(ByteSpan body);
+};
+
+struct CloneFragments {
+  static constexpr Op kOp = Op::kCtl2mCloneFragments;
+  using Reply = Empty;
+  uint64_t region = 0;
+  uint64_t epoch = 0;
+  uint64_t source = 0;
+  std::vector<uint32_t> fragments;
+  void Encode(Writer& w) const;
+  static Result<CloneFragments> Decode(ByteSpan body);
 };
 
 }  // namespace tessera::proto::ctl2m

@@ -127,6 +127,27 @@ TEST(MessagesTest, AllocFragmentsValidatesSpecs) {
   EXPECT_FALSE(ctl2m::AllocFragments::Decode(Encode(m)).ok());
 }
 
+TEST(MessagesTest, CloneRequestsRoundTripAndAreChecked) {
+  ctl2m::CloneFragments m{.region = 4, .epoch = 1, .source = 3, .fragments = {0, 7}};
+  Bytes b = Encode(m);
+  Result<ctl2m::CloneFragments> d = ctl2m::CloneFragments::Decode(b);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->source, 3u);
+  EXPECT_EQ(d->fragments, (std::vector<uint32_t>{0, 7}));
+  ExpectEveryTruncationFails<ctl2m::CloneFragments>(b);
+  m.source = 4;
+  EXPECT_EQ(ctl2m::CloneFragments::Decode(Encode(m)).status().code(), Code::kInvalidArgument);
+  m.source = 3;
+  m.fragments.clear();
+  EXPECT_FALSE(ctl2m::CloneFragments::Decode(Encode(m)).ok());
+
+  c2ctl::CloneRegion c{.source = "a", .name = "b"};
+  Result<c2ctl::CloneRegion> cd = c2ctl::CloneRegion::Decode(Encode(c));
+  ASSERT_TRUE(cd.ok());
+  EXPECT_EQ(cd->name, "b");
+  ExpectEveryTruncationFails<c2ctl::CloneRegion>(Encode(c));
+}
+
 TEST(MessagesTest, MembershipRoundTrips) {
   m2ctl::Register reg{.node_id = 0, .incarnation = 99, .addr = "127.0.0.1:7001",
                       .capacity = 1 << 30, .used = 5, .domain = "rack-2"};

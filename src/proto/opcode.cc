@@ -9,6 +9,7 @@ std::string_view OpName(uint8_t op) {
     case Op::kCtl2mAllocFragments: return "ctl2m::AllocFragments";
     case Op::kCtl2mFreeRegion: return "ctl2m::FreeRegion";
     case Op::kCtl2mSetEpoch: return "ctl2m::SetEpoch";
+    case Op::kCtl2mCloneFragments: return "ctl2m::CloneFragments";
     case Op::kM2ctlRegister: return "m2ctl::Register";
     case Op::kM2ctlHeartbeat: return "m2ctl::Heartbeat";
     case Op::kC2ctlCreateRegion: return "c2ctl::CreateRegion";
@@ -16,6 +17,7 @@ std::string_view OpName(uint8_t op) {
     case Op::kC2ctlDeleteRegion: return "c2ctl::DeleteRegion";
     case Op::kC2ctlListRegions: return "c2ctl::ListRegions";
     case Op::kC2ctlClusterStatus: return "c2ctl::ClusterStatus";
+    case Op::kC2ctlCloneRegion: return "c2ctl::CloneRegion";
   }
   return "unknown";
 }

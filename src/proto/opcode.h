@@ -21,6 +21,7 @@ enum class Op : uint8_t {
   kCtl2mAllocFragments = 0x10,
   kCtl2mFreeRegion = 0x11,
   kCtl2mSetEpoch = 0x12,
+  kCtl2mCloneFragments = 0x13,
 
   kM2ctlRegister = 0x20,
   kM2ctlHeartbeat = 0x21,
@@ -30,6 +31,7 @@ enum class Op : uint8_t {
   kC2ctlDeleteRegion = 0x32,
   kC2ctlListRegions = 0x33,
   kC2ctlClusterStatus = 0x34,
+  kC2ctlCloneRegion = 0x35,
 };
 
 bool IsKnownOpcode(uint8_t op);
