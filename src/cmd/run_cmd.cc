@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -255,6 +256,34 @@ class TempDir {
   std::string path_;
 };
 
+// A program image's pages: a region. Forked children get clones of it, named
+// after it, which are deleted when their pagers are done.
+class RegionStore final : public vnode::ImageStore {
+ public:
+  RegionStore(Client& client, std::unique_ptr<Region> region, bool owned, std::shared_ptr<std::atomic<int>> forks)
+      : client_(client), region_(std::move(region)), owned_(owned), forks_(std::move(forks)) {}
+  ~RegionStore() override {
+    if (!owned_) return;
+    const std::string name = region_->name();
+    region_.reset();
+    if (Status s = client_.DeleteRegion(name); !s.ok()) {
+      std::fprintf(stderr, "tessera run: could not delete region %s: %s\n", name.c_str(), s.ToString().c_str());
+    }
+  }
+  std::unique_ptr<IoQueue> NewQueue() override { return region_->NewQueue({.depth = 128}); }
+  Result<std::unique_ptr<vnode::ImageStore>> Clone() override {
+    const std::string name = region_->name() + "-fork" + std::to_string(forks_->fetch_add(1) + 1);
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<Region> copy, client_.CloneRegion(region_->name(), name));
+    return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, std::move(copy), true, forks_));
+  }
+
+ private:
+  Client& client_;
+  std::unique_ptr<Region> region_;
+  const bool owned_;
+  std::shared_ptr<std::atomic<int>> forks_;  // clones made, for their names
+};
+
 // Serves the region to the program through an agent (vnode/agent.h) while it
 // runs, then prints the summary. Returns the exit code.
 int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, const std::string& region_name,
@@ -265,14 +294,16 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, co
   if (!report.ok()) return Fail(report.status().ToString());
   auto region = client.OpenRegion(region_name);
   if (!region.ok()) return Fail("cannot open the program's region: " + region.status().ToString());
-  Region* r = region->get();
-  (*report)->get()->page_size = r->page_size();
+  const uint32_t page_size = (*region)->page_size();
+  const uint64_t pages = (*region)->num_pages();
+  (*report)->get()->page_size = page_size;
   auto agent = vnode::Agent::Start(
       {.socket_path = dir->path() + "/agent.sock",
-       .pager = {.cache_bytes = o.cache_bytes, .prefetch = o.prefetch, .page_size = r->page_size(),
+       .pager = {.cache_bytes = o.cache_bytes, .prefetch = o.prefetch, .page_size = page_size,
                  .counters = &(*report)->get()->pager},
-       .pages = r->num_pages(),
-       .new_queue = [r] { return r->NewQueue({.depth = 128}); }});
+       .pages = pages,
+       .store = std::make_shared<RegionStore>(client, std::move(*region), /*owned=*/false,
+                                              std::make_shared<std::atomic<int>>(0))});
   if (!agent.ok()) return Fail("cannot start the agent: " + agent.status().ToString());
 
   const uint64_t start = NowNanos();
@@ -314,7 +345,7 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   auto redundancy = proto::ParseRedundancy(o.redundancy);
   if (!redundancy.ok()) return Fail("--redundancy: " + redundancy.status().ToString());
   // Fail here, with the fix, rather than inside the program.
-  auto uffd = vnode::Uffd::Open(vnode::kSpaceFeatures, vnode::kSpaceFeatures);
+  auto uffd = vnode::Uffd::Open(vnode::kRemoteSpaceFeatures, vnode::kRemoteSpaceFeatures);
   if (!uffd.ok()) return Fail(uffd.status().message());
   Result<std::string> shim = FindShim();
   if (!shim.ok()) return Fail(shim.status().message());
@@ -322,11 +353,14 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   std::unique_ptr<LocalCluster> cluster;
   std::string controller = o.controller;
   if (controller.empty()) {
-    // Room for the region on every node, with slack for a rebuild; the
-    // nodes' memory is reserved lazily, so capacity costs nothing unused.
+    // Room for the region on every node, with slack for a rebuild, and for
+    // the copies of kForkRoom children forked at once; the nodes' memory is
+    // reserved lazily, so capacity costs nothing unused.
+    constexpr int kForkRoom = 8;
     const int nodes = std::max(o.memnodes, redundancy->width() + 1);
     const double per_node = static_cast<double>(o.heap_bytes) * redundancy->overhead() / (nodes - 1);
-    auto c = LocalCluster::Start({.memnodes = nodes, .capacity_bytes = static_cast<uint64_t>(per_node * 1.25) + (64ull << 20)});
+    auto c = LocalCluster::Start(
+        {.memnodes = nodes, .capacity_bytes = static_cast<uint64_t>(per_node * 1.25 * (1 + kForkRoom)) + (64ull << 20)});
     if (!c.ok()) return Fail("cannot start the embedded cluster: " + c.status().ToString());
     cluster = std::move(*c);
     controller = cluster->controller_address();

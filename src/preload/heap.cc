@@ -311,4 +311,14 @@ void ManagedHeap::ReleaseSpan(uint32_t first, uint32_t pages) {
   ListPush(&bins_[static_cast<size_t>(BinOf(pages))], first);
 }
 
+void ManagedHeap::LockForFork() {
+  for (SizeClass& c : classes_) c.mu.lock();
+  pages_mu_.lock();
+}
+
+void ManagedHeap::UnlockAfterFork() {
+  pages_mu_.unlock();
+  for (SizeClass& c : classes_) c.mu.unlock();
+}
+
 }  // namespace tessera::preload

@@ -16,7 +16,8 @@
 //
 // Ownership: owns its bookkeeping mapping; borrows the range.
 // Thread-safety: thread-safe (a lock per size class, one for pages, taken in
-// that order).
+// that order). A child forked without exec keeps the heap: the shim takes
+// every lock around fork (LockForFork), so the child's copy is consistent.
 #pragma once
 
 #include <array>
@@ -64,6 +65,11 @@ class ManagedHeap {
   // Frees the pages of [p, p+len) that MapPages handed out (munmap, also of
   // part of a mapping). False if some page in the range was not mapped so.
   bool UnmapPages(void* p, size_t len);
+
+  // Around fork(): takes every lock (the forking thread then holds the
+  // heap consistent), and gives them back in the parent and in the child.
+  void LockForFork();
+  void UnlockAfterFork();
 
   uint64_t live_bytes() const { return counters_.live.load(std::memory_order_relaxed); }
   uint64_t peak_bytes() const { return counters_.peak.load(std::memory_order_relaxed); }

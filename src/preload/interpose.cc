@@ -48,42 +48,22 @@ size_t (*g_libc_usable_size)(void*) = nullptr;
 
 void MarkUnmanaged() { t_unmanaged = true; }
 
-// A child forked without exec does not inherit the pager: its copy of the
-// managed range would read zeros where pages had been evicted — silently
-// wrong memory. Until fork is supported, the child's copy is made
-// inaccessible, and a touch stops it with an explanation rather than a wrong
-// answer. Children that exec (the common case) never touch it.
-uintptr_t g_range_start = 0, g_range_end = 0;
-struct sigaction g_prior_segv;
-
-void OnChildSegv(int sig, siginfo_t* info, void* ctx) {
-  auto a = reinterpret_cast<uintptr_t>(info->si_addr);
-  if (a >= g_range_start && a < g_range_end) {
-    static const char kMsg[] =
-        "tessera: a child process forked without exec touched memory that lives in the pool; forked children "
-        "cannot use it yet (only the program tessera run started, and what it execs, can)\n";
-    (void)!write(2, kMsg, sizeof kMsg - 1);
-    signal(SIGSEGV, SIG_DFL);
-    return;  // the access faults again, now fatally
-  }
-  if (g_prior_segv.sa_flags & SA_SIGINFO) {
-    g_prior_segv.sa_sigaction(sig, info, ctx);
-  } else if (g_prior_segv.sa_handler != SIG_IGN && g_prior_segv.sa_handler != SIG_DFL) {
-    g_prior_segv.sa_handler(sig);
-  } else {
-    signal(SIGSEGV, SIG_DFL);
-  }
+// A child forked without exec keeps the heap: the agent serves its copy of
+// the range (a copy of the parent's pages, made at the memory nodes). The
+// heap's locks are held across the fork so that the copy is consistent.
+void BeforeFork() {
+  if (ManagedHeap* h = g_heap.load()) h->LockForFork();
 }
 
-void InForkedChild() {
-  if (g_heap.load() == nullptr) return;
-  g_heap.store(nullptr);  // its allocations go to the C library from now on
-  tessera::preload::ForgetInChild();
-  syscall(SYS_mprotect, g_range_start, g_range_end - g_range_start, PROT_NONE);
-  struct sigaction sa {};
-  sa.sa_sigaction = OnChildSegv;
-  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-  sigaction(SIGSEGV, &sa, &g_prior_segv);
+void AfterForkInParent() {
+  if (ManagedHeap* h = g_heap.load()) h->UnlockAfterFork();
+}
+
+void AfterForkInChild() {
+  ManagedHeap* h = g_heap.load();
+  if (h == nullptr) return;
+  h->UnlockAfterFork();
+  tessera::preload::OnForkChild();
 }
 
 ManagedHeap* HeapFor(size_t n) {
@@ -120,11 +100,7 @@ __attribute__((constructor)) void StartShim() {
                  heap.status().ToString().c_str());
     std::_Exit(125);
   }
-  if (*heap != nullptr) {
-    g_range_start = (*heap)->start();
-    g_range_end = (*heap)->end();
-    pthread_atfork(nullptr, nullptr, InForkedChild);
-  }
+  if (*heap != nullptr) pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
   g_heap.store(*heap, std::memory_order_release);
   t_unmanaged = false;
 }

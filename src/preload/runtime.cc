@@ -72,8 +72,8 @@ Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)()) {
   return g_state->heap.get();
 }
 
-void ForgetInChild() {
-  if (g_state != nullptr) g_state->link->ForgetInChild();
+void OnForkChild() {
+  if (g_state != nullptr) g_state->link->OnForkChild();
 }
 
 }  // namespace tessera::preload

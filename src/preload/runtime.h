@@ -15,7 +15,7 @@
 //
 // Ownership: one Runtime per process, created by the shim's constructor and
 // never destroyed (the program may touch its memory until the very end).
-// Thread-safety: StartRuntime runs once, before main; ForgetInChild in a
+// Thread-safety: StartRuntime runs once, before main; OnForkChild in a
 // forked child.
 #pragma once
 
@@ -29,8 +29,8 @@ namespace tessera::preload {
 // first on the helper thread.
 Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)());
 
-// In a child forked without exec: lets go of the parent's session, so that
-// the agent sees the parent leave when it does.
-void ForgetInChild();
+// In a child forked without exec: the agent serves its copy of the range
+// (vnode::AgentLink::OnForkChild).
+void OnForkChild();
 
 }  // namespace tessera::preload

@@ -30,7 +30,7 @@ bool PageAligned(uint64_t x, size_t page) { return x != 0 && x % page == 0; }
 }  // namespace
 
 Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
-  if (!options.new_queue || options.pages == 0) return InvalidArgument("an agent needs a region to serve");
+  if (!options.store || options.pages == 0) return InvalidArgument("an agent needs a region to serve");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (options.socket_path.size() >= sizeof addr.sun_path) {
@@ -55,6 +55,7 @@ Agent::~Agent() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
   pager_.reset();
+  ReapForks(/*all=*/true);
   unlink(options_.socket_path.c_str());
 }
 
@@ -63,7 +64,59 @@ void Agent::Loop() {
     pollfd p{listener_.get(), POLLIN, 0};
     if (poll(&p, 1, 100) > 0) Accept();
     if (pager_ && pager_->finished()) pager_.reset();
+    ReapForks(/*all=*/false);
   }
+}
+
+void Agent::ReapForks(bool all) {
+  for (;;) {
+    std::vector<Fork> done;  // destroyed outside the lock: a child's pager may be in OnFork until it stops
+    {
+      std::lock_guard lk(forks_mu_);
+      for (auto it = forks_.begin(); it != forks_.end();) {
+        if (all || it->pager->finished()) {
+          done.push_back(std::move(*it));
+          it = forks_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (all) stranded_.clear();
+    }
+    if (done.empty() || !all) return;
+  }
+}
+
+size_t Agent::live_forks() {
+  std::lock_guard lk(forks_mu_);
+  return forks_.size();
+}
+
+PagerOptions Agent::PagerFor(ImageStore* store, bool main) {
+  PagerOptions po = options_.pager;
+  if (!main) po.counters = nullptr;  // the summary is the program's own
+  po.on_fork = [this, store](ForkedChild child) { return OnFork(store, std::move(child)); };
+  return po;
+}
+
+Status Agent::OnFork(ImageStore* parent, ForkedChild child) {
+  Result<std::unique_ptr<ImageStore>> clone = parent->Clone();
+  if (!clone.ok()) {
+    // Its userfaultfd stays open: the child's faults wait (until it is
+    // killed) instead of reading zeros where its pages were.
+    std::fprintf(stderr, "tessera: a forked child cannot be served, and will wait on its pool memory: %s\n",
+                 clone.status().ToString().c_str());
+    std::lock_guard lk(forks_mu_);
+    stranded_.push_back(std::move(child.space));
+    return Status::Ok();
+  }
+  std::shared_ptr<ImageStore> store = std::move(*clone);
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Pager> pager,
+                      Pager::ServeFork(PagerFor(store.get(), false), store->NewQueue(), std::move(child)));
+  std::lock_guard lk(forks_mu_);
+  forks_.push_back({std::move(store), std::move(pager)});
+  forks_served_.fetch_add(1);
+  return Status::Ok();
 }
 
 void Agent::Accept() {
@@ -92,7 +145,7 @@ Status Agent::Serve(UniqueFd conn) {
   timeval tv{.tv_sec = options_.handshake_ms / 1000, .tv_usec = (options_.handshake_ms % 1000) * 1000};
   setsockopt(conn.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(conn.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  const PagerOptions& po = options_.pager;
+  const PagerOptions& po = options_.pager;  // the layout's shape
   const uint32_t blocks = StagingBlocksFor(po);
   TS_RETURN_IF_ERROR(SendAgentMessage(conn.get(), {.op = AgentOp::kConfig, .a = options_.pages, .b = po.page_size, .c = blocks}));
   UniqueFd uffd;
@@ -102,7 +155,7 @@ Status Agent::Serve(UniqueFd conn) {
   if (hello.op != AgentOp::kHello) return ProtocolError("the shim's first message is not a hello");
   if (!uffd.valid() || !IsUserfaultfd(uffd.get())) return ProtocolError("the shim's hello carries no userfaultfd");
   if (!PageAligned(hello.a, l.page_size) || !PageAligned(hello.c, l.page_size) || hello.b != l.bytes() ||
-      hello.d != l.staging_bytes() || hello.a > UINTPTR_MAX - hello.b || hello.c > UINTPTR_MAX - hello.d) {
+      hello.d != l.staging_area_bytes() || hello.a > UINTPTR_MAX - hello.b || hello.c > UINTPTR_MAX - hello.d) {
     return ProtocolError("the shim's hello describes areas other than those offered");
   }
   // From here the socket is the pager's, which never waits on it.
@@ -111,7 +164,8 @@ Status Agent::Serve(UniqueFd conn) {
   }
   const int sock = conn.get();  // the space owns it from now on
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, RemoteSpace::Adopt(l, std::move(uffd), std::move(conn), peer.pid));
-  TS_ASSIGN_OR_RETURN(pager_, Pager::Serve(po, options_.new_queue(), std::move(space)));
+  TS_ASSIGN_OR_RETURN(pager_, Pager::Serve(PagerFor(options_.store.get(), true), options_.store->NewQueue(),
+                                           std::move(space)));
   sessions_.fetch_add(1);
   // One packet; the pager's thread may send on the socket too.
   return SendAgentMessage(sock, {.op = AgentOp::kReady});

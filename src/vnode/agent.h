@@ -11,9 +11,15 @@
 // predecessor's pager has finished (its writes are in), and starts from
 // fresh pages. A connection while another image is served is refused.
 //
+// A child the image forks without exec is served too, by a pager of its
+// own, from a copy of the image's pages made at the memory nodes
+// (ImageStore::Clone) at the fork: each side then sees only its own writes.
+// The child has no helper thread, so its pages stay local (no eviction);
+// its pager ends when its memory does (exit or exec).
+//
 // Ownership: owns the listening socket (removed on destruction), the
-// sessions and their pagers. Thread-safety: Start/destruction from one
-// thread; sessions() from any.
+// sessions, their pagers and the stores of forked children. Thread-safety:
+// Start/destruction from one thread; sessions() and forks() from any.
 #pragma once
 
 #include <atomic>
@@ -22,6 +28,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -29,12 +36,24 @@
 
 namespace tessera::vnode {
 
+// The pool side of a program image: its pages, and copies of them for the
+// children it forks. Thread-safety: any thread.
+class ImageStore {
+ public:
+  virtual ~ImageStore() = default;
+  // A queue over the image's pages (a pager's).
+  virtual std::unique_ptr<IoQueue> NewQueue() = 0;
+  // A copy of the pages as they are now; nobody is writing them meanwhile.
+  // The copy is given back when the store is destroyed.
+  virtual Result<std::unique_ptr<ImageStore>> Clone() = 0;
+};
+
 struct AgentOptions {
   std::string socket_path;
   PagerOptions pager;
   uint64_t pages = 0;  // the region's: the managed range's size
-  // A queue over the region's pages, one per session.
-  std::function<std::unique_ptr<IoQueue>()> new_queue;
+  // The program's pages (every image it execs starts afresh on them).
+  std::shared_ptr<ImageStore> store;
   // How long a connecting shim may take over its part of the handshake.
   int handshake_ms = 10'000;
 };
@@ -47,6 +66,9 @@ class Agent {
 
   // Program images served so far.
   uint64_t sessions() const { return sessions_.load(); }
+  // Forked children served so far, and those still served.
+  uint64_t forks() const { return forks_served_.load(); }
+  size_t live_forks();
 
  private:
   Agent(AgentOptions options, UniqueFd listener);
@@ -56,11 +78,26 @@ class Agent {
   Status Serve(UniqueFd conn);
   // Waits (bounded) for the previous image's pager to finish.
   bool PreviousFinished();
+  // Options for a pager of an image whose pages `store` holds.
+  PagerOptions PagerFor(ImageStore* store, bool main);
+  // A pager's fork handler: serves the child from a clone of `parent`.
+  Status OnFork(ImageStore* parent, ForkedChild child);
+  // Forgets the forked children whose pagers finished (or all).
+  void ReapForks(bool all);
+
+  struct Fork {
+    std::shared_ptr<ImageStore> store;
+    std::unique_ptr<Pager> pager;  // after the store: destroyed first
+  };
 
   const AgentOptions options_;
   UniqueFd listener_;
   std::unique_ptr<Pager> pager_;  // the current image's; the agent thread's
   std::atomic<uint64_t> sessions_{0};
+  std::atomic<uint64_t> forks_served_{0};
+  std::mutex forks_mu_;
+  std::vector<Fork> forks_;                      // guarded by forks_mu_
+  std::vector<std::unique_ptr<Space>> stranded_;  // children that could not be served; guarded by forks_mu_
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

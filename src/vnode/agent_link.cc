@@ -49,7 +49,7 @@ Result<AgentLink*> AgentLink::Join(const char* socket_path, void (*on_helper_sta
   link->on_helper_start_ = on_helper_start;
   TS_ASSIGN_OR_RETURN(link->socket_, Connect(socket_path));
   TS_RETURN_IF_ERROR(link->Handshake());
-  TS_RETURN_IF_ERROR(link->StartHelper());
+  TS_RETURN_IF_ERROR(link->StartThreads(/*helper=*/true));
   return link;
 }
 
@@ -61,13 +61,13 @@ Status AgentLink::Handshake() {
   layout_.pages = config.a;
   layout_.page_size = config.b;
   layout_.staging_blocks = static_cast<uint32_t>(config.c);
-  TS_ASSIGN_OR_RETURN(Uffd uffd, Uffd::Open(kSpaceFeatures, kSpaceFeatures));
+  TS_ASSIGN_OR_RETURN(Uffd uffd, Uffd::Open(kRemoteSpaceFeatures, kRemoteSpaceFeatures));
   TS_RETURN_IF_ERROR(MapRegistered(uffd, layout_.bytes(), &layout_.base, "managed range"));
-  TS_RETURN_IF_ERROR(MapRegistered(uffd, layout_.staging_bytes(), &layout_.staging, "staging area"));
+  TS_RETURN_IF_ERROR(MapRegistered(uffd, layout_.staging_area_bytes(), &layout_.staging, "staging area"));
   TS_RETURN_IF_ERROR(SendAgentMessage(socket_,
                                       {.op = AgentOp::kHello, .a = reinterpret_cast<uint64_t>(layout_.base),
                                        .b = layout_.bytes(), .c = reinterpret_cast<uint64_t>(layout_.staging),
-                                       .d = layout_.staging_bytes()},
+                                       .d = layout_.staging_area_bytes()},
                                       uffd.fd()));
   Result<AgentMessage> ready = RecvAgentMessage(socket_);
   if (!ready.ok() && ready.status().message() == "closed") {
@@ -81,13 +81,14 @@ Status AgentLink::Handshake() {
   return Status::Ok();
 }
 
-Status AgentLink::StartHelper() {
+Status AgentLink::StartThreads(bool helper) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);  // signals go to the program's threads
   int err = 0;
   using Body = void* (*)(void*);
-  for (auto [fn, name] : {std::pair<Body, const char*>{Helper, "tessera-helper"}, {Watchdog, "tessera-watch"}}) {
+  for (auto [fn, name] : {std::pair<Body, const char*>{Watchdog, "tessera-watch"}, {Helper, "tessera-helper"}}) {
+    if (fn == Helper && !helper) continue;
     pthread_t t;
     err = pthread_create(&t, nullptr, fn, this);
     if (err != 0) break;
@@ -152,9 +153,14 @@ bool AgentLink::Serve(const AgentMessage& m) {
   return SendAgentMessage(socket_, reply).ok();
 }
 
-void AgentLink::ForgetInChild() {
-  close(socket_);
+void AgentLink::OnForkChild() {
+  // The parent's userfaultfd copy guards the parent's registration, not
+  // ours (the agent holds the only descriptor of this child's).
   uffd_.reset();
+  if (!StartThreads(/*helper=*/false).ok()) {
+    Say("tessera: a forked child cannot watch its agent; stopping it\n");
+    syscall(SYS_kill, getpid(), SIGKILL);
+  }
 }
 
 }  // namespace tessera::vnode

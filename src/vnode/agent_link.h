@@ -12,7 +12,7 @@
 //
 // Ownership: a link lives until the process ends — its threads use it until
 // then — so Join hands out a pointer no one deletes. Thread-safety: Join once
-// per process; ForgetInChild in a forked child only.
+// per process; OnForkChild in a forked child only.
 #pragma once
 
 #include <memory>
@@ -32,15 +32,18 @@ class AgentLink {
 
   const SpaceLayout& layout() const { return layout_; }
 
-  // In a child forked without exec: lets go of the parent's session, so that
-  // the agent sees the parent leave when it does. Async-signal-safe.
-  void ForgetInChild();
+  // In a child forked without exec (from an atfork handler): the agent
+  // serves the child's copy of the range (it got the child's userfaultfd
+  // with the fork), without eviction, for the child has no helper thread.
+  // The child keeps the session socket and watches it, as its parent does.
+  void OnForkChild();
 
  private:
   AgentLink() = default;
   ~AgentLink() = delete;
   Status Handshake();
-  Status StartHelper();
+  // The watchdog, and the helper (only the process that joined has one).
+  Status StartThreads(bool helper);
   static void* Helper(void* self);
   // Waits for the agent's end of the socket to close, alone: the helper may
   // be blocked in an madvise whose userfaultfd event no one will read now.

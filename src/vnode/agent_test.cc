@@ -25,6 +25,18 @@ std::string Program() {
   return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "agent_test_program").string();
 }
 
+class FakeStore final : public ImageStore {
+ public:
+  explicit FakeStore(std::shared_ptr<FakePool> pool) : pool_(std::move(pool)) {}
+  std::unique_ptr<IoQueue> NewQueue() override { return std::make_unique<FakeQueue>(pool_, stress::kPage, 10'000); }
+  Result<std::unique_ptr<ImageStore>> Clone() override {
+    return std::unique_ptr<ImageStore>(new FakeStore(pool_->Copy()));
+  }
+
+ private:
+  std::shared_ptr<FakePool> pool_;
+};
+
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -42,7 +54,7 @@ class AgentTest : public ::testing::Test {
     auto a = Agent::Start({.socket_path = path_,
                            .pager = {.cache_bytes = kCache * stress::kPage, .counters = &counters_},
                            .pages = kPages,
-                           .new_queue = [pool = pool_] { return std::make_unique<FakeQueue>(pool, stress::kPage, 10'000); }});
+                           .store = std::make_shared<FakeStore>(pool_)});
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     agent_ = std::move(*a);
   }
@@ -59,6 +71,10 @@ class AgentTest : public ::testing::Test {
     pid_t pid = fork();
     if (pid == 0) {
       if (stdout_fd >= 0) dup2(stdout_fd, 1);
+      // A forked child of the program starts a watchdog thread: TSan can
+      // follow it, but refuses unless told to (it ignores this otherwise).
+      std::string tsan = std::getenv("TSAN_OPTIONS") != nullptr ? std::getenv("TSAN_OPTIONS") : "";
+      setenv("TSAN_OPTIONS", (tsan + " die_after_fork=0").c_str(), 1);
       std::vector<char*> a;
       for (auto& s : argv) a.push_back(s.data());
       a.push_back(nullptr);
@@ -98,6 +114,19 @@ TEST_F(AgentTest, ServesAProgramFromOutsideWithEveryByteChecked) {
   EXPECT_GT(s.pages_written, 0u);
   EXPECT_GT(s.remote_faults, 0u);
   EXPECT_GT(s.rescues, 0u);
+}
+
+TEST_F(AgentTest, ForkedChildrenSeeTheParentsMemoryAndNotEachOthersWrites) {
+  // The program evicts nearly all of its pages, then forks: with fork()
+  // (whose child runs the shim's atfork path), with _Fork() (which skips it),
+  // and once to exec at once. Each side checks every byte (agent_test_program).
+  int status = RunProgram({"fork"});
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(agent_->forks(), 3u);
+  PagerStats s = Snapshot(counters_, stress::kPage);
+  EXPECT_GT(s.evictions, kPages) << "the children's pages came from the pool, not only from the parent's cache";
+  for (int i = 0; i < 1000 && agent_->live_forks() > 0; ++i) usleep(10'000);
+  EXPECT_EQ(agent_->live_forks(), 0u) << "a child's pager ends when its memory does";
 }
 
 TEST_F(AgentTest, ABadHelloIsRefusedAndTheNextProgramIsServed) {

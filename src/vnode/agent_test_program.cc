@@ -4,6 +4,11 @@
 //                 checked (stress.h); exit 0 if all held
 //   hold          writes every page, says "ready" on stdout, then reads the
 //                 pages forever (the test kills it, or its agent)
+//   fork          writes every page, then forks children (fork, _Fork, and
+//                 fork+exec) and checks that each process sees the memory it
+//                 had at the fork plus its own writes, and nobody else's
+#include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,8 +20,64 @@
 #include "vnode/stress.h"
 
 using namespace tessera::vnode;
+using stress::Fill;
+using stress::kPage;
+using stress::VersionOf;
 
 AgentLink* g_link = nullptr;  // lives until the process ends
+
+namespace {
+
+// Every page p holds version even(p) ? even : odd.
+bool Holds(uint8_t* base, uint64_t pages, uint64_t even, uint64_t odd) {
+  for (uint64_t p = 0; p < pages; ++p) {
+    if (VersionOf(base + p * kPage, p) != (p % 2 == 0 ? even : odd)) {
+      std::fprintf(stderr, "pid %d: page %llu holds version %llu\n", getpid(), static_cast<unsigned long long>(p),
+                   static_cast<unsigned long long>(VersionOf(base + p * kPage, p)));
+      return false;
+    }
+  }
+  return true;
+}
+
+void Write(uint8_t* base, uint64_t pages, uint64_t first, uint64_t version) {
+  for (uint64_t p = first; p < pages; p += 2) Fill(base + p * kPage, p, version);
+}
+
+bool Exited0(pid_t pid) {
+  int status = 0;
+  return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+int ForkAndCheck(uint8_t* base, uint64_t pages) {
+  Write(base, pages, 0, 1);
+  Write(base, pages, 1, 1);
+  pid_t a = fork();
+  if (a == 0) {
+    bool ok = Holds(base, pages, 1, 1);
+    Write(base, pages, 0, 2);
+    _exit(ok && Holds(base, pages, 2, 1) ? 0 : 1);
+  }
+  Write(base, pages, 1, 3);  // while the child writes its own
+  if (!Holds(base, pages, 1, 3) || !Exited0(a)) return 1;
+  pid_t b = _Fork();  // no atfork handlers: the child has no watchdog
+  if (b == 0) {
+    bool ok = Holds(base, pages, 1, 3);
+    Write(base, pages, 0, 4);
+    Write(base, pages, 1, 4);
+    _exit(ok && Holds(base, pages, 4, 4) ? 0 : 1);
+  }
+  if (!Exited0(b)) return 1;
+  pid_t c = fork();
+  if (c == 0) {
+    execl("/bin/true", "true", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (!Exited0(c)) return 1;
+  return Holds(base, pages, 1, 3) ? 0 : 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -29,6 +90,7 @@ int main(int argc, char** argv) {
     return 3;
   }
   g_link = *link;
+  pthread_atfork(nullptr, nullptr, [] { g_link->OnForkChild(); });
   uint8_t* base = g_link->layout().base;
   const uint64_t pages = g_link->layout().pages;
   if (std::strcmp(argv[2], "stress") == 0 && argc > 3) {
@@ -37,6 +99,7 @@ int main(int argc, char** argv) {
     if (!failure.empty()) std::fprintf(stderr, "%s\n", failure.c_str());
     return failure.empty() ? 0 : 1;
   }
+  if (std::strcmp(argv[2], "fork") == 0) return ForkAndCheck(base, pages);
   if (std::strcmp(argv[2], "hold") == 0) {
     for (uint64_t p = 0; p < pages; ++p) stress::Fill(base + p * stress::kPage, p, 5);
     std::printf("ready\n");

@@ -181,7 +181,18 @@ Status Evictor::DrainSlot(uint32_t slot) {
   return SubmitWrite(page, slot);
 }
 
+Result<bool> Evictor::Settle() {
+  ctx_->staging->SealProbeBlock();
+  bool drained = true;
+  while (drained) {
+    drained = false;
+    TS_RETURN_IF_ERROR(Drain(&drained));
+  }
+  return evicting_ == 0 && writing_ == 0 && failed_.empty() && ctx_->staging->inactive_pages() == 0;
+}
+
 Status Evictor::SubmitWrite(uint64_t page, uint32_t slot) {
+  ++writing_;
   PageEntry& e = (*ctx_->table)[page];
   e.state = PageState::kWriteback;
   e.flags &= static_cast<uint8_t>(~kForceWrite);
@@ -191,6 +202,7 @@ Status Evictor::SubmitWrite(uint64_t page, uint32_t slot) {
 }
 
 Status Evictor::OnWriteDone(uint64_t tag, const Status& status) {
+  --writing_;
   uint64_t page = TagPage(tag);
   uint32_t slot = TagIndex(tag);
   PageEntry& e = (*ctx_->table)[page];

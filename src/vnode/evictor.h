@@ -62,6 +62,11 @@ class Evictor {
   Status OnWriteDone(uint64_t tag, const Status& status);
   // Resubmits writes that failed, at most once a second.
   Status RetryFailed(uint64_t now_ns);
+  // Works toward "every page is resident, zeros or in the pool" (a fork
+  // needs it): drains every staged page, writes the dirty ones. True once
+  // nothing is evicting, staged or being written; call again after
+  // completions until then. Starts no new eviction.
+  Result<bool> Settle();
 
  private:
   bool NeedRoom() const;
@@ -92,6 +97,7 @@ class Evictor {
   std::vector<uint32_t> block_pending_;               // runs not settled, per block
   uint32_t next_token_ = 0;
   uint64_t evicting_ = 0;                             // pages in kEvicting
+  uint64_t writing_ = 0;                              // writes in flight
   std::vector<uint8_t> scratch_;                      // a page, for BringBack
   std::vector<uint8_t*> from_, to_;  // a drain's copies
   // Ours, slot for slot like the staging area; a slot's copy lives from its

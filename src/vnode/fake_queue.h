@@ -44,6 +44,13 @@ class FakePool {
     }
     ++reads_;
   }
+  // Another pool holding these pages now (a fork's clone).
+  std::shared_ptr<FakePool> Copy() {
+    auto c = std::make_shared<FakePool>(page_size_);
+    std::lock_guard lk(mu_);
+    c->pages_ = pages_;
+    return c;
+  }
   uint64_t writes() {
     std::lock_guard lk(mu_);
     return writes_;

@@ -31,6 +31,23 @@ Result<PageTable> PageTable::Create(uint64_t pages) {
   return PageTable(static_cast<PageEntry*>(p), pages);
 }
 
+Result<PageTable> PageTable::ForkCopy() const {
+  TS_ASSIGN_OR_RETURN(PageTable t, Create(pages_));
+  for (uint64_t p = 0; p < pages_; ++p) {
+    const PageEntry& e = entries_[p];
+    if (e.state == PageState::kZero) continue;  // untouched entries stay unwritten: no memory
+    PageEntry& c = t.entries_[p];
+    if (e.state == PageState::kResident) {
+      c.state = PageState::kResident;
+      c.crc = e.crc;
+      c.flags = e.flags & kForceWrite;
+    } else {
+      c.state = PageState::kRemote;
+    }
+  }
+  return t;
+}
+
 PageTable::PageTable(PageTable&& o) noexcept
     : entries_(std::exchange(o.entries_, nullptr)), pages_(std::exchange(o.pages_, 0)) {}
 

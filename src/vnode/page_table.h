@@ -69,6 +69,14 @@ class PageTable {
   PageTable& operator=(PageTable&&) = delete;
   ~PageTable();
 
+  // The table of a child forked now: resident pages are the child's too
+  // (the kernel copied them); every other page that is not zeros is kRemote,
+  // for the caller has settled each into the pool (and cloned it) first.
+  // A page whose move was in flight may be present in the child all the same
+  // (moved after the fork): the child never faults on it, and only the
+  // accounting of resident pages misses it.
+  Result<PageTable> ForkCopy() const;
+
   uint64_t size() const { return pages_; }
   PageEntry& operator[](uint64_t page) { return entries_[page]; }
   const PageEntry& operator[](uint64_t page) const { return entries_[page]; }

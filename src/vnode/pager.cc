@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -33,6 +34,8 @@ class PagerImpl {
   size_t bytes() const { return pages_ * options_.page_size; }
   PagerStats Stats() const;
   void StartThread();
+  // Counts and admits the pages a forked child starts with.
+  void AdoptResident();
   bool finished() const { return finished_.load(); }
 
  private:
@@ -49,6 +52,11 @@ class PagerImpl {
   Status Step();
   Status TakeCompletions();
   Status OnEvent(const UffdEvent& e, uint64_t now);
+  Status OnFork(UniqueFd child_uffd);
+  // Until every page is resident, zeros or in the pool (Evictor::Settle).
+  Status SettleForFork();
+  // Reaps the queue's completions (waiting up to timeout_ms for `min`).
+  Status Reap(size_t min, int timeout_ms);
   // Serves a fault on `page`; false when it must wait for room.
   Result<bool> OnFault(uint64_t page, bool write, uint64_t now);
   Result<bool> ZeroFill(uint64_t page, bool write);
@@ -87,6 +95,8 @@ class PagerImpl {
   std::unique_ptr<IoQueue> queue_;
 };
 
+constexpr uint64_t kUnlimited = uint64_t{1} << 60;  // pages: a budget never reached
+
 EvictorOptions PagerImpl::EvictionShape(const PagerOptions& o, uint64_t budget) {
   EvictorOptions e;
   e.batch = static_cast<uint32_t>(std::clamp<uint64_t>(budget / 8, 1, Staging::kBlockSlots));
@@ -118,7 +128,7 @@ PagerImpl::PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTa
            .policy = policy_.get(),
            .queue = queue.get(),
            .stats = &stats_,
-           .budget = o.cache_bytes / o.page_size},
+           .budget = space_->can_evict() ? o.cache_bytes / o.page_size : kUnlimited},
       zeros_(o.page_size * std::max<uint32_t>(o.zero_fault_around, 1), 0),
       evictor_headroom_(EvictionShape(o, ctx_.budget).headroom),
       fetcher_(&ctx_, o.max_fetches, std::min(o.max_prefetches, o.max_fetches)),
@@ -203,14 +213,16 @@ Status PagerImpl::TakeCompletions() {
 
 Status PagerImpl::WaitForWork(bool busy) {
   constexpr int kIdleMs = 100;  // bounds how long Stop() waits
+  if (queue_->outstanding() > 0) return Reap(busy ? 0 : 1, busy ? 0 : kIdleMs);
+  if (busy) return Status::Ok();
+  TS_RETURN_IF_ERROR(queue_->Flush());
+  return WaitForFault(kIdleMs);
+}
+
+Status PagerImpl::Reap(size_t min, int timeout_ms) {
   done_.clear();
-  if (queue_->outstanding() > 0) {
-    Result<size_t> n = queue_->Reap(&done_, busy ? 0 : 1, busy ? 0 : kIdleMs);
-    if (!n.ok() && n.status().code() != Code::kTimedOut) return n.status().With("page I/O");
-  } else if (!busy) {
-    TS_RETURN_IF_ERROR(queue_->Flush());
-    TS_RETURN_IF_ERROR(WaitForFault(kIdleMs));
-  }
+  Result<size_t> n = queue_->Reap(&done_, min, timeout_ms);
+  if (!n.ok() && n.status().code() != Code::kTimedOut) return n.status().With("page I/O");
   for (const Completion& c : done_) {
     if (c.user_data & kTagWrite) {
       TS_RETURN_IF_ERROR(evictor_.OnWriteDone(c.user_data, c.status));
@@ -257,11 +269,38 @@ Status PagerImpl::OnEvent(const UffdEvent& e, uint64_t now) {
       for (uint64_t a = lo; a < hi; a += options_.page_size) evictor_.Discard((a - start) / options_.page_size);
       return Status::Ok();
     }
-    case UffdEvent::Kind::kRemap:
     case UffdEvent::Kind::kFork:
-      return Internal("unexpected userfaultfd event (remap/fork are not enabled)");
+      return OnFork(UniqueFd(e.fork_fd));
+    case UffdEvent::Kind::kRemap:
+      return Internal("unexpected userfaultfd event (remap is not enabled)");
   }
   return Status::Ok();
+}
+
+Status PagerImpl::OnFork(UniqueFd child_uffd) {
+  if (!options_.on_fork) return Internal("the program forked, and nothing here serves its child");
+  // What the child holds is what was resident when it was made: copy the
+  // table before anything changes, then settle the rest into the pool.
+  TS_ASSIGN_OR_RETURN(PageTable table, table_.ForkCopy());
+  TS_RETURN_IF_ERROR(SettleForFork());
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, space_->Fork(std::move(child_uffd)));
+  return options_.on_fork({std::move(space), std::move(table)});
+}
+
+Status PagerImpl::SettleForFork() {
+  const uint64_t deadline = NowNanos() + 60'000'000'000ull;
+  for (;;) {
+    TS_RETURN_IF_ERROR(TakeCompletions());
+    TS_RETURN_IF_ERROR(evictor_.RetryFailed(NowNanos()));
+    TS_ASSIGN_OR_RETURN(bool settled, evictor_.Settle());
+    if (settled) return Status::Ok();
+    if (NowNanos() > deadline) return Unavailable("evicted pages did not reach the pool within 60 s of a fork");
+    if (queue_->outstanding() > 0) {
+      TS_RETURN_IF_ERROR(Reap(1, 1));
+    } else {
+      usleep(100);  // the program's helper is moving pages
+    }
+  }
 }
 
 Result<bool> PagerImpl::OnFault(uint64_t page, bool write, uint64_t now) {
@@ -356,7 +395,8 @@ Status PagerImpl::Prefetch() {
     uint64_t p = plan_.pages[i];
     if (table_[p].state != PageState::kRemote) continue;  // here already, or zeros
     if (!fetcher_.CanPrefetch()) break;
-    const bool is_probe = !probe && plan_.probe && i >= *plan_.probe;
+    // A space that cannot evict has no staging for probes: its windows stay small.
+    const bool is_probe = !probe && plan_.probe && i >= *plan_.probe && space_->can_evict();
     TS_RETURN_IF_ERROR(fetcher_.Start(p, 0, is_probe));
     if (is_probe) probe = p;
   }
@@ -381,6 +421,15 @@ Status PagerImpl::ServeParked() {
   return Status::Ok();
 }
 
+void PagerImpl::AdoptResident() {
+  for (uint64_t p = 0; p < pages_; ++p) {
+    if (table_[p].state != PageState::kResident) continue;
+    ++ctx_.resident;
+    policy_->Admit(table_, p, false);
+  }
+  ctx_.NoteUsed();
+}
+
 PagerStats PagerImpl::Stats() const { return Snapshot(stats_, options_.page_size); }
 
 uint32_t StagingBlocksFor(const PagerOptions& options) {
@@ -397,19 +446,40 @@ Result<std::unique_ptr<Pager>> Pager::Start(const PagerOptions& options, std::un
   return Serve(options, std::move(queue), std::move(space));
 }
 
-Result<std::unique_ptr<Pager>> Pager::Serve(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
-                                            std::unique_ptr<Space> space) {
+namespace {
+
+Result<std::unique_ptr<PagerImpl>> MakePager(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
+                                             std::unique_ptr<Space> space, std::optional<PageTable> table) {
   const uint64_t budget = options.cache_bytes / options.page_size;
   if (budget < 16) return InvalidArgument("the cache must hold at least 16 pages");
   const SpaceLayout& l = space->layout();
   if (l.pages == 0) return InvalidArgument("nothing to map: zero pages");
   if (l.page_size != options.page_size) return InvalidArgument("the space's page size is not the pager's");
   if (l.staging_blocks < StagingBlocksFor(options)) return InvalidArgument("the staging area is too small for the cache");
+  if (table && table->size() != l.pages) return InvalidArgument("the page table is not the space's");
   TS_ASSIGN_OR_RETURN(std::unique_ptr<EvictionPolicy> policy, NewEvictionPolicy(options.policy));
-  TS_ASSIGN_OR_RETURN(PageTable table, PageTable::Create(l.pages));
+  if (!table) {
+    TS_ASSIGN_OR_RETURN(PageTable fresh, PageTable::Create(l.pages));
+    table.emplace(std::move(fresh));
+  }
   TS_RETURN_IF_ERROR(queue->WakeOnReadable(space->wait_fd()));
-  auto impl = std::make_unique<PagerImpl>(options, std::move(space), std::move(table), std::move(policy),
-                                          std::move(queue));
+  return std::make_unique<PagerImpl>(options, std::move(space), std::move(*table), std::move(policy), std::move(queue));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Pager>> Pager::Serve(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
+                                            std::unique_ptr<Space> space) {
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<PagerImpl> impl, MakePager(options, std::move(queue), std::move(space), {}));
+  impl->StartThread();
+  return std::unique_ptr<Pager>(new Pager(std::move(impl)));
+}
+
+Result<std::unique_ptr<Pager>> Pager::ServeFork(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
+                                                ForkedChild child) {
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<PagerImpl> impl,
+                      MakePager(options, std::move(queue), std::move(child.space), std::move(child.table)));
+  impl->AdoptResident();
   impl->StartThread();
   return std::unique_ptr<Pager>(new Pager(std::move(impl)));
 }

@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,9 +32,21 @@
 #include "common/result.h"
 #include "tessera/client.h"
 #include "vnode/counters.h"
+#include "vnode/page_table.h"
 #include "vnode/space.h"
 
 namespace tessera::vnode {
+
+// A child the program forked without exec (UFFD_EVENT_FORK): its space and
+// its page table. The pager has settled every page that is neither resident
+// nor zeros into the pool, and writes nothing there until the handler
+// returns: the handler copies the pool's pages for the child then
+// (Client::CloneRegion) and serves it.
+struct ForkedChild {
+  std::unique_ptr<Space> space;
+  PageTable table;
+};
+using ForkHandler = std::function<Status(ForkedChild)>;
 
 struct PagerOptions {
   uint64_t cache_bytes = 256ull << 20;
@@ -60,6 +73,8 @@ struct PagerOptions {
   void (*on_thread_start)() = nullptr;
   // Where to count (counters.h); null: the pager's own.
   PagerCounters* counters = nullptr;
+  // Serves the children the program forks; null: a fork is an error.
+  ForkHandler on_fork;
 };
 
 struct PagerStats {
@@ -98,6 +113,10 @@ class Pager {
   // Serves `space`, whose range is pages [0, layout().pages) of the pool.
   static Result<std::unique_ptr<Pager>> Serve(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
                                               std::unique_ptr<Space> space);
+  // Serves a forked child, whose pool pages `queue` reaches. A space that
+  // cannot evict (space.h) is served without a cache limit.
+  static Result<std::unique_ptr<Pager>> ServeFork(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
+                                                  ForkedChild child);
   // Stops serving: the range must no longer be in use.
   ~Pager();
 

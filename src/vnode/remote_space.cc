@@ -9,19 +9,36 @@
 #include <cstdio>
 
 #include "common/check.h"
+#include "common/clock.h"
 
 namespace tessera::vnode {
 
-Result<std::unique_ptr<Space>> RemoteSpace::Adopt(const SpaceLayout& layout, UniqueFd uffd, UniqueFd socket,
-                                                  pid_t pid) {
+Result<UniqueFd> RemoteSpace::Epoll(std::initializer_list<int> fds) {
   UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
   if (!ep.valid()) return Status::FromErrno(errno, "epoll_create1");
-  for (int fd : {uffd.get(), socket.get()}) {
+  for (int fd : fds) {
     epoll_event ev{.events = EPOLLIN, .data = {.fd = fd}};
     if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return Status::FromErrno(errno, "epoll_ctl");
   }
-  Uffd adopted = Uffd::Adopt(std::move(uffd), kSpaceFeatures);
-  return std::unique_ptr<Space>(new RemoteSpace(layout, std::move(adopted), std::move(socket), std::move(ep), pid));
+  return ep;
+}
+
+Result<std::unique_ptr<Space>> RemoteSpace::Adopt(const SpaceLayout& layout, UniqueFd uffd, UniqueFd socket,
+                                                  pid_t pid) {
+  TS_ASSIGN_OR_RETURN(UniqueFd ep, Epoll({uffd.get(), socket.get()}));
+  Uffd adopted = Uffd::Adopt(std::move(uffd), kRemoteSpaceFeatures);
+  Status beacon = adopted.ZeroPage(layout.beacon(), layout.page_size);
+  if (!beacon.ok() && beacon.code() != Code::kAlreadyExists) return beacon.With("map the beacon page");
+  return std::unique_ptr<Space>(new RemoteSpace(layout, std::move(adopted),
+                                                std::make_shared<UniqueFd>(std::move(socket)), std::move(ep), pid,
+                                                /*helper=*/true));
+}
+
+Result<std::unique_ptr<Space>> RemoteSpace::Fork(UniqueFd child_uffd) {
+  TS_ASSIGN_OR_RETURN(UniqueFd ep, Epoll({child_uffd.get()}));
+  Uffd adopted = Uffd::Adopt(std::move(child_uffd), kRemoteSpaceFeatures);
+  return std::unique_ptr<Space>(new RemoteSpace(layout_, std::move(adopted), socket_, std::move(ep), 0,
+                                                /*helper=*/false));
 }
 
 Status RemoteSpace::ReadPages(std::span<uint8_t* const> from, std::span<uint8_t* const> to) {
@@ -50,7 +67,8 @@ Status RemoteSpace::Send(const AgentMessage& m) {
     unsent_.push_back(m);
     return Flush();
   }
-  Status s = SendAgentMessage(socket_.get(), m);
+  CHECK(helper_) << "a forked child's space has no helper to ask";
+  Status s = SendAgentMessage(socket_->get(), m);
   if (WouldBlock(s)) {
     unsent_.push_back(m);
     return Status::Ok();
@@ -60,7 +78,7 @@ Status RemoteSpace::Send(const AgentMessage& m) {
 
 Status RemoteSpace::Flush() {
   while (!unsent_.empty()) {
-    Status s = SendAgentMessage(socket_.get(), unsent_.front());
+    Status s = SendAgentMessage(socket_->get(), unsent_.front());
     if (WouldBlock(s)) return Status::Ok();
     TS_RETURN_IF_ERROR(s);
     unsent_.pop_front();
@@ -87,10 +105,21 @@ Result<bool> RemoteSpace::BringBack(uint8_t* dst, uint8_t* slot, uint8_t* scratc
   return false;
 }
 
+Status RemoteSpace::Probe() {
+  Status s = uffd_.ZeroPage(layout_.beacon(), layout_.page_size);
+  if (s.ok() || s.code() == Code::kAlreadyExists || AddressSpaceChanging(s)) return Status::Ok();
+  return Unavailable("the program's memory is gone (" + s.ToString() + ")");
+}
+
 Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
+  if (const uint64_t now = NowNanos(); now >= next_probe_ns_) {
+    next_probe_ns_ = now + 100'000'000;
+    TS_RETURN_IF_ERROR(Probe());
+  }
+  if (!helper_) return Status::Ok();
   TS_RETURN_IF_ERROR(Flush());
   for (;;) {
-    Result<AgentMessage> m = RecvAgentMessage(socket_.get());
+    Result<AgentMessage> m = RecvAgentMessage(socket_->get());
     if (!m.ok() && WouldBlock(m.status())) return Status::Ok();
     if (!m.ok()) return m.status().With("the program's session");
     if (m->op == AgentOp::kDropped) {
@@ -105,13 +134,20 @@ Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
 }
 
 bool RemoteSpace::Gone() {
+  if (!Probe().ok()) return true;
+  if (!helper_) return false;
   // A program that exits or execs loses its memory first and closes the
   // socket a moment later: give it that moment.
-  pollfd p{socket_.get(), POLLRDHUP, 0};
+  pollfd p{socket_->get(), POLLRDHUP, 0};
   return poll(&p, 1, 2000) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
 }
 
 void RemoteSpace::Fail(const Status& why) {
+  if (pid_ <= 0) {
+    std::fprintf(stderr, "tessera: the pager of a forked child cannot go on; its faults will wait: %s\n",
+                 why.ToString().c_str());
+    return;
+  }
   std::fprintf(stderr, "tessera: the pager cannot go on, stopping the program (pid %d): %s\n", static_cast<int>(pid_),
                why.ToString().c_str());
   kill(pid_, SIGKILL);

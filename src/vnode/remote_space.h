@@ -10,8 +10,20 @@
 // userfaultfd, so its faults wait rather than read zeros, and the helper
 // thread, seeing the socket close, stops the program.
 //
-// Ownership: owns the userfaultfd, the socket and an epoll descriptor that
-// waits on both. Thread-safety: the pager's thread only.
+// A child the program forks without exec gets a space of its own (Fork) from
+// the userfaultfd its fork event carried. It has no helper thread, so it is
+// served without eviction; it shares the session socket, which the agent
+// keeps open while any process of the family lives: the child's watchdog
+// (agent_link.h) stops it if the agent goes away.
+//
+// Whether the program still exists is asked of its memory, not of the
+// socket (which its children may hold): installing the beacon page
+// (SpaceLayout::beacon), which is always present, fails with "exists" while
+// the address space lives and ESRCH once it is gone (exit or exec).
+//
+// Ownership: owns the userfaultfd and an epoll descriptor over it and the
+// socket; shares the socket with the family. Thread-safety: the pager's
+// thread only.
 #pragma once
 
 #include <sys/types.h>
@@ -32,6 +44,8 @@ class RemoteSpace final : public Space {
   static Result<std::unique_ptr<Space>> Adopt(const SpaceLayout& layout, UniqueFd uffd, UniqueFd socket, pid_t pid);
 
   Uffd& staging_uffd() override { return uffd_; }
+  bool can_evict() const override { return helper_; }
+  Result<std::unique_ptr<Space>> Fork(UniqueFd child_uffd) override;
   int wait_fd() const override { return epoll_.get(); }
   Status ReadPages(std::span<uint8_t* const> from, std::span<uint8_t* const> to) override;
   Result<bool> Evict(uint8_t* dst, uint8_t* src, uint32_t pages, uint32_t token, MoveResult* result) override;
@@ -43,15 +57,22 @@ class RemoteSpace final : public Space {
   void Fail(const Status& why) override;
 
  private:
-  RemoteSpace(const SpaceLayout& layout, Uffd uffd, UniqueFd socket, UniqueFd epoll, pid_t pid)
-      : Space(layout, std::move(uffd)), socket_(std::move(socket)), epoll_(std::move(epoll)), pid_(pid) {}
+  RemoteSpace(const SpaceLayout& layout, Uffd uffd, std::shared_ptr<UniqueFd> socket, UniqueFd epoll, pid_t pid,
+              bool helper)
+      : Space(layout, std::move(uffd)), socket_(std::move(socket)), epoll_(std::move(epoll)), pid_(pid),
+        helper_(helper) {}
+  static Result<UniqueFd> Epoll(std::initializer_list<int> fds);
   Status Send(const AgentMessage& m);
   Status Flush();
+  // Unavailable once the program's address space is gone.
+  Status Probe();
 
-  UniqueFd socket_;
+  std::shared_ptr<UniqueFd> socket_;
   UniqueFd epoll_;
-  pid_t pid_;
+  pid_t pid_;        // 0 for a forked child (not known)
+  const bool helper_;  // the socket leads to this process's helper thread
   std::deque<AgentMessage> unsent_;  // the socket was full
+  uint64_t next_probe_ns_ = 0;
 };
 
 }  // namespace tessera::vnode

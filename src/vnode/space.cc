@@ -12,6 +12,10 @@
 
 namespace tessera::vnode {
 
+Result<std::unique_ptr<Space>> Space::Fork(UniqueFd) {
+  return InvalidArgument("this space does not serve forked children");
+}
+
 size_t SpaceLayout::staging_bytes() const { return size_t{staging_blocks} * Staging::kBlockSlots * page_size; }
 
 Status MapRegistered(Uffd& uffd, size_t len, uint8_t** out, const char* what) {

@@ -16,7 +16,8 @@
 // The pager never loads or stores through these addresses itself.
 //
 // In a RemoteSpace one userfaultfd covers both areas: a child the program
-// forks inherits one registration for both (UFFD_FEATURE_EVENT_FORK).
+// forks inherits one registration for both (UFFD_FEATURE_EVENT_FORK), and
+// the child's space comes from its parent's (Fork).
 //
 // Ownership: owns the userfaultfd, and whatever else each kind needs.
 // Thread-safety: the pager's thread only.
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "vnode/uffd.h"
 
 namespace tessera::vnode {
@@ -42,6 +44,11 @@ struct SpaceLayout {
 
   size_t bytes() const { return pages * page_size; }
   size_t staging_bytes() const;
+  // A remote space's staging area ends with one more page, the beacon: the
+  // agent keeps it mapped, and an install there that finds it present tells
+  // that the program's memory still exists (remote_space.h).
+  uint8_t* beacon() const { return staging + staging_bytes(); }
+  size_t staging_area_bytes() const { return staging_bytes() + page_size; }
 };
 
 // What became of a run of up to 64 pages asked to move: bit i for page i.
@@ -63,8 +70,11 @@ struct SpaceCompletion {
 // the kernel makes (its bytes unchanged) and tried once more.
 Result<MoveResult> MoveRun(Uffd& uffd, uint8_t* dst, uint8_t* src, uint32_t pages, size_t page_size);
 
-// The features every space's userfaultfd has.
+// The features every space's userfaultfd has; a remote space's also
+// reports forks, so that a forked child's memory is served too.
 inline constexpr UffdFeatures kSpaceFeatures{.move = true, .event_remove = true, .event_unmap = true};
+inline constexpr UffdFeatures kRemoteSpaceFeatures{
+    .move = true, .event_remove = true, .event_unmap = true, .event_fork = true};
 
 class Space {
  public:
@@ -75,6 +85,12 @@ class Space {
   Uffd& uffd() { return uffd_; }
   // Registered over the staging area: moves and copies into it go here.
   virtual Uffd& staging_uffd() = 0;
+  // Pages can be moved out (Evict) and staging dropped. A space that cannot
+  // is served without eviction: its pages stay local.
+  virtual bool can_evict() const { return true; }
+  // The space of a child the program forked, from the userfaultfd the fork
+  // event carried.
+  virtual Result<std::unique_ptr<Space>> Fork(UniqueFd child_uffd);
 
   // Readable when a fault, an event or a completion is pending.
   virtual int wait_fd() const = 0;
