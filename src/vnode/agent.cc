@@ -75,6 +75,7 @@ void Agent::ReapForks(bool all) {
       std::lock_guard lk(forks_mu_);
       for (auto it = forks_.begin(); it != forks_.end();) {
         if (all || it->pager->finished()) {
+          joinable_.erase(it->nonce);
           done.push_back(std::move(*it));
           it = forks_.erase(it);
         } else {
@@ -111,11 +112,37 @@ Status Agent::OnFork(ImageStore* parent, ForkedChild child) {
     return Status::Ok();
   }
   std::shared_ptr<ImageStore> store = std::move(*clone);
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<Pager> pager,
-                      Pager::ServeFork(PagerFor(store.get(), false), store->NewQueue(), std::move(child)));
+  auto* space = dynamic_cast<RemoteSpace*>(child.space.get());
+  const uint64_t nonce = space != nullptr ? space->join_nonce() : 0;
+  if (nonce != 0) {
+    std::lock_guard lk(forks_mu_);
+    joinable_[nonce] = space;  // the child may ask to join as soon as its pager runs
+  }
+  Result<std::unique_ptr<Pager>> pager =
+      Pager::ServeFork(PagerFor(store.get(), false), store->NewQueue(), std::move(child));
   std::lock_guard lk(forks_mu_);
-  forks_.push_back({std::move(store), std::move(pager)});
+  if (!pager.ok()) {
+    joinable_.erase(nonce);
+    return pager.status();
+  }
+  forks_.push_back({nonce, std::move(store), std::move(*pager)});
   forks_served_.fetch_add(1);
+  return Status::Ok();
+}
+
+Status Agent::JoinFork(UniqueFd conn, uint64_t nonce, pid_t pid) {
+  std::lock_guard lk(forks_mu_);
+  auto it = joinable_.find(nonce);
+  if (nonce == 0 || it == joinable_.end()) return NotFound("a forked child asked to join as no child served here");
+  RemoteSpace* space = it->second;
+  UniqueFd copy(fcntl(space->uffd().fd(), F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid()) return Status::FromErrno(errno, "copy a forked child's userfaultfd");
+  TS_RETURN_IF_ERROR(SendAgentMessage(conn.get(), {.op = AgentOp::kForkReady}, copy.get()));
+  if (fcntl(conn.get(), F_SETFL, fcntl(conn.get(), F_GETFL) | O_NONBLOCK) != 0) {
+    return Status::FromErrno(errno, "make a forked child's socket non-blocking");
+  }
+  TS_RETURN_IF_ERROR(space->OfferHelper(std::move(conn), pid));
+  joinable_.erase(it);
   return Status::Ok();
 }
 
@@ -141,7 +168,6 @@ Status Agent::Serve(UniqueFd conn) {
   ucred peer{};
   socklen_t len = sizeof peer;
   if (getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) return Status::FromErrno(errno, "SO_PEERCRED");
-  if (!PreviousFinished()) return Unavailable("another image of the program is still being served");
   timeval tv{.tv_sec = options_.handshake_ms / 1000, .tv_usec = (options_.handshake_ms % 1000) * 1000};
   setsockopt(conn.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(conn.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -152,7 +178,9 @@ Status Agent::Serve(UniqueFd conn) {
   TS_ASSIGN_OR_RETURN(AgentMessage hello, RecvAgentMessage(conn.get(), &uffd));
   SpaceLayout l{.base = reinterpret_cast<uint8_t*>(hello.a), .pages = options_.pages,
                 .staging = reinterpret_cast<uint8_t*>(hello.c), .staging_blocks = blocks, .page_size = po.page_size};
+  if (hello.op == AgentOp::kForkHello && !uffd.valid()) return JoinFork(std::move(conn), hello.a, peer.pid);
   if (hello.op != AgentOp::kHello) return ProtocolError("the shim's first message is not a hello");
+  if (!PreviousFinished()) return Unavailable("another image of the program is still being served");
   if (!uffd.valid() || !IsUserfaultfd(uffd.get())) return ProtocolError("the shim's hello carries no userfaultfd");
   if (!PageAligned(hello.a, l.page_size) || !PageAligned(hello.c, l.page_size) || hello.b != l.bytes() ||
       hello.d != l.staging_area_bytes() || hello.a > UINTPTR_MAX - hello.b || hello.c > UINTPTR_MAX - hello.d) {

@@ -14,8 +14,11 @@
 // A child the image forks without exec is served too, by a pager of its
 // own, from a copy of the image's pages made at the memory nodes
 // (ImageStore::Clone) at the fork: each side then sees only its own writes.
-// The child has no helper thread, so its pages stay local (no eviction);
-// its pager ends when its memory does (exit or exec).
+// A child made by fork() joins with a session of its own (kForkHello, with
+// the nonce its pager put in its doorbell) and is then served like its
+// parent, eviction included; one made by _Fork or clone, which run no atfork
+// handler, has no helper thread and keeps its pages local. A child's pager
+// ends when its memory does (exit or exec).
 //
 // Ownership: owns the listening socket (removed on destruction), the
 // sessions, their pagers and the stores of forked children. Thread-safety:
@@ -28,11 +31,13 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "vnode/pager.h"
+#include "vnode/remote_space.h"
 
 namespace tessera::vnode {
 
@@ -82,10 +87,13 @@ class Agent {
   PagerOptions PagerFor(ImageStore* store, bool main);
   // A pager's fork handler: serves the child from a clone of `parent`.
   Status OnFork(ImageStore* parent, ForkedChild child);
+  // A forked child's own session (kForkHello with `nonce`), from `pid`.
+  Status JoinFork(UniqueFd conn, uint64_t nonce, pid_t pid);
   // Forgets the forked children whose pagers finished (or all).
   void ReapForks(bool all);
 
   struct Fork {
+    uint64_t nonce;  // the child's doorbell
     std::shared_ptr<ImageStore> store;
     std::unique_ptr<Pager> pager;  // after the store: destroyed first
   };
@@ -97,6 +105,9 @@ class Agent {
   std::atomic<uint64_t> forks_served_{0};
   std::mutex forks_mu_;
   std::vector<Fork> forks_;                      // guarded by forks_mu_
+  // Children not joined yet, by nonce: their spaces live as long as their
+  // entries in forks_. Guarded by forks_mu_.
+  std::unordered_map<uint64_t, RemoteSpace*> joinable_;
   std::vector<std::unique_ptr<Space>> stranded_;  // children that could not be served; guarded by forks_mu_
   std::atomic<bool> stop_{false};
   std::thread thread_;

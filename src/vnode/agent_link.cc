@@ -47,6 +47,8 @@ Result<AgentLink*> AgentLink::Join(const char* socket_path, void (*on_helper_sta
   // registration, and the caller gives up on the process anyway.
   auto* link = new AgentLink;
   link->on_helper_start_ = on_helper_start;
+  if (std::strlen(socket_path) >= sizeof link->path_) return InvalidArgument(std::string("agent path too long: ") + socket_path);
+  std::strcpy(link->path_, socket_path);
   TS_ASSIGN_OR_RETURN(link->socket_, Connect(socket_path));
   TS_RETURN_IF_ERROR(link->Handshake());
   TS_RETURN_IF_ERROR(link->StartThreads(/*helper=*/true));
@@ -155,12 +157,47 @@ bool AgentLink::Serve(const AgentMessage& m) {
 
 void AgentLink::OnForkChild() {
   // The parent's userfaultfd copy guards the parent's registration, not
-  // ours (the agent holds the only descriptor of this child's).
+  // ours (until we join, the agent holds the only descriptor of ours).
   uffd_.reset();
-  if (!StartThreads(/*helper=*/false).ok()) {
+  Status joined = JoinAsChild();
+  if (!joined.ok()) {
+    Say("tessera: a forked child is served without eviction (it could not join: ");
+    Say(joined.ToString().c_str());
+    Say(")\n");
+  }
+  if (!StartThreads(/*helper=*/joined.ok()).ok()) {
     Say("tessera: a forked child cannot watch its agent; stopping it\n");
     syscall(SYS_kill, getpid(), SIGKILL);
   }
+}
+
+Status AgentLink::JoinAsChild() {
+  const SpaceLayout& l = layout_;
+  // The parent's staged pages came along: this process's staging starts empty.
+  if (syscall(SYS_madvise, l.staging, l.staging_bytes(), MADV_DONTNEED) != 0) {
+    return Status::FromErrno(errno, "drop the inherited staging area");
+  }
+  // A read the agent serves with this child's nonce; dropped again, so that
+  // a child of ours rings its own.
+  uint64_t nonce;
+  std::memcpy(&nonce, l.doorbell(), sizeof nonce);
+  syscall(SYS_madvise, l.doorbell(), l.page_size, MADV_DONTNEED);
+  TS_ASSIGN_OR_RETURN(int fd, Connect(path_));
+  UniqueFd conn(fd);
+  TS_ASSIGN_OR_RETURN(AgentMessage config, RecvAgentMessage(fd));
+  if (config.op != AgentOp::kConfig) return ProtocolError("the agent's first message is not a config");
+  TS_RETURN_IF_ERROR(SendAgentMessage(fd, {.op = AgentOp::kForkHello, .a = nonce}));
+  UniqueFd uffd;
+  Result<AgentMessage> ready = RecvAgentMessage(fd, &uffd);
+  if (!ready.ok() && ready.status().message() == "closed") return Unavailable("the agent refused the join");
+  TS_RETURN_IF_ERROR(ready.status());
+  if (ready->op != AgentOp::kForkReady || !uffd.valid()) return ProtocolError("the agent did not answer with its ready");
+  close(socket_);  // the parent's session
+  socket_ = conn.Release();
+  uffd_.emplace(Uffd::Adopt(std::move(uffd), kRemoteSpaceFeatures));
+  timeval none{};
+  setsockopt(socket_, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+  return Status::Ok();
 }
 
 }  // namespace tessera::vnode

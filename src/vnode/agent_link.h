@@ -34,16 +34,18 @@ class AgentLink {
 
   // In a child forked without exec (from an atfork handler): the agent
   // serves the child's copy of the range (it got the child's userfaultfd
-  // with the fork), without eviction, for the child has no helper thread.
-  // The child keeps the session socket and watches it, as its parent does.
+  // with the fork). The child joins on a session of its own (agent.h) and
+  // runs a helper and a watchdog, as its parent does; if it cannot, it is
+  // served without eviction and watches the session it inherited.
   void OnForkChild();
 
  private:
   AgentLink() = default;
   ~AgentLink() = delete;
   Status Handshake();
-  // The watchdog, and the helper (only the process that joined has one).
+  // The watchdog, and the helper (only a process that joined has one).
   Status StartThreads(bool helper);
+  Status JoinAsChild();
   static void* Helper(void* self);
   // Waits for the agent's end of the socket to close, alone: the helper may
   // be blocked in an madvise whose userfaultfd event no one will read now.
@@ -59,6 +61,7 @@ class AgentLink {
   std::optional<Uffd> uffd_;
   SpaceLayout layout_;
   void (*on_helper_start_)() = nullptr;
+  char path_[108] = {};  // the agent's socket (sockaddr_un's limit); no allocation in a child
 };
 
 }  // namespace tessera::vnode

@@ -2,12 +2,13 @@
 // SOCK_SEQPACKET packet:
 //
 //   message := magic:u32 = 0x31415354 ("TSA1")
-//              op:u16 (1..7, AgentOp) reserved:u16 = 0
+//              op:u16 (1..9, AgentOp) reserved:u16 = 0
 //              token:u32 reserved:u32 = 0
 //              a:u64 b:u64 c:u64 d:u64            -- 48 bytes exactly
 //
-// kHello carries the shim's userfaultfd as SCM_RIGHTS ancillary data; any
-// other message carrying a descriptor is an error (the descriptor is closed).
+// kHello carries the shim's userfaultfd as SCM_RIGHTS ancillary data, and
+// kForkReady a forked child's; any other message carrying a descriptor is an
+// error (the descriptor is closed).
 // A packet of another size, a wrong magic, an unknown op or a non-zero
 // reserved field is a protocol error.
 #include "vnode/agent_protocol.h"
@@ -124,7 +125,7 @@ Result<AgentMessage> RecvAgentMessage(int sock, UniqueFd* fd) {
   if ((msg.msg_flags & MSG_CTRUNC) || extra > 0) return ProtocolError("agent message with too many descriptors");
   if (msg.msg_flags & MSG_TRUNC) return ProtocolError("agent message longer than " + std::to_string(kAgentMessageBytes) + " bytes");
   TS_ASSIGN_OR_RETURN(AgentMessage m, DecodeAgentMessage({buf, static_cast<size_t>(n)}));
-  if (got.valid() && (fd == nullptr || m.op != AgentOp::kHello)) {
+  if (got.valid() && (fd == nullptr || (m.op != AgentOp::kHello && m.op != AgentOp::kForkReady))) {
     return ProtocolError("a descriptor attached to an agent message that takes none");
   }
   if (fd != nullptr) *fd = std::move(got);

@@ -12,6 +12,12 @@
 // staging block (kDrop, answered by kDropped) — and the shim's helper thread
 // does it.
 //
+// A child forked without exec joins on a session of its own: it reads its
+// doorbell page (SpaceLayout::doorbell), which its pager fills with a nonce,
+// answers kConfig with kForkHello carrying that nonce, and gets kForkReady
+// with a copy of its own userfaultfd; its helper then serves moves and drops
+// as its parent's does.
+//
 // Thread-safety: functions only; a socket is the caller's to serialise.
 #pragma once
 
@@ -32,9 +38,11 @@ enum class AgentOp : uint16_t {
   kDropped = 5,  // shim -> agent: token of a kDrop done
   kMove = 6,     // agent -> shim: move c pages from the range at b to staging at a
   kMoved = 7,    // shim -> agent: token of a kMove; a = moved, b = missing (bit per page), c = errno or 0
+  kForkHello = 8,  // forked child -> agent, instead of kHello: a = the nonce its doorbell page read
+  kForkReady = 9,  // agent -> forked child, + the child's userfaultfd: its helper is served from now on
 };
 
-inline constexpr uint16_t kAgentOpLast = 7;
+inline constexpr uint16_t kAgentOpLast = 9;
 
 struct AgentMessage {
   AgentOp op = AgentOp::kConfig;

@@ -118,11 +118,12 @@ TEST_F(AgentTest, ServesAProgramFromOutsideWithEveryByteChecked) {
 
 TEST_F(AgentTest, ForkedChildrenSeeTheParentsMemoryAndNotEachOthersWrites) {
   // The program evicts nearly all of its pages, then forks: with fork()
-  // (whose child runs the shim's atfork path), with _Fork() (which skips it),
-  // and once to exec at once. Each side checks every byte (agent_test_program).
+  // (whose child joins, evicts, and forks a grandchild), with _Fork() (which
+  // runs no atfork handler: no join), and once to exec at once. Each process
+  // checks every byte (agent_test_program).
   int status = RunProgram({"fork"});
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  EXPECT_EQ(agent_->forks(), 3u);
+  EXPECT_EQ(agent_->forks(), 4u);
   PagerStats s = Snapshot(counters_, stress::kPage);
   EXPECT_GT(s.evictions, kPages) << "the children's pages came from the pool, not only from the parent's cache";
   for (int i = 0; i < 1000 && agent_->live_forks() > 0; ++i) usleep(10'000);

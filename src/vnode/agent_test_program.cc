@@ -8,6 +8,7 @@
 //                 fork+exec) and checks that each process sees the memory it
 //                 had at the fork plus its own writes, and nobody else's
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "vnode/agent_link.h"
 #include "vnode/stress.h"
@@ -44,6 +46,15 @@ void Write(uint8_t* base, uint64_t pages, uint64_t first, uint64_t version) {
   for (uint64_t p = first; p < pages; p += 2) Fill(base + p * kPage, p, version);
 }
 
+// Pages of the range mapped in this process now.
+uint64_t Resident(uint8_t* base, uint64_t pages) {
+  std::vector<unsigned char> v(pages);
+  if (mincore(base, pages * kPage, v.data()) != 0) return pages;
+  uint64_t n = 0;
+  for (unsigned char c : v) n += c & 1;
+  return n;
+}
+
 bool Exited0(pid_t pid) {
   int status = 0;
   return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -56,11 +67,22 @@ int ForkAndCheck(uint8_t* base, uint64_t pages) {
   if (a == 0) {
     bool ok = Holds(base, pages, 1, 1);
     Write(base, pages, 0, 2);
-    _exit(ok && Holds(base, pages, 2, 1) ? 0 : 1);
+    ok = ok && Holds(base, pages, 2, 1);
+    pid_t g = fork();  // a grandchild, from this child's own clone
+    if (g == 0) {
+      bool fine = Holds(base, pages, 2, 1);
+      Write(base, pages, 1, 5);
+      _exit(fine && Holds(base, pages, 2, 5) ? 0 : 1);
+    }
+    ok = Exited0(g) && ok && Holds(base, pages, 2, 1);
+    // It joined (fork runs the atfork handler): its cache has a limit.
+    const uint64_t resident = Resident(base, pages);
+    if (resident > pages / 2) std::fprintf(stderr, "child: %llu pages resident\n", static_cast<unsigned long long>(resident));
+    _exit(ok && resident <= pages / 2 ? 0 : 1);
   }
   Write(base, pages, 1, 3);  // while the child writes its own
   if (!Holds(base, pages, 1, 3) || !Exited0(a)) return 1;
-  pid_t b = _Fork();  // no atfork handlers: the child has no watchdog
+  pid_t b = _Fork();  // no atfork handlers: the child has no helper, no watchdog
   if (b == 0) {
     bool ok = Holds(base, pages, 1, 3);
     Write(base, pages, 0, 4);

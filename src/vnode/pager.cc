@@ -77,6 +77,7 @@ class PagerImpl {
   PagerCounters own_stats_;
   PagerCounters& stats_;
   PagingContext ctx_;
+  const uint64_t cache_pages_;  // the budget once the space can evict
   std::vector<uint8_t> zeros_;  // zero_fault_around pages of zeros
   uint64_t evictor_headroom_ = 0;
   Fetcher fetcher_;
@@ -129,10 +130,11 @@ PagerImpl::PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTa
            .queue = queue.get(),
            .stats = &stats_,
            .budget = space_->can_evict() ? o.cache_bytes / o.page_size : kUnlimited},
+      cache_pages_(o.cache_bytes / o.page_size),
       zeros_(o.page_size * std::max<uint32_t>(o.zero_fault_around, 1), 0),
-      evictor_headroom_(EvictionShape(o, ctx_.budget).headroom),
+      evictor_headroom_(EvictionShape(o, cache_pages_).headroom),
       fetcher_(&ctx_, o.max_fetches, std::min(o.max_prefetches, o.max_fetches)),
-      evictor_(&ctx_, EvictionShape(o, ctx_.budget),
+      evictor_(&ctx_, EvictionShape(o, cache_pages_),
                [this] {
                  stats_.probes_untouched.fetch_add(1, std::memory_order_relaxed);
                  if (prefetcher_) prefetcher_->OnProbeUntouched();
@@ -141,7 +143,7 @@ PagerImpl::PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTa
       queue_(std::move(queue)) {
   // Windows up to an eighth of the cache, and no more than the prefetches in flight.
   if (o.prefetch) {
-    prefetcher_.emplace(pages_, static_cast<uint32_t>(std::clamp<uint64_t>(ctx_.budget / 8, 4, o.max_prefetches)));
+    prefetcher_.emplace(pages_, static_cast<uint32_t>(std::clamp<uint64_t>(cache_pages_ / 8, 4, o.max_prefetches)));
   }
 }
 
@@ -208,6 +210,8 @@ Status PagerImpl::TakeCompletions() {
     }
   }
   if (!completions_.empty()) ctx_.NoteUsed();
+  // A forked child that joined has a helper now: its cache has a limit again.
+  if (ctx_.budget == kUnlimited && space_->can_evict()) ctx_.budget = cache_pages_;
   return Status::Ok();
 }
 
@@ -251,6 +255,8 @@ Status PagerImpl::OnEvent(const UffdEvent& e, uint64_t now) {
     case UffdEvent::Kind::kFault: {
       stats_.faults.fetch_add(1, std::memory_order_relaxed);
       if (e.address < start || e.address >= end) {
+        TS_ASSIGN_OR_RETURN(bool served, space_->ServeOutside(e.address));
+        if (served) return Status::Ok();
         return Internal("a fault outside the managed range, at " + std::to_string(e.address) +
                         " (the program touched Tessera's staging area)");
       }

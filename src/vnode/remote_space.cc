@@ -3,10 +3,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/uio.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <vector>
 
 #include "common/check.h"
 #include "common/clock.h"
@@ -31,14 +34,54 @@ Result<std::unique_ptr<Space>> RemoteSpace::Adopt(const SpaceLayout& layout, Uni
   if (!beacon.ok() && beacon.code() != Code::kAlreadyExists) return beacon.With("map the beacon page");
   return std::unique_ptr<Space>(new RemoteSpace(layout, std::move(adopted),
                                                 std::make_shared<UniqueFd>(std::move(socket)), std::move(ep), pid,
-                                                /*helper=*/true));
+                                                /*nonce=*/0));
 }
 
 Result<std::unique_ptr<Space>> RemoteSpace::Fork(UniqueFd child_uffd) {
   TS_ASSIGN_OR_RETURN(UniqueFd ep, Epoll({child_uffd.get()}));
   Uffd adopted = Uffd::Adopt(std::move(child_uffd), kRemoteSpaceFeatures);
-  return std::unique_ptr<Space>(new RemoteSpace(layout_, std::move(adopted), socket_, std::move(ep), 0,
-                                                /*helper=*/false));
+  uint64_t nonce = 0;
+  while (nonce == 0) {
+    if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce) return Status::FromErrno(errno, "getrandom");
+  }
+  return std::unique_ptr<Space>(new RemoteSpace(layout_, std::move(adopted), socket_, std::move(ep), 0, nonce));
+}
+
+Result<bool> RemoteSpace::ServeOutside(uint64_t address) {
+  if (nonce_ == 0 || address != reinterpret_cast<uint64_t>(layout_.doorbell())) return false;
+  TS_RETURN_IF_ERROR(Ring());
+  return true;
+}
+
+Status RemoteSpace::Ring() {
+  std::vector<uint8_t> page(layout_.page_size, 0);
+  std::memcpy(page.data(), &nonce_, sizeof nonce_);
+  Status s = uffd_.Copy(layout_.doorbell(), page.data(), page.size());
+  ring_pending_ = AddressSpaceChanging(s);
+  if (s.code() == Code::kAlreadyExists) s = uffd_.Wake(layout_.doorbell(), layout_.page_size);
+  return s.ok() || ring_pending_ ? Status::Ok() : s.With("fill a forked child's doorbell");
+}
+
+Status RemoteSpace::OfferHelper(UniqueFd socket, pid_t pid) {
+  std::lock_guard lk(offer_mu_);
+  if (offered_.load() || nonce_ == 0) return AlreadyExists("this process has joined already");
+  offered_socket_ = std::move(socket);
+  offered_pid_ = pid;
+  offered_.store(true);
+  return Status::Ok();
+}
+
+Status RemoteSpace::TakeOffer() {
+  if (helper_ || !offered_.load()) return Status::Ok();
+  std::lock_guard lk(offer_mu_);
+  epoll_event ev{.events = EPOLLIN, .data = {.fd = offered_socket_.get()}};
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, offered_socket_.get(), &ev) != 0) {
+    return Status::FromErrno(errno, "epoll_ctl");
+  }
+  socket_ = std::make_shared<UniqueFd>(std::move(offered_socket_));
+  pid_ = offered_pid_;
+  helper_ = true;
+  return Status::Ok();
 }
 
 Status RemoteSpace::ReadPages(std::span<uint8_t* const> from, std::span<uint8_t* const> to) {
@@ -116,6 +159,8 @@ Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
     next_probe_ns_ = now + 100'000'000;
     TS_RETURN_IF_ERROR(Probe());
   }
+  if (ring_pending_) TS_RETURN_IF_ERROR(Ring());
+  TS_RETURN_IF_ERROR(TakeOffer());
   if (!helper_) return Status::Ok();
   TS_RETURN_IF_ERROR(Flush());
   for (;;) {

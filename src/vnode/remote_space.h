@@ -11,10 +11,13 @@
 // thread, seeing the socket close, stops the program.
 //
 // A child the program forks without exec gets a space of its own (Fork) from
-// the userfaultfd its fork event carried. It has no helper thread, so it is
-// served without eviction; it shares the session socket, which the agent
-// keeps open while any process of the family lives: the child's watchdog
-// (agent_link.h) stops it if the agent goes away.
+// the userfaultfd its fork event carried. Until it joins, it has no helper
+// thread and is served without eviction; it shares the session socket, which
+// the agent keeps open while any process of the family lives: the child's
+// watchdog (agent_link.h) stops it if the agent goes away. To join, the child
+// reads its doorbell page, which this space fills with its nonce
+// (ServeOutside), and sends the nonce over a connection of its own; the agent
+// hands that connection over (OfferHelper) and the space uses it from then on.
 //
 // Whether the program still exists is asked of its memory, not of the
 // socket (which its children may hold): installing the beacon page
@@ -23,13 +26,15 @@
 //
 // Ownership: owns the userfaultfd and an epoll descriptor over it and the
 // socket; shares the socket with the family. Thread-safety: the pager's
-// thread only.
+// thread only, except join_nonce() and OfferHelper(), from any.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <deque>
 #include <memory>
+#include <mutex>
 
 #include "common/unique_fd.h"
 #include "vnode/agent_protocol.h"
@@ -46,6 +51,13 @@ class RemoteSpace final : public Space {
   Uffd& staging_uffd() override { return uffd_; }
   bool can_evict() const override { return helper_; }
   Result<std::unique_ptr<Space>> Fork(UniqueFd child_uffd) override;
+  Result<bool> ServeOutside(uint64_t address) override;
+
+  // A forked child's: what its doorbell says (0 for the program that joined).
+  uint64_t join_nonce() const { return nonce_; }
+  // The forked child `pid` joined on `socket`: its helper serves this space
+  // from the pager's next step on. The caller checked the nonce.
+  Status OfferHelper(UniqueFd socket, pid_t pid);
   int wait_fd() const override { return epoll_.get(); }
   Status ReadPages(std::span<uint8_t* const> from, std::span<uint8_t* const> to) override;
   Result<bool> Evict(uint8_t* dst, uint8_t* src, uint32_t pages, uint32_t token, MoveResult* result) override;
@@ -58,21 +70,31 @@ class RemoteSpace final : public Space {
 
  private:
   RemoteSpace(const SpaceLayout& layout, Uffd uffd, std::shared_ptr<UniqueFd> socket, UniqueFd epoll, pid_t pid,
-              bool helper)
+              uint64_t nonce)
       : Space(layout, std::move(uffd)), socket_(std::move(socket)), epoll_(std::move(epoll)), pid_(pid),
-        helper_(helper) {}
+        helper_(nonce == 0), nonce_(nonce) {}
   static Result<UniqueFd> Epoll(std::initializer_list<int> fds);
   Status Send(const AgentMessage& m);
   Status Flush();
   // Unavailable once the program's address space is gone.
   Status Probe();
+  // Takes over a helper offered by the agent's thread, if any.
+  Status TakeOffer();
+  // Fills the doorbell with the nonce (and wakes its readers).
+  Status Ring();
 
   std::shared_ptr<UniqueFd> socket_;
   UniqueFd epoll_;
-  pid_t pid_;        // 0 for a forked child (not known)
-  const bool helper_;  // the socket leads to this process's helper thread
+  pid_t pid_;     // 0 for a forked child until it joins
+  bool helper_;   // the socket leads to this process's helper thread
+  const uint64_t nonce_;
+  bool ring_pending_ = false;  // the doorbell could not be filled yet
   std::deque<AgentMessage> unsent_;  // the socket was full
   uint64_t next_probe_ns_ = 0;
+  std::mutex offer_mu_;
+  UniqueFd offered_socket_;  // guarded by offer_mu_
+  pid_t offered_pid_ = 0;    // guarded by offer_mu_
+  std::atomic<bool> offered_{false};
 };
 
 }  // namespace tessera::vnode

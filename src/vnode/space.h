@@ -44,11 +44,13 @@ struct SpaceLayout {
 
   size_t bytes() const { return pages * page_size; }
   size_t staging_bytes() const;
-  // A remote space's staging area ends with one more page, the beacon: the
-  // agent keeps it mapped, and an install there that finds it present tells
-  // that the program's memory still exists (remote_space.h).
+  // A remote space's staging area ends with two more pages (remote_space.h):
+  // the beacon, always mapped, says whether the program's memory still
+  // exists; the doorbell, never mapped in the program that joined, gives a
+  // forked child the nonce it joins with.
   uint8_t* beacon() const { return staging + staging_bytes(); }
-  size_t staging_area_bytes() const { return staging_bytes() + page_size; }
+  uint8_t* doorbell() const { return beacon() + page_size; }
+  size_t staging_area_bytes() const { return staging_bytes() + 2 * page_size; }
 };
 
 // What became of a run of up to 64 pages asked to move: bit i for page i.
@@ -86,11 +88,14 @@ class Space {
   // Registered over the staging area: moves and copies into it go here.
   virtual Uffd& staging_uffd() = 0;
   // Pages can be moved out (Evict) and staging dropped. A space that cannot
-  // is served without eviction: its pages stay local.
+  // (yet: a forked child before it joins) is served without eviction.
   virtual bool can_evict() const { return true; }
   // The space of a child the program forked, from the userfaultfd the fork
   // event carried.
   virtual Result<std::unique_ptr<Space>> Fork(UniqueFd child_uffd);
+  // A fault outside the range and the staging slots: true if the space
+  // served it (a forked child's doorbell).
+  virtual Result<bool> ServeOutside(uint64_t) { return false; }
 
   // Readable when a fault, an event or a completion is pending.
   virtual int wait_fd() const = 0;
