@@ -39,7 +39,7 @@ TEST(AgentProtocolTest, MalformedMessagesAreRejected) {
   EXPECT_EQ(DecodeAgentMessage(zero_op).status().code(), Code::kProtocol);
 }
 
-TEST(AgentProtocolTest, ADescriptorTravelsWithAHelloAndNothingElse) {
+TEST(AgentProtocolTest, ADescriptorTravelsWithAHelloOrAForkReadyAndNothingElse) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
   int pipefd[2];
@@ -53,9 +53,22 @@ TEST(AgentProtocolTest, ADescriptorTravelsWithAHelloAndNothingElse) {
   char c = 0;
   ASSERT_EQ(read(pipefd[0], &c, 1), 1);
   EXPECT_EQ(c, 'x');
+  // A forked child's ready carries its userfaultfd.
+  ASSERT_TRUE(SendAgentMessage(sv[0], {.op = AgentOp::kForkReady}, pipefd[1]).ok());
+  UniqueFd child;
+  auto ready = RecvAgentMessage(sv[1], &child);
+  ASSERT_TRUE(ready.ok()) << ready.status().ToString();
+  EXPECT_EQ(ready->op, AgentOp::kForkReady);
+  EXPECT_TRUE(child.valid());
   // A descriptor on any other message is an error (and is closed).
-  ASSERT_TRUE(SendAgentMessage(sv[0], {.op = AgentOp::kDropped}, pipefd[1]).ok());
-  EXPECT_EQ(RecvAgentMessage(sv[1], &got).status().code(), Code::kProtocol);
+  for (AgentOp op : {AgentOp::kDropped, AgentOp::kForkHello}) {
+    ASSERT_TRUE(SendAgentMessage(sv[0], {.op = op}, pipefd[1]).ok());
+    EXPECT_EQ(RecvAgentMessage(sv[1], &got).status().code(), Code::kProtocol) << static_cast<int>(op);
+  }
+  uint8_t past_last[kAgentMessageBytes];
+  EncodeAgentMessage({.op = AgentOp::kForkReady}, past_last);
+  past_last[4] = static_cast<uint8_t>(kAgentOpLast + 1);
+  EXPECT_EQ(DecodeAgentMessage(past_last).status().code(), Code::kProtocol);
   // A packet of the wrong size.
   ASSERT_EQ(send(sv[0], "short", 5, 0), 5);
   EXPECT_EQ(RecvAgentMessage(sv[1]).status().code(), Code::kProtocol);

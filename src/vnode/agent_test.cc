@@ -145,6 +145,13 @@ TEST_F(AgentTest, ABadHelloIsRefusedAndTheNextProgramIsServed) {
   auto answer = RecvAgentMessage(fd);
   EXPECT_EQ(answer.status().message(), "closed");
   close(fd);
+  // A forked child's join naming no child served here.
+  fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_TRUE(RecvAgentMessage(fd).ok());
+  ASSERT_TRUE(SendAgentMessage(fd, {.op = AgentOp::kForkHello, .a = 12345}).ok());
+  EXPECT_EQ(RecvAgentMessage(fd).status().message(), "closed");
+  close(fd);
   int status = RunProgram({"stress", "3"});
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
 }
