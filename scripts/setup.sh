@@ -12,8 +12,8 @@ packages=(
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # baselines the benchmark compares against
   memcached
-  # used by the scripts
-  procps iproute2
+  # used by the scripts; python3 runs the workloads of the quick start and the tests
+  procps iproute2 python3
 )
 
 missing=()

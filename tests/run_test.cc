@@ -86,6 +86,9 @@ TEST_F(RunTest, ForkedWorkersSeeTheParentsMemoryAndKeepTheirWritesToThemselves) 
   ASSERT_TRUE(s.is_object());
   EXPECT_LE(s["cache_peak_bytes"].get<uint64_t>(), 4u << 20);
   EXPECT_GT(s["pages_written"].get<uint64_t>(), 0u) << "the parent's pages went to the pool before the forks";
+  // The pool's four workers and the os.fork child; subprocess execs through
+  // vfork, which shares the parent's memory and is no fork to serve.
+  EXPECT_EQ(s["forked_children"].get<uint64_t>(), 5u);
 }
 
 // A memory node is kill -9ed while the program runs on an ec:4+2 region:

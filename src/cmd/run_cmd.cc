@@ -204,6 +204,12 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                static_cast<unsigned long long>(probes), Percent(r["prefetch_coverage"].get<double>()).c_str(),
                FormatSize(u("pages_read") * page).c_str(), FormatSize(u("pages_written") * page).c_str(),
                Micros(u("fault_p50_ns")).c_str(), Micros(u("fault_p99_ns")).c_str());
+  if (const uint64_t forks = u("forked_children"); forks > 0) {
+    std::fprintf(stderr,
+                 "  forks     %llu children forked without exec, each served from a copy of the pool's pages "
+                 "(the figures above are the first process's)\n",
+                 static_cast<unsigned long long>(forks));
+  }
   return r;
 }
 
@@ -317,6 +323,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, co
   uint64_t peak_rss = 0;
   int status = WaitSampling(pid, &peak_rss);
   signals.Disarm();
+  const uint64_t forks = (*agent)->forks();
   agent->reset();  // the program's writes are in
   const int code = ExitCodeOf(status);
   const double seconds = static_cast<double>(NowNanos() - start) / 1e9;
@@ -327,6 +334,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, co
     return code;
   }
   (*summary)["peak_rss_bytes"] = peak_rss;
+  (*summary)["forked_children"] = forks;
   nlohmann::json full = Summarize(*summary, o, code, seconds);
   if (!o.stats_json.empty()) {
     std::ofstream out(o.stats_json);
