@@ -1,6 +1,7 @@
 // The client library against a real controller and real memory nodes (on
 // threads of this process, so ASan and TSan see both sides).
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -66,7 +67,7 @@ TEST_F(ClusterTest, ACloneStartsEqualAndThenGoesItsOwnWay) {
   ASSERT_TRUE((*r)->Write(0, kPages, buf.data()).ok());
   const uint64_t used_before = cluster_.memnode(0).store().used_bytes();
 
-  auto c = client_->CloneRegion("parent", "child");
+  auto c = client_->CloneRegion("parent", "child", 0);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ((*c)->NodeOfEachFragment(), (*r)->NodeOfEachFragment()) << "a clone lives where its source does";
   EXPECT_GT(cluster_.memnode(0).store().used_bytes(), used_before);
@@ -85,12 +86,33 @@ TEST_F(ClusterTest, ACloneStartsEqualAndThenGoesItsOwnWay) {
   ASSERT_TRUE((*c)->Read(6, 1, page.data()).ok());
   EXPECT_TRUE(Check(page.data(), 6, &version) && version == 1) << "the parent's write stays in the parent";
 
-  EXPECT_EQ(client_->CloneRegion("parent", "child").status().code(), Code::kAlreadyExists);
-  EXPECT_EQ(client_->CloneRegion("nope", "x").status().code(), Code::kNotFound);
-  EXPECT_EQ(client_->CloneRegion("parent", "bad name!").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(client_->CloneRegion("parent", "child", 0).status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(client_->CloneRegion("nope", "x", 0).status().code(), Code::kNotFound);
+  EXPECT_EQ(client_->CloneRegion("parent", "bad name!", 0).status().code(), Code::kInvalidArgument);
   ASSERT_TRUE(client_->DeleteRegion("child").ok());
   ASSERT_TRUE(client_->DeleteRegion("parent").ok());
   for (int i = 0; i < 3; ++i) EXPECT_EQ(cluster_.memnode(i).store().used_bytes(), 0u);
+}
+
+TEST_F(ClusterTest, ARegionWhoseLeaseIsNotRenewedIsDeleted) {
+  ASSERT_TRUE(client_->CreateRegion("kept", 1 << 20, {.lease_ms = 300}).ok());
+  ASSERT_TRUE(client_->CreateRegion("dropped", 1 << 20, {.lease_ms = 300}).ok());
+  ASSERT_TRUE(client_->CloneRegion("kept", "kept-clone", 300).ok());
+  ASSERT_TRUE(client_->CreateRegion("forever", 1 << 20).ok());
+  // Renew two of the leased ones until the third is gone (or long past its lease).
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    ASSERT_TRUE(client_->RenewLeases({"kept", "kept-clone"}).ok());
+    gone = client_->OpenRegion("dropped").status().code() == Code::kNotFound;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "a lease of 300 ms not renewed for 10 s";
+  EXPECT_TRUE(client_->OpenRegion("kept").ok());
+  EXPECT_TRUE(client_->OpenRegion("kept-clone").ok());
+  EXPECT_TRUE(client_->OpenRegion("forever").ok());
+  Status renew = client_->RenewLeases({"kept", "dropped"});
+  EXPECT_EQ(renew.code(), Code::kNotFound);
+  EXPECT_NE(renew.message().find("'dropped'"), std::string::npos) << renew.message();
 }
 
 TEST_F(ClusterTest, ClearErrors) {

@@ -46,6 +46,15 @@ class RunTest : public ::testing::Test {
     workloads_ = TESSERA_WORKLOADS;  // compiled in (tests/CMakeLists.txt)
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+  // Shell lines that start `tessera up` (7 memory nodes) in the background:
+  // B is the binary, UP its pid, ADDR its controller, DIR/up.log its log.
+  std::string UpScript() const {
+    return "set -u\n"
+           "B=" + bin_ + "\n"
+           "$B up --listen 127.0.0.1:0 --memnodes 7 --capacity 4G > " + dir_ + "/up.log 2>&1 & UP=$!\n"
+           "for i in $(seq 100); do grep -q '^ready' " + dir_ + "/up.log && break; sleep 0.1; done\n"
+           "ADDR=$(sed -n 's/^controller *\\([^ ]*\\).*/\\1/p' " + dir_ + "/up.log)\n";
+  }
   nlohmann::json Stats() {
     std::ifstream in(dir_ + "/stats.json");
     return nlohmann::json::parse(in, nullptr, false);
@@ -103,11 +112,7 @@ TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) {
   ASSERT_EQ(native.exit_code, 0) << native.err;
   const std::string d = dir_;
   const std::string sh =
-      "set -u\n"
-      "B=" + bin_ + "\n"
-      "$B up --listen 127.0.0.1:0 --memnodes 7 --capacity 4G > " + d + "/up.log 2>&1 & UP=$!\n"
-      "for i in $(seq 100); do grep -q '^ready' " + d + "/up.log && break; sleep 0.1; done\n"
-      "ADDR=$(sed -n 's/^controller *\\([^ ]*\\).*/\\1/p' " + d + "/up.log)\n"
+      UpScript() +
       "($B run --controller $ADDR --heap 256M --cache 16M -- " + script + " > " + d + "/out 2> " + d + "/err; echo $? > " + d + "/rc) & RUN=$!\n"
       "for i in $(seq 100); do grep -q 'created region' " + d + "/up.log && break; sleep 0.1; done\n"
       "sleep 2\n"
@@ -129,6 +134,40 @@ TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) {
   size_t deaths = 0;
   for (size_t at = log.find("declared dead"); at != std::string::npos; at = log.find("declared dead", at + 1)) ++deaths;
   EXPECT_EQ(deaths, 1u) << log;
+}
+
+// `tessera run` is kill -9ed while its program (and a child it forked) run on
+// a cluster of their own: the program stops (its pages lived in the run), and
+// the controller deletes the run's regions once their lease runs out.
+TEST_F(RunTest, AKilledRunLeavesNoRegionBehindForLong) {
+  const std::string d = dir_;
+  std::ofstream(d + "/hold.py") << "import os, time\n"
+                                   "x = bytearray(64 << 20)\n"
+                                   "for i in range(0, len(x), 4096): x[i] = 1\n"
+                                   "if os.fork() == 0:\n"
+                                   "    time.sleep(120)\n"
+                                   "    os._exit(0)\n"
+                                   "print('ready', flush=True)\n"
+                                   "time.sleep(120)\n";
+  const std::string sh =
+      UpScript() +
+      "$B run --controller $ADDR --lease-ms 1500 --heap 256M --cache 16M -- /usr/bin/python3 " + d +
+      "/hold.py > " + d + "/out 2> " + d + "/err & RUN=$!\n"
+      "for i in $(seq 600); do grep -q ready " + d + "/out && break; sleep 0.1; done\n"
+      "echo regions $($B region --controller $ADDR ls | grep -c run-)\n"
+      "kill -9 $RUN\n"
+      "for i in $(seq 100); do pgrep -f " + d + "/hold.py > /dev/null || break; sleep 0.1; done\n"
+      "pgrep -f " + d + "/hold.py > /dev/null && echo program still running || echo program stopped\n"
+      "for i in $(seq 100); do [ $($B region --controller $ADDR ls | grep -c run-) = 0 ] && break; sleep 0.1; done\n"
+      "echo regions $($B region --controller $ADDR ls | grep -c run-)\n"
+      "pkill -9 -f " + d + "/hold.py\n"
+      "kill $UP; wait $UP\n";
+  std::ofstream(d + "/kill.sh") << sh;
+  Output o = Shell("bash " + d + "/kill.sh", d);
+  std::ifstream up(d + "/up.log");
+  std::string log((std::istreambuf_iterator<char>(up)), {});
+  EXPECT_EQ(o.out, "regions 2\nprogram stopped\nregions 0\n") << o.err << log;
+  EXPECT_NE(log.find("lease of 1500 ms ran out"), std::string::npos) << log;
 }
 
 TEST_F(RunTest, ExitStatusesAndErrorsReachTheCaller) {

@@ -49,6 +49,10 @@ struct RegionOptions {
   uint32_t page_size = 4096;
   // "none", "replicas:N" or "ec:K+M".
   std::string redundancy = "none";
+  // 0: the region lives until deleted. Otherwise the controller deletes it
+  // once this long passes without RenewLeases naming it: a program killed
+  // before it could delete its region leaves nothing behind for long.
+  uint32_t lease_ms = 0;
 };
 
 struct PageIo {
@@ -169,7 +173,12 @@ class Client {
   // nodes (no page crosses the network): a forked process's memory. Writes
   // to `source` racing with the clone land on one side or both; the caller
   // clones a region nobody is writing.
-  virtual Result<std::unique_ptr<Region>> CloneRegion(const std::string& source, const std::string& name) = 0;
+  // `lease_ms` as in RegionOptions.
+  virtual Result<std::unique_ptr<Region>> CloneRegion(const std::string& source, const std::string& name,
+                                                      uint32_t lease_ms) = 0;
+  // Renews the leases of these regions (RegionOptions::lease_ms); NotFound
+  // names those that no longer exist.
+  virtual Status RenewLeases(const std::vector<std::string>& names) = 0;
   virtual Status DeleteRegion(const std::string& name) = 0;
   virtual Result<std::vector<RegionSummary>> ListRegions() = 0;
   virtual Result<ClusterStatus> GetClusterStatus() = 0;

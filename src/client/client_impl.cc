@@ -32,7 +32,7 @@ class ClientImpl final : public Client {
     TS_RETURN_IF_ERROR(CheckName(name));
     TS_ASSIGN_OR_RETURN(proto::Redundancy redundancy, proto::ParseRedundancy(options.redundancy));
     TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::CreateRegion{name, size_bytes, options.page_size,
-                                                                      redundancy}));
+                                                                      redundancy, options.lease_ms}));
     return MakeRegion(std::move(info));
   }
 
@@ -42,11 +42,23 @@ class ClientImpl final : public Client {
     return MakeRegion(std::move(info));
   }
 
-  Result<std::unique_ptr<Region>> CloneRegion(const std::string& source, const std::string& name) override {
+  Result<std::unique_ptr<Region>> CloneRegion(const std::string& source, const std::string& name,
+                                              uint32_t lease_ms) override {
     TS_RETURN_IF_ERROR(CheckName(source));
     TS_RETURN_IF_ERROR(CheckName(name));
-    TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::CloneRegion{.source = source, .name = name}));
+    TS_ASSIGN_OR_RETURN(auto info,
+                        Control(proto::c2ctl::CloneRegion{.source = source, .name = name, .lease_ms = lease_ms}));
     return MakeRegion(std::move(info));
+  }
+
+  Status RenewLeases(const std::vector<std::string>& names) override {
+    for (const std::string& n : names) TS_RETURN_IF_ERROR(CheckName(n));
+    for (size_t i = 0; i < names.size(); i += proto::c2ctl::kMaxLeaseRenewals) {
+      proto::c2ctl::RenewLeases m;
+      m.names.assign(names.begin() + i, names.begin() + std::min(names.size(), i + proto::c2ctl::kMaxLeaseRenewals));
+      TS_RETURN_IF_ERROR(Control(m).status());
+    }
+    return Status::Ok();
   }
 
   Status DeleteRegion(const std::string& name) override {

@@ -140,6 +140,9 @@ int main(int argc, char** argv) {
   run->add_option("--heap", run_heap, "Address space for the program's heap in the pool")->check(SizeValidator())
       ->capture_default_str();
   run->add_option("--stats-json", run_opts.stats_json, "Also write the summary here, as JSON");
+  run->add_option("--lease-ms", run_opts.lease_ms,
+                  "If tessera run is killed, the controller deletes its regions after this long")
+      ->capture_default_str();
   bool run_no_prefetch = false;
   run->add_flag("--no-prefetch", run_no_prefetch, "Fetch pages only when touched");
   run->add_option("program", run_opts.argv, "The program and its arguments (after --)")->required();

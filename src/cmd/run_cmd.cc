@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "cmd/local_cluster.h"
+#include "cmd/region_store.h"
 #include "common/clock.h"
 #include "common/units.h"
 #include "preload/report.h"
@@ -262,38 +263,10 @@ class TempDir {
   std::string path_;
 };
 
-// A program image's pages: a region. Forked children get clones of it, named
-// after it, which are deleted when their pagers are done.
-class RegionStore final : public vnode::ImageStore {
- public:
-  RegionStore(Client& client, std::unique_ptr<Region> region, bool owned, std::shared_ptr<std::atomic<int>> forks)
-      : client_(client), region_(std::move(region)), owned_(owned), forks_(std::move(forks)) {}
-  ~RegionStore() override {
-    if (!owned_) return;
-    const std::string name = region_->name();
-    region_.reset();
-    if (Status s = client_.DeleteRegion(name); !s.ok()) {
-      std::fprintf(stderr, "tessera run: could not delete region %s: %s\n", name.c_str(), s.ToString().c_str());
-    }
-  }
-  std::unique_ptr<IoQueue> NewQueue() override { return region_->NewQueue({.depth = 128}); }
-  Result<std::unique_ptr<vnode::ImageStore>> Clone() override {
-    const std::string name = region_->name() + "-fork" + std::to_string(forks_->fetch_add(1) + 1);
-    TS_ASSIGN_OR_RETURN(std::unique_ptr<Region> copy, client_.CloneRegion(region_->name(), name));
-    return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, std::move(copy), true, forks_));
-  }
-
- private:
-  Client& client_;
-  std::unique_ptr<Region> region_;
-  const bool owned_;
-  std::shared_ptr<std::atomic<int>> forks_;  // clones made, for their names
-};
-
 // Serves the region to the program through an agent (vnode/agent.h) while it
 // runs, then prints the summary. Returns the exit code.
-int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, const std::string& region_name,
-                  const std::string& shim) {
+int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Leases& leases,
+                  const std::string& region_name, const std::string& shim) {
   Result<TempDir> dir = TempDir::Create();
   if (!dir.ok()) return Fail(dir.status().ToString());
   Result<std::unique_ptr<Report>> report = Report::Create(dir->path() + "/report");
@@ -308,7 +281,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, co
        .pager = {.cache_bytes = o.cache_bytes, .prefetch = o.prefetch, .page_size = page_size,
                  .counters = &(*report)->get()->pager},
        .pages = pages,
-       .store = std::make_shared<RegionStore>(client, std::move(*region), /*owned=*/false,
+       .store = std::make_shared<RegionStore>(client, leases, std::move(*region), /*owned=*/false,
                                               std::make_shared<std::atomic<int>>(0))});
   if (!agent.ok()) return Fail("cannot start the agent: " + agent.status().ToString());
 
@@ -350,6 +323,7 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   if (o.argv.empty()) return Fail("no program given (usage: tessera run [OPTIONS] -- PROGRAM ARGS...)");
   if (o.cache_bytes < (64 << 10)) return Fail("--cache " + FormatSize(o.cache_bytes) + " is too small: at least 64 KiB");
   if (o.heap_bytes < o.cache_bytes) return Fail("--heap must be at least --cache");
+  if (o.lease_ms < 1000) return Fail("--lease-ms " + std::to_string(o.lease_ms) + " is too short: at least 1000");
   auto redundancy = proto::ParseRedundancy(o.redundancy);
   if (!redundancy.ok()) return Fail("--redundancy: " + redundancy.status().ToString());
   // Fail here, with the fix, rather than inside the program.
@@ -376,11 +350,15 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   auto client = Client::Connect({.controller = controller});
   if (!client.ok()) return Fail(client.status().ToString());
   const std::string region = "run-" + std::to_string(getpid()) + "-" + std::to_string(NowNanos() % 1000000007);
+  // If we are killed, the controller deletes the regions once their lease runs out.
+  Leases leases(**client, o.lease_ms);
   {
-    auto r = (*client)->CreateRegion(region, o.heap_bytes, {.redundancy = redundancy->ToString()});
+    auto r = (*client)->CreateRegion(region, o.heap_bytes, {.redundancy = redundancy->ToString(), .lease_ms = o.lease_ms});
     if (!r.ok()) return Fail("cannot create the program's region: " + r.status().ToString());
   }
-  int code = RunUnderAgent(o, signals, **client, region, *shim);
+  leases.Add(region);
+  int code = RunUnderAgent(o, signals, **client, leases, region, *shim);
+  leases.Remove(region);
   if (Status s = (*client)->DeleteRegion(region); !s.ok()) {
     std::fprintf(stderr, "tessera run: could not delete region %s: %s\n", region.c_str(), s.ToString().c_str());
   }

@@ -28,6 +28,9 @@ struct RunOptions {
   bool prefetch = true;
   std::string stats_json;          // also write the summary here
   int memnodes = 7;                // embedded cluster
+  // The run's regions outlive a `tessera run` killed before it could delete
+  // them by this long at most (the controller reclaims them).
+  uint32_t lease_ms = 30'000;
 };
 
 int RunProgram(const RunOptions& options, SignalWaiter& signals);

@@ -33,7 +33,8 @@ std::string RegionToJson(const RegionRecord& r) {
   json j = {{"id", r.id}, {"name", r.name}, {"state", StateName(r.state)}, {"page_size", r.page_size},
             {"num_pages", r.num_pages}, {"pages_per_stripe", r.pages_per_stripe},
             {"redundancy", {static_cast<int>(r.redundancy.kind), r.redundancy.k, r.redundancy.m}},
-            {"epoch", r.epoch}, {"nodes", table}, {"map", map}, {"fragment_states", states}};
+            {"epoch", r.epoch}, {"nodes", table}, {"map", map}, {"fragment_states", states},
+            {"lease_ms", r.lease_ms}};
   return j.dump();
 }
 
@@ -56,6 +57,7 @@ Result<RegionRecord> RegionFromJson(const std::string& text) {
     r.redundancy = {static_cast<proto::Redundancy::Kind>(red[0]), static_cast<uint8_t>(red[1]),
                     static_cast<uint8_t>(red[2])};
     r.epoch = j.at("epoch").get<uint64_t>();
+    r.lease_ms = j.value("lease_ms", uint32_t{0});  // absent in records older than leases
     auto table = j.at("nodes").get<std::vector<uint64_t>>();
     for (size_t i : j.at("map").get<std::vector<size_t>>()) {
       if (i >= table.size()) return Corruption("region " + r.name + ": map names node index " + std::to_string(i));

@@ -49,6 +49,7 @@ struct RegionRecord {
   uint64_t epoch = 1;
   std::vector<uint64_t> fragment_nodes;  // node id of each fragment
   std::vector<FragmentState> fragment_states;
+  uint32_t lease_ms = 0;  // 0: lives until deleted (c2ctl.h)
 
   int width() const { return redundancy.width(); }
   uint64_t stripe_count() const { return (num_pages + pages_per_stripe - 1) / pages_per_stripe; }

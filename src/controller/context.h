@@ -63,6 +63,9 @@ struct Context {
   uint64_t last_rebuild_failure_ns = 0;
   // When DetectFailures last ran: a longer gap means this thread was deaf.
   uint64_t last_failure_check_ns = 0;
+  // When each leased region's lease was last renewed; soft state (a
+  // controller that restarts gives every lease a full term again).
+  std::map<std::string, uint64_t> lease_renewed_ns;
 };
 
 }  // namespace tessera::controller

@@ -22,6 +22,7 @@ class Controller::Service final : public net::Handler {
       case proto::Op::kM2ctlHeartbeat: fn = HandleHeartbeat; break;
       case proto::Op::kC2ctlCreateRegion: fn = HandleCreateRegion; break;
       case proto::Op::kC2ctlCloneRegion: fn = HandleCloneRegion; break;
+      case proto::Op::kC2ctlRenewLeases: fn = HandleRenewLeases; break;
       case proto::Op::kC2ctlOpenRegion: fn = HandleOpenRegion; break;
       case proto::Op::kC2ctlDeleteRegion: fn = HandleDeleteRegion; break;
       case proto::Op::kC2ctlListRegions: fn = HandleListRegions; break;
@@ -37,6 +38,7 @@ class Controller::Service final : public net::Handler {
     DetectFailures(ctx_);
     FinishRebuild(ctx_);
     ScheduleRebuild(ctx_);
+    ExpireLeases(ctx_);
   }
 
  private:

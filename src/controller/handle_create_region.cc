@@ -113,6 +113,7 @@ Result<RegionRecord> Clone(Context& ctx, const proto::c2ctl::CloneRegion& m) {
   RegionRecord r = src->second;
   r.name = m.name;
   r.epoch = 1;
+  r.lease_ms = m.lease_ms;
   const uint64_t now = NowNanos();
   for (uint32_t f = 0; f < r.fragment_count(); ++f) {
     if (!ctx.NodeAlive(r.fragment_nodes[f], now)) r.fragment_states[f] = RegionRecord::FragmentState::kLost;
@@ -123,6 +124,7 @@ Result<RegionRecord> Clone(Context& ctx, const proto::c2ctl::CloneRegion& m) {
   TS_ASSIGN_OR_RETURN(r.id, ctx.state.NewRegionId());
   const uint64_t source = src->second.id;
   TS_RETURN_IF_ERROR(Materialize(ctx, r, [&] { return CloneOnNodes(ctx, r, source); }));
+  if (r.lease_ms > 0) ctx.lease_renewed_ns[r.name] = NowNanos();
   spdlog::info("cloned region '{}' as '{}' (id {})", m.source, r.name, r.id);
   return r;
 }
@@ -137,6 +139,7 @@ Result<RegionRecord> Create(Context& ctx, const proto::c2ctl::CreateRegion& m) {
   r.num_pages = (m.size_bytes + m.page_size - 1) / m.page_size;
   r.pages_per_stripe = ctx.options.pages_per_stripe;
   r.redundancy = m.redundancy;
+  r.lease_ms = m.lease_ms;
   if (r.stripe_count() * static_cast<uint64_t>(r.width()) > kMaxFragments) {
     return InvalidArgument("region of " + FormatSize(m.size_bytes) + " exceeds the limit of " +
                            FormatSize(kMaxFragments / r.width() * r.pages_per_stripe * r.page_size));
@@ -144,6 +147,7 @@ Result<RegionRecord> Create(Context& ctx, const proto::c2ctl::CreateRegion& m) {
   TS_RETURN_IF_ERROR(Place(ctx, &r));
   TS_ASSIGN_OR_RETURN(r.id, ctx.state.NewRegionId());
   TS_RETURN_IF_ERROR(Materialize(ctx, r, [&] { return AllocateOnNodes(ctx, r); }));
+  if (r.lease_ms > 0) ctx.lease_renewed_ns[r.name] = NowNanos();
   spdlog::info("created region '{}' (id {}, {}, {}, {} fragments)", r.name, r.id,
                FormatSize(r.num_pages * r.page_size), r.redundancy.ToString(), r.fragment_count());
   return r;

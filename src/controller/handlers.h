@@ -19,6 +19,10 @@ void HandleHeartbeat(Context&, const proto::FrameHeader&, proto::ByteSpan, proto
 void HandleCreateRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleCloneRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleDeleteRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+void HandleRenewLeases(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+
+// Deletes the regions whose lease ran out (runs on every tick).
+void ExpireLeases(Context& ctx);
 void HandleOpenRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleListRegions(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleClusterStatus(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);

@@ -163,6 +163,7 @@ void CreateRegion::Encode(Writer& w) const {
   w.U64(size_bytes);
   w.U32(page_size);
   redundancy.Encode(w);
+  w.U32(lease_ms);
 }
 
 Result<CreateRegion> CreateRegion::Decode(ByteSpan body) {
@@ -172,6 +173,7 @@ Result<CreateRegion> CreateRegion::Decode(ByteSpan body) {
   m.size_bytes = r.U64();
   m.page_size = r.U32();
   Redundancy::Read(r, &m.redundancy);
+  m.lease_ms = r.U32();
   TS_RETURN_IF_ERROR(r.Finish("c2ctl::CreateRegion"));
   if (!ValidPageSize(m.page_size)) {
     return InvalidArgument("page size " + std::to_string(m.page_size) +
@@ -185,7 +187,18 @@ Result<CloneRegion> CloneRegion::Decode(ByteSpan body) {
   CloneRegion m;
   m.source = r.String();
   m.name = r.String();
+  m.lease_ms = r.U32();
   TS_RETURN_IF_ERROR(r.Finish("c2ctl::CloneRegion"));
+  return m;
+}
+
+Result<RenewLeases> RenewLeases::Decode(ByteSpan body) {
+  Reader r(body);
+  RenewLeases m;
+  uint32_t n = r.Count(4, kMaxLeaseRenewals, "name");
+  m.names.resize(n);
+  for (std::string& name : m.names) name = r.String();
+  TS_RETURN_IF_ERROR(r.Finish("c2ctl::RenewLeases"));
   return m;
 }
 

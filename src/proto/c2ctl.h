@@ -1,14 +1,20 @@
 // c2ctl: messages from a client (library or CLI) to the controller — regions
 // and cluster state.
 //
-//   CreateRegion      = name:string size_bytes:u64 page_size:u32 Redundancy
+//   CreateRegion      = name:string size_bytes:u64 page_size:u32 Redundancy lease_ms:u32
 //   OpenRegion        = name:string
 //   DeleteRegion      = name:string
 //   ListRegions       = (empty)
 //   ClusterStatus     = (empty)
-//   CloneRegion       = source:string name:string
-//   CreateRegion, CloneRegion, OpenRegion reply with RegionInfo; DeleteRegion with (empty);
-//   ListRegions with RegionList; ClusterStatus with ClusterStatusReply.
+//   CloneRegion       = source:string name:string lease_ms:u32
+//   RenewLeases       = count:u32 { name:string }*count
+//   CreateRegion, CloneRegion, OpenRegion reply with RegionInfo; DeleteRegion
+//   and RenewLeases with (empty); ListRegions with RegionList; ClusterStatus
+//   with ClusterStatusReply.
+//
+// lease_ms = 0: the region lives until deleted. Otherwise the controller
+// deletes it once lease_ms pass without a RenewLeases naming it (a program
+// killed before it could delete its region leaves nothing behind for long).
 //
 //   Redundancy        (proto/redundancy.h)
 //   RegionInfo        = id:u64 name:string page_size:u32 num_pages:u64
@@ -125,6 +131,7 @@ struct CreateRegion {
   uint64_t size_bytes = 0;
   uint32_t page_size = 4096;
   Redundancy redundancy;
+  uint32_t lease_ms = 0;
   void Encode(Writer& w) const;
   static Result<CreateRegion> Decode(ByteSpan body);
 };
@@ -136,11 +143,26 @@ struct CloneRegion {
   using Reply = RegionInfo;
   std::string source;
   std::string name;
+  uint32_t lease_ms = 0;
   void Encode(Writer& w) const {
     w.String(source);
     w.String(name);
+    w.U32(lease_ms);
   }
   static Result<CloneRegion> Decode(ByteSpan body);
+};
+
+inline constexpr uint32_t kMaxLeaseRenewals = 4096;  // names per RenewLeases
+
+struct RenewLeases {
+  static constexpr Op kOp = Op::kC2ctlRenewLeases;
+  using Reply = Empty;
+  std::vector<std::string> names;
+  void Encode(Writer& w) const {
+    w.U32(static_cast<uint32_t>(names.size()));
+    for (const std::string& n : names) w.String(n);
+  }
+  static Result<RenewLeases> Decode(ByteSpan body);
 };
 
 // OpenRegion and DeleteRegion carry only a name.

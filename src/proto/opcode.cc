@@ -18,6 +18,7 @@ std::string_view OpName(uint8_t op) {
     case Op::kC2ctlListRegions: return "c2ctl::ListRegions";
     case Op::kC2ctlClusterStatus: return "c2ctl::ClusterStatus";
     case Op::kC2ctlCloneRegion: return "c2ctl::CloneRegion";
+    case Op::kC2ctlRenewLeases: return "c2ctl::RenewLeases";
   }
   return "unknown";
 }

@@ -32,6 +32,7 @@ enum class Op : uint8_t {
   kC2ctlListRegions = 0x33,
   kC2ctlClusterStatus = 0x34,
   kC2ctlCloneRegion = 0x35,
+  kC2ctlRenewLeases = 0x36,
 };
 
 bool IsKnownOpcode(uint8_t op);

@@ -1,0 +1,70 @@
+#include "cmd/region_store.h"
+
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+namespace tessera::cmd {
+
+Leases::Leases(Client& client, uint32_t lease_ms) : client_(client), lease_ms_(lease_ms) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Leases::~Leases() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Leases::Add(const std::string& name) {
+  std::lock_guard lk(mu_);
+  names_.insert(name);
+}
+
+void Leases::Remove(const std::string& name) {
+  std::lock_guard lk(mu_);
+  names_.erase(name);
+}
+
+void Leases::Loop() {
+  std::unique_lock lk(mu_);
+  bool warned = false;
+  while (!cv_.wait_for(lk, std::chrono::milliseconds(lease_ms_ / 4), [this] { return stop_; })) {
+    std::vector<std::string> names(names_.begin(), names_.end());
+    lk.unlock();
+    Status s = names.empty() ? Status::Ok() : client_.RenewLeases(names);
+    if (!s.ok() && !warned) {
+      std::fprintf(stderr, "tessera run: cannot renew the leases of the program's regions: %s\n", s.ToString().c_str());
+    }
+    warned = !s.ok();
+    lk.lock();
+  }
+}
+
+RegionStore::RegionStore(Client& client, Leases& leases, std::unique_ptr<Region> region, bool owned,
+                         std::shared_ptr<std::atomic<int>> forks)
+    : client_(client), leases_(leases), region_(std::move(region)), owned_(owned), forks_(std::move(forks)) {}
+
+RegionStore::~RegionStore() {
+  if (!owned_) return;
+  const std::string name = region_->name();
+  region_.reset();
+  leases_.Remove(name);
+  if (Status s = client_.DeleteRegion(name); !s.ok()) {
+    std::fprintf(stderr, "tessera run: could not delete region %s: %s\n", name.c_str(), s.ToString().c_str());
+  }
+}
+
+std::unique_ptr<IoQueue> RegionStore::NewQueue() { return region_->NewQueue({.depth = 128}); }
+
+Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Clone() {
+  const std::string name = region_->name() + "-fork" + std::to_string(forks_->fetch_add(1) + 1);
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Region> copy, client_.CloneRegion(region_->name(), name, leases_.lease_ms()));
+  leases_.Add(name);
+  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(copy), true, forks_));
+}
+
+}  // namespace tessera::cmd
