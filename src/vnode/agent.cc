@@ -82,7 +82,6 @@ void Agent::ReapForks(bool all) {
           ++it;
         }
       }
-      if (all) stranded_.clear();
     }
     if (done.empty() || !all) return;
   }
@@ -93,39 +92,40 @@ size_t Agent::live_forks() {
   return forks_.size();
 }
 
-PagerOptions Agent::PagerFor(ImageStore* store, bool main) {
+PagerOptions Agent::PagerFor(const Image& image, bool main) {
   PagerOptions po = options_.pager;
   if (!main) po.counters = nullptr;  // the summary is the program's own
-  po.on_fork = [this, store](ForkedChild child) { return OnFork(store, std::move(child)); };
+  po.on_fork = [this, image](ForkedChild child) { return OnFork(image, std::move(child)); };
   return po;
 }
 
-Status Agent::OnFork(ImageStore* parent, ForkedChild child) {
-  Result<std::unique_ptr<ImageStore>> clone = parent->Clone();
-  if (!clone.ok()) {
-    // Its userfaultfd stays open: the child's faults wait (until it is
-    // killed) instead of reading zeros where its pages were.
-    std::fprintf(stderr, "tessera: a forked child cannot be served, and will wait on its pool memory: %s\n",
-                 clone.status().ToString().c_str());
-    std::lock_guard lk(forks_mu_);
-    stranded_.push_back(std::move(child.space));
-    return Status::Ok();
-  }
-  std::shared_ptr<ImageStore> store = std::move(*clone);
+std::unique_ptr<IoQueue> Agent::QueueFor(const Image& image) {
+  return GuardedQueue(image.store->NewQueue(), image.guard);
+}
+
+Status Agent::OnFork(const Image& parent, ForkedChild child) {
+  // A child forking before its own copy was made: make it now, for its
+  // parent may write to the pages it was to be copied from at any time.
+  if (auto* lazy = dynamic_cast<LazyClone*>(parent.store.get())) TS_RETURN_IF_ERROR(lazy->Made().status());
+  UniqueFd child_uffd(fcntl(child.space->uffd().fd(), F_DUPFD_CLOEXEC, 0));
+  if (!child_uffd.valid()) return Status::FromErrno(errno, "copy a forked child's userfaultfd");
+  const SpaceLayout& l = child.space->layout();
+  auto clone = std::make_shared<LazyClone>(parent.store, std::move(child_uffd), l.beacon(), l.page_size);
+  parent.guard->Add(clone);
+  Image image{.store = clone};
   auto* space = dynamic_cast<RemoteSpace*>(child.space.get());
   const uint64_t nonce = space != nullptr ? space->join_nonce() : 0;
   if (nonce != 0) {
     std::lock_guard lk(forks_mu_);
     joinable_[nonce] = space;  // the child may ask to join as soon as its pager runs
   }
-  Result<std::unique_ptr<Pager>> pager =
-      Pager::ServeFork(PagerFor(store.get(), false), store->NewQueue(), std::move(child));
+  Result<std::unique_ptr<Pager>> pager = Pager::ServeFork(PagerFor(image, false), QueueFor(image), std::move(child));
   std::lock_guard lk(forks_mu_);
   if (!pager.ok()) {
     joinable_.erase(nonce);
     return pager.status();
   }
-  forks_.push_back({nonce, std::move(store), std::move(*pager)});
+  forks_.push_back({nonce, std::move(image), std::move(*pager)});
   forks_served_.fetch_add(1);
   return Status::Ok();
 }
@@ -192,8 +192,8 @@ Status Agent::Serve(UniqueFd conn) {
   }
   const int sock = conn.get();  // the space owns it from now on
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, RemoteSpace::Adopt(l, std::move(uffd), std::move(conn), peer.pid));
-  TS_ASSIGN_OR_RETURN(pager_, Pager::Serve(PagerFor(options_.store.get(), true), options_.store->NewQueue(),
-                                           std::move(space)));
+  const Image image{.store = options_.store};
+  TS_ASSIGN_OR_RETURN(pager_, Pager::Serve(PagerFor(image, true), QueueFor(image), std::move(space)));
   sessions_.fetch_add(1);
   // One packet; the pager's thread may send on the socket too.
   return SendAgentMessage(sock, {.op = AgentOp::kReady});

@@ -13,7 +13,8 @@
 //
 // A child the image forks without exec is served too, by a pager of its
 // own, from a copy of the image's pages made at the memory nodes
-// (ImageStore::Clone) at the fork: each side then sees only its own writes.
+// (ImageStore::Clone) when first needed (lazy_clone.h): each side then sees
+// only its own writes, and a child that execs at once costs no copy.
 // A child made by fork() joins with a session of its own (kForkHello, with
 // the nonce its pager put in its doorbell) and is then served like its
 // parent, eviction included; one made by _Fork or clone, which run no atfork
@@ -36,22 +37,12 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "vnode/image_store.h"
+#include "vnode/lazy_clone.h"
 #include "vnode/pager.h"
 #include "vnode/remote_space.h"
 
 namespace tessera::vnode {
-
-// The pool side of a program image: its pages, and copies of them for the
-// children it forks. Thread-safety: any thread.
-class ImageStore {
- public:
-  virtual ~ImageStore() = default;
-  // A queue over the image's pages (a pager's).
-  virtual std::unique_ptr<IoQueue> NewQueue() = 0;
-  // A copy of the pages as they are now; nobody is writing them meanwhile.
-  // The copy is given back when the store is destroyed.
-  virtual Result<std::unique_ptr<ImageStore>> Clone() = 0;
-};
 
 struct AgentOptions {
   std::string socket_path;
@@ -83,10 +74,17 @@ class Agent {
   Status Serve(UniqueFd conn);
   // Waits (bounded) for the previous image's pager to finish.
   bool PreviousFinished();
-  // Options for a pager of an image whose pages `store` holds.
-  PagerOptions PagerFor(ImageStore* store, bool main);
-  // A pager's fork handler: serves the child from a clone of `parent`.
-  Status OnFork(ImageStore* parent, ForkedChild child);
+  // An image's pages and the clones pending from them (lazy_clone.h).
+  struct Image {
+    std::shared_ptr<ImageStore> store;
+    std::shared_ptr<ForkGuard> guard = std::make_shared<ForkGuard>();
+  };
+  // Options for a pager of `image`, and the queue it pages through.
+  PagerOptions PagerFor(const Image& image, bool main);
+  static std::unique_ptr<IoQueue> QueueFor(const Image& image);
+  // A pager's fork handler: serves the child from a clone of `parent`'s
+  // pages, made when first needed.
+  Status OnFork(const Image& parent, ForkedChild child);
   // A forked child's own session (kForkHello with `nonce`), from `pid`.
   Status JoinFork(UniqueFd conn, uint64_t nonce, pid_t pid);
   // Forgets the forked children whose pagers finished (or all).
@@ -94,8 +92,8 @@ class Agent {
 
   struct Fork {
     uint64_t nonce;  // the child's doorbell
-    std::shared_ptr<ImageStore> store;
-    std::unique_ptr<Pager> pager;  // after the store: destroyed first
+    Image image;
+    std::unique_ptr<Pager> pager;  // after the image: destroyed first
   };
 
   const AgentOptions options_;
@@ -108,7 +106,6 @@ class Agent {
   // Children not joined yet, by nonce: their spaces live as long as their
   // entries in forks_. Guarded by forks_mu_.
   std::unordered_map<uint64_t, RemoteSpace*> joinable_;
-  std::vector<std::unique_ptr<Space>> stranded_;  // children that could not be served; guarded by forks_mu_
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

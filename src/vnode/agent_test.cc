@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -27,14 +28,17 @@ std::string Program() {
 
 class FakeStore final : public ImageStore {
  public:
-  explicit FakeStore(std::shared_ptr<FakePool> pool) : pool_(std::move(pool)) {}
+  FakeStore(std::shared_ptr<FakePool> pool, std::shared_ptr<std::atomic<int>> clones)
+      : pool_(std::move(pool)), clones_(std::move(clones)) {}
   std::unique_ptr<IoQueue> NewQueue() override { return std::make_unique<FakeQueue>(pool_, stress::kPage, 10'000); }
   Result<std::unique_ptr<ImageStore>> Clone() override {
-    return std::unique_ptr<ImageStore>(new FakeStore(pool_->Copy()));
+    clones_->fetch_add(1);
+    return std::unique_ptr<ImageStore>(new FakeStore(pool_->Copy(), clones_));
   }
 
  private:
   std::shared_ptr<FakePool> pool_;
+  std::shared_ptr<std::atomic<int>> clones_;
 };
 
 class AgentTest : public ::testing::Test {
@@ -54,7 +58,7 @@ class AgentTest : public ::testing::Test {
     auto a = Agent::Start({.socket_path = path_,
                            .pager = {.cache_bytes = kCache * stress::kPage, .counters = &counters_},
                            .pages = kPages,
-                           .store = std::make_shared<FakeStore>(pool_)});
+                           .store = std::make_shared<FakeStore>(pool_, clones_)});
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     agent_ = std::move(*a);
   }
@@ -98,6 +102,7 @@ class AgentTest : public ::testing::Test {
 
   std::string dir_, path_;
   std::shared_ptr<FakePool> pool_ = std::make_shared<FakePool>(stress::kPage);
+  std::shared_ptr<std::atomic<int>> clones_ = std::make_shared<std::atomic<int>>(0);
   PagerCounters counters_;
   std::unique_ptr<Agent> agent_;
 };
@@ -126,8 +131,16 @@ TEST_F(AgentTest, ForkedChildrenSeeTheParentsMemoryAndNotEachOthersWrites) {
   EXPECT_EQ(agent_->forks(), 4u);
   PagerStats s = Snapshot(counters_, stress::kPage);
   EXPECT_GT(s.evictions, kPages) << "the children's pages came from the pool, not only from the parent's cache";
+  EXPECT_GE(clones_->load(), 3) << "the children that read their pages had them copied";
   for (int i = 0; i < 1000 && agent_->live_forks() > 0; ++i) usleep(10'000);
   EXPECT_EQ(agent_->live_forks(), 0u) << "a child's pager ends when its memory does";
+}
+
+TEST_F(AgentTest, AChildThatExecsAtOnceCostsNoCopy) {
+  int status = RunProgram({"forkexec"});
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(agent_->forks(), 5u);
+  EXPECT_EQ(clones_->load(), 0);
 }
 
 TEST_F(AgentTest, ABadHelloIsRefusedAndTheNextProgramIsServed) {

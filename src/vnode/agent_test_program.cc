@@ -7,6 +7,8 @@
 //   fork          writes every page, then forks children (fork, _Fork, and
 //                 fork+exec) and checks that each process sees the memory it
 //                 had at the fork plus its own writes, and nobody else's
+//   forkexec      writes every page, then forks five children that exec
+//                 /bin/true at once, and checks its pages
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -122,6 +124,19 @@ int main(int argc, char** argv) {
     return failure.empty() ? 0 : 1;
   }
   if (std::strcmp(argv[2], "fork") == 0) return ForkAndCheck(base, pages);
+  if (std::strcmp(argv[2], "forkexec") == 0) {
+    Write(base, pages, 0, 1);
+    Write(base, pages, 1, 1);
+    for (int i = 0; i < 5; ++i) {
+      pid_t c = fork();
+      if (c == 0) {
+        execl("/bin/true", "true", static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      if (!Exited0(c)) return 1;
+    }
+    return Holds(base, pages, 1, 1) ? 0 : 1;
+  }
   if (std::strcmp(argv[2], "hold") == 0) {
     for (uint64_t p = 0; p < pages; ++p) stress::Fill(base + p * stress::kPage, p, 5);
     std::printf("ready\n");
