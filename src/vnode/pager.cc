@@ -1,102 +1,19 @@
-#include "vnode/pager.h"
+#include "vnode/pager_impl.h"
 
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
-#include <optional>
-#include <vector>
 
 #include "common/check.h"
 #include "common/clock.h"
-#include "net/wait_policy.h"
-#include "vnode/context.h"
-#include "vnode/evictor.h"
-#include "vnode/fetcher.h"
-#include "vnode/prefetcher.h"
 
 namespace tessera::vnode {
-
-class PagerImpl {
- public:
-  PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTable table,
-            std::unique_ptr<EvictionPolicy> policy, std::unique_ptr<IoQueue> queue);
-  ~PagerImpl();
-
-  void* base() const { return base_; }
-  size_t bytes() const { return pages_ * options_.page_size; }
-  PagerStats Stats() const;
-  void StartThread();
-  // Counts and admits the pages a forked child starts with.
-  void AdoptResident();
-  bool finished() const { return finished_.load(); }
-
- private:
-  struct Parked {
-    uint64_t page;
-    bool write;
-    uint64_t since_ns;
-  };
-  static EvictorOptions EvictionShape(const PagerOptions& o, uint64_t budget);
-  void Loop();
-  // The program is gone or failed: lets the I/O in flight finish, so that no
-  // write of this run lands after the pager is gone.
-  void Quiesce();
-  Status Step();
-  Status TakeCompletions();
-  Status OnEvent(const UffdEvent& e, uint64_t now);
-  Status OnFork(UniqueFd child_uffd);
-  // Until every page is resident, zeros or in the pool (Evictor::Settle).
-  Status SettleForFork();
-  // Reaps the queue's completions (waiting up to timeout_ms for `min`).
-  Status Reap(size_t min, int timeout_ms);
-  // Serves a fault on `page`; false when it must wait for room.
-  Result<bool> OnFault(uint64_t page, bool write, uint64_t now);
-  Result<bool> ZeroFill(uint64_t page, bool write);
-  Status Prefetch();
-  Status ProbeTouched(uint64_t page);
-  Status ServeParked();
-  Status WaitForWork(bool busy);
-  // Spins, then sleeps, until the userfaultfd is readable or timeout_ms.
-  Status WaitForFault(int timeout_ms);
-
-  const PagerOptions options_;
-  const std::unique_ptr<Space> space_;  // first: outlives everything that points into it
-  uint8_t* const base_;
-  const uint64_t pages_;
-  PageTable table_;
-  Staging staging_;
-  std::unique_ptr<EvictionPolicy> policy_;
-  PagerCounters own_stats_;
-  PagerCounters& stats_;
-  PagingContext ctx_;
-  const uint64_t cache_pages_;  // the budget once the space can evict
-  std::vector<uint8_t> zeros_;  // zero_fault_around pages of zeros
-  uint64_t evictor_headroom_ = 0;
-  Fetcher fetcher_;
-  Evictor evictor_;
-  std::optional<Prefetcher> prefetcher_;
-  PrefetchPlan plan_;
-  std::deque<Parked> parked_;
-  std::vector<UffdEvent> events_;
-  std::vector<SpaceCompletion> completions_;
-  std::vector<Completion> done_;
-  net::WaitPolicy wait_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> finished_{false};
-  std::thread thread_;
-  // Last: destroyed first, so nothing in flight outlives the buffers above.
-  std::unique_ptr<IoQueue> queue_;
-};
-
-constexpr uint64_t kUnlimited = uint64_t{1} << 60;  // pages: a budget never reached
 
 EvictorOptions PagerImpl::EvictionShape(const PagerOptions& o, uint64_t budget) {
   EvictorOptions e;
@@ -283,32 +200,6 @@ Status PagerImpl::OnEvent(const UffdEvent& e, uint64_t now) {
   return Status::Ok();
 }
 
-Status PagerImpl::OnFork(UniqueFd child_uffd) {
-  if (!options_.on_fork) return Internal("the program forked, and nothing here serves its child");
-  // What the child holds is what was resident when it was made: copy the
-  // table before anything changes, then settle the rest into the pool.
-  TS_ASSIGN_OR_RETURN(PageTable table, table_.ForkCopy());
-  TS_RETURN_IF_ERROR(SettleForFork());
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, space_->Fork(std::move(child_uffd)));
-  return options_.on_fork({std::move(space), std::move(table)});
-}
-
-Status PagerImpl::SettleForFork() {
-  const uint64_t deadline = NowNanos() + 60'000'000'000ull;
-  for (;;) {
-    TS_RETURN_IF_ERROR(TakeCompletions());
-    TS_RETURN_IF_ERROR(evictor_.RetryFailed(NowNanos()));
-    TS_ASSIGN_OR_RETURN(bool settled, evictor_.Settle());
-    if (settled) return Status::Ok();
-    if (NowNanos() > deadline) return Unavailable("evicted pages did not reach the pool within 60 s of a fork");
-    if (queue_->outstanding() > 0) {
-      TS_RETURN_IF_ERROR(Reap(1, 1));
-    } else {
-      usleep(100);  // the program's helper is moving pages
-    }
-  }
-}
-
 Result<bool> PagerImpl::OnFault(uint64_t page, bool write, uint64_t now) {
   PageEntry& e = table_[page];
   switch (e.state) {
@@ -427,74 +318,6 @@ Status PagerImpl::ServeParked() {
   return Status::Ok();
 }
 
-void PagerImpl::AdoptResident() {
-  for (uint64_t p = 0; p < pages_; ++p) {
-    if (table_[p].state != PageState::kResident) continue;
-    ++ctx_.resident;
-    policy_->Admit(table_, p, false);
-  }
-  ctx_.NoteUsed();
-}
-
 PagerStats PagerImpl::Stats() const { return Snapshot(stats_, options_.page_size); }
-
-uint32_t StagingBlocksFor(const PagerOptions& options) {
-  // The inactive share, blocks draining meanwhile, and slack.
-  const uint64_t budget = options.cache_bytes / options.page_size;
-  const uint64_t inactive = static_cast<uint64_t>(static_cast<double>(budget) * options.inactive_fraction);
-  return static_cast<uint32_t>(inactive / Staging::kBlockSlots + budget / Staging::kBlockSlots / 4 + 16);
-}
-
-Result<std::unique_ptr<Pager>> Pager::Start(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
-                                            uint64_t pages) {
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space,
-                      LocalSpace::Create(pages, StagingBlocksFor(options), options.page_size));
-  return Serve(options, std::move(queue), std::move(space));
-}
-
-namespace {
-
-Result<std::unique_ptr<PagerImpl>> MakePager(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
-                                             std::unique_ptr<Space> space, std::optional<PageTable> table) {
-  const uint64_t budget = options.cache_bytes / options.page_size;
-  if (budget < 16) return InvalidArgument("the cache must hold at least 16 pages");
-  const SpaceLayout& l = space->layout();
-  if (l.pages == 0) return InvalidArgument("nothing to map: zero pages");
-  if (l.page_size != options.page_size) return InvalidArgument("the space's page size is not the pager's");
-  if (l.staging_blocks < StagingBlocksFor(options)) return InvalidArgument("the staging area is too small for the cache");
-  if (table && table->size() != l.pages) return InvalidArgument("the page table is not the space's");
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<EvictionPolicy> policy, NewEvictionPolicy(options.policy));
-  if (!table) {
-    TS_ASSIGN_OR_RETURN(PageTable fresh, PageTable::Create(l.pages));
-    table.emplace(std::move(fresh));
-  }
-  TS_RETURN_IF_ERROR(queue->WakeOnReadable(space->wait_fd()));
-  return std::make_unique<PagerImpl>(options, std::move(space), std::move(*table), std::move(policy), std::move(queue));
-}
-
-}  // namespace
-
-Result<std::unique_ptr<Pager>> Pager::Serve(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
-                                            std::unique_ptr<Space> space) {
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<PagerImpl> impl, MakePager(options, std::move(queue), std::move(space), {}));
-  impl->StartThread();
-  return std::unique_ptr<Pager>(new Pager(std::move(impl)));
-}
-
-Result<std::unique_ptr<Pager>> Pager::ServeFork(const PagerOptions& options, std::unique_ptr<IoQueue> queue,
-                                                ForkedChild child) {
-  TS_ASSIGN_OR_RETURN(std::unique_ptr<PagerImpl> impl,
-                      MakePager(options, std::move(queue), std::move(child.space), std::move(child.table)));
-  impl->AdoptResident();
-  impl->StartThread();
-  return std::unique_ptr<Pager>(new Pager(std::move(impl)));
-}
-
-Pager::Pager(std::unique_ptr<PagerImpl> impl) : impl_(std::move(impl)) {}
-Pager::~Pager() = default;
-void* Pager::base() const { return impl_->base(); }
-size_t Pager::bytes() const { return impl_->bytes(); }
-PagerStats Pager::Stats() const { return impl_->Stats(); }
-bool Pager::finished() const { return impl_->finished(); }
 
 }  // namespace tessera::vnode

@@ -3,7 +3,7 @@
 // its fault path, in user space).
 //
 // Serve() starts one thread that serves a space (space.h): the pager's own
-// process (Start() maps one there) or a program's, from outside (agent.h). It it reads fault events, fills never-written pages locally
+// process (Start() maps one there) or a program's, from outside (agent.h). It reads fault events, fills never-written pages locally
 // (no round trip), fetches the others through the IoQueue, keeps local memory
 // under the budget (evictor.h) and reads ahead (prefetcher.h). One thread
 // does it all so that a fault costs no hand-off between threads: on this
