@@ -97,7 +97,9 @@ TEST_F(RunTest, ForkedWorkersSeeTheParentsMemoryAndKeepTheirWritesToThemselves) 
   EXPECT_GT(s["pages_written"].get<uint64_t>(), 0u) << "the parent's pages went to the pool before the forks";
   // The pool's four workers and the os.fork child; subprocess execs through
   // vfork, which shares the parent's memory and is no fork to serve.
-  EXPECT_EQ(s["forked_children"].get<uint64_t>(), 5u);
+  EXPECT_EQ(s["children"]["forked"].get<uint64_t>(), 5u);
+  EXPECT_GT(s["children"]["remote_faults"].get<uint64_t>(), 0u) << "the workers read the parent's evicted pages";
+  EXPECT_LE(s["children"]["largest_cache_peak_bytes"].get<uint64_t>(), 4u << 20) << "each child keeps to --cache";
 }
 
 // A memory node is kill -9ed while the program runs on an ec:4+2 region:

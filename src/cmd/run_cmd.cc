@@ -168,6 +168,14 @@ Result<nlohmann::json> ReadReport(preload::SharedReport* r) {
   return j;
 }
 
+// What the pagers of forked children did, together.
+nlohmann::json ForkReport(vnode::PagerCounters& c, uint64_t page_size, uint64_t forks) {
+  vnode::PagerStats s = vnode::Snapshot(c, page_size);
+  return {{"forked", forks}, {"faults", s.faults}, {"remote_faults", s.remote_faults},
+          {"bytes_read", s.pages_read * page_size}, {"bytes_written", s.pages_written * page_size},
+          {"largest_cache_peak_bytes", s.peak_used_bytes}};
+}
+
 // Adds the derived figures to the shim's report and prints the summary.
 nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, double seconds) {
   auto u = [&](const char* k) { return r.value(k, uint64_t{0}); };
@@ -205,11 +213,14 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                static_cast<unsigned long long>(probes), Percent(r["prefetch_coverage"].get<double>()).c_str(),
                FormatSize(u("pages_read") * page).c_str(), FormatSize(u("pages_written") * page).c_str(),
                Micros(u("fault_p50_ns")).c_str(), Micros(u("fault_p99_ns")).c_str());
-  if (const uint64_t forks = u("forked_children"); forks > 0) {
+  if (const nlohmann::json f = r.value("children", nlohmann::json::object());
+      f.is_object() && f.value("forked", uint64_t{0}) > 0) {
+    auto n = [&](const char* k) { return static_cast<unsigned long long>(f.value(k, uint64_t{0})); };
     std::fprintf(stderr,
-                 "  forks     %llu children forked without exec, each served from a copy of the pool's pages "
-                 "(the figures above are the first process's)\n",
-                 static_cast<unsigned long long>(forks));
+                 "  forks     %llu children forked without exec (the figures above are the first process's): "
+                 "%llu faults, %llu remote, %s read, %s written, largest cache peak %s\n",
+                 n("forked"), n("faults"), n("remote_faults"), FormatSize(n("bytes_read")).c_str(),
+                 FormatSize(n("bytes_written")).c_str(), FormatSize(n("largest_cache_peak_bytes")).c_str());
   }
   return r;
 }
@@ -276,13 +287,15 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
   const uint32_t page_size = (*region)->page_size();
   const uint64_t pages = (*region)->num_pages();
   (*report)->get()->page_size = page_size;
+  vnode::PagerCounters fork_counters;  // outlives the agent
   auto agent = vnode::Agent::Start(
       {.socket_path = dir->path() + "/agent.sock",
        .pager = {.cache_bytes = o.cache_bytes, .prefetch = o.prefetch, .page_size = page_size,
                  .counters = &(*report)->get()->pager},
        .pages = pages,
        .store = std::make_shared<RegionStore>(client, leases, std::move(*region), /*owned=*/false,
-                                              std::make_shared<std::atomic<int>>(0))});
+                                              std::make_shared<std::atomic<int>>(0)),
+       .fork_counters = &fork_counters});
   if (!agent.ok()) return Fail("cannot start the agent: " + agent.status().ToString());
 
   const uint64_t start = NowNanos();
@@ -307,7 +320,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
     return code;
   }
   (*summary)["peak_rss_bytes"] = peak_rss;
-  (*summary)["forked_children"] = forks;
+  (*summary)["children"] = ForkReport(fork_counters, page_size, forks);
   nlohmann::json full = Summarize(*summary, o, code, seconds);
   if (!o.stats_json.empty()) {
     std::ofstream out(o.stats_json);

@@ -94,7 +94,7 @@ size_t Agent::live_forks() {
 
 PagerOptions Agent::PagerFor(const Image& image, bool main) {
   PagerOptions po = options_.pager;
-  if (!main) po.counters = nullptr;  // the summary is the program's own
+  if (!main) po.counters = options_.fork_counters != nullptr ? options_.fork_counters : &own_fork_counters_;
   po.on_fork = [this, image](ForkedChild child) { return OnFork(image, std::move(child)); };
   return po;
 }

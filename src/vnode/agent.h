@@ -50,6 +50,9 @@ struct AgentOptions {
   uint64_t pages = 0;  // the region's: the managed range's size
   // The program's pages (every image it execs starts afresh on them).
   std::shared_ptr<ImageStore> store;
+  // Where the pagers of forked children count, all together (null: the
+  // agent's own). Their peak is the largest any one child's cache reached.
+  PagerCounters* fork_counters = nullptr;
   // How long a connecting shim may take over its part of the handshake.
   int handshake_ms = 10'000;
 };
@@ -101,6 +104,7 @@ class Agent {
   std::unique_ptr<Pager> pager_;  // the current image's; the agent thread's
   std::atomic<uint64_t> sessions_{0};
   std::atomic<uint64_t> forks_served_{0};
+  PagerCounters own_fork_counters_;
   std::mutex forks_mu_;
   std::vector<Fork> forks_;                      // guarded by forks_mu_
   // Children not joined yet, by nonce: their spaces live as long as their
