@@ -23,7 +23,8 @@
 //
 // Ownership: owns the listening socket (removed on destruction), the
 // sessions, their pagers and the stores of forked children. Thread-safety:
-// Start/destruction from one thread; sessions() and forks() from any.
+// Start/destruction from one thread; sessions(), forks() and live_forks()
+// from any.
 #pragma once
 
 #include <atomic>
