@@ -14,6 +14,7 @@
 #include "controller/meta_store.h"
 #include "controller/placement.h"
 #include "controller/rebuild_job.h"
+#include "net/rpc.h"
 #include "net/transport.h"
 
 namespace tessera::controller {
@@ -47,6 +48,14 @@ struct Context {
   }
   // A live connection to node `id`, made on first use and after a failure.
   Result<net::Connection*> ConnectTo(uint64_t id);
+  // Sends `req` to node `id` (connecting first if need be) and waits for its
+  // reply; the status of either step.
+  template <typename Req>
+  Status CallNode(uint64_t id, const Req& req, int timeout_ms) {
+    Result<net::Connection*> conn = ConnectTo(id);
+    if (!conn.ok()) return conn.status();
+    return net::Call(*transport, **conn, req, timeout_ms).status();
+  }
   // Every live node with the space the controller has not placed on it.
   std::vector<NodeSlot> LiveNodeSpace();
 

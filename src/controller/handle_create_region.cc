@@ -16,7 +16,6 @@
 #include "common/units.h"
 #include "controller/handlers.h"
 #include "controller/placement.h"
-#include "net/rpc.h"
 #include "proto/c2ctl.h"
 #include "proto/ctl2m.h"
 
@@ -45,6 +44,17 @@ Status Place(Context& ctx, RegionRecord* r) {
   return Status::Ok();
 }
 
+// Sends each node its request; the first failure, naming the node, stops it.
+template <typename Req>
+Status SendToEach(Context& ctx, const std::map<uint64_t, Req>& per_node) {
+  for (const auto& [node, req] : per_node) {
+    if (Status s = ctx.CallNode(node, req, ctx.options.memnode_timeout_ms); !s.ok()) {
+      return s.With("memory node " + std::to_string(node) + " (" + ctx.state.nodes()[node].addr + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 // Asks each chosen node to allocate its fragments; all or nothing.
 Status AllocateOnNodes(Context& ctx, const RegionRecord& r) {
   std::map<uint64_t, proto::ctl2m::AllocFragments> per_node;
@@ -54,16 +64,7 @@ Status AllocateOnNodes(Context& ctx, const RegionRecord& r) {
     req.epoch = r.epoch;
     req.fragments.push_back({f, r.StripePages(f / r.width()), r.slot_size()});
   }
-  for (auto& [node, req] : per_node) {
-    Result<net::Connection*> conn = ctx.ConnectTo(node);
-    Status s = conn.status();
-    if (s.ok()) s = net::Call(*ctx.transport, **conn, req, ctx.options.memnode_timeout_ms).status();
-    if (!s.ok()) {
-      const std::string& addr = ctx.state.nodes()[node].addr;
-      return s.With("memory node " + std::to_string(node) + " (" + addr + ")");
-    }
-  }
-  return Status::Ok();
+  return SendToEach(ctx, per_node);
 }
 
 // Asks each node of the clone `r` to copy its fragments from `source`.
@@ -77,13 +78,7 @@ Status CloneOnNodes(Context& ctx, const RegionRecord& r, uint64_t source) {
     req.source = source;
     req.fragments.push_back(f);
   }
-  for (auto& [node, req] : per_node) {
-    Result<net::Connection*> conn = ctx.ConnectTo(node);
-    Status s = conn.status();
-    if (s.ok()) s = net::Call(*ctx.transport, **conn, req, ctx.options.memnode_timeout_ms).status();
-    if (!s.ok()) return s.With("memory node " + std::to_string(node) + " (" + ctx.state.nodes()[node].addr + ")");
-  }
-  return Status::Ok();
+  return SendToEach(ctx, per_node);
 }
 
 // Persists `r` as creating, has `allocate` make its fragments, and persists

@@ -6,7 +6,6 @@
 
 #include "common/clock.h"
 #include "controller/handlers.h"
-#include "net/rpc.h"
 #include "proto/c2ctl.h"
 #include "proto/ctl2m.h"
 
@@ -23,11 +22,7 @@ Status FreeRegionOnNodes(Context& ctx, const RegionRecord& r) {
       spdlog::info("region '{}': memory node {} is down; nothing to free there", r.name, node);
       continue;
     }
-    Result<net::Connection*> conn = ctx.ConnectTo(node);
-    Status s = conn.status();
-    if (s.ok()) {
-      s = net::Call(*ctx.transport, **conn, proto::ctl2m::FreeRegion{r.id}, ctx.options.memnode_timeout_ms).status();
-    }
+    Status s = ctx.CallNode(node, proto::ctl2m::FreeRegion{r.id}, ctx.options.memnode_timeout_ms);
     if (!s.ok() && first_error.ok()) {
       first_error = s.With("free region on memory node " + std::to_string(node));
     }

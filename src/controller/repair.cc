@@ -7,7 +7,6 @@
 
 #include "common/clock.h"
 #include "common/units.h"
-#include "net/rpc.h"
 #include "proto/ctl2m.h"
 
 namespace tessera::controller {
@@ -77,10 +76,7 @@ int PlaceLost(Context& ctx, RegionRecord& r, uint64_t now) {
   }
   int placed = 0;
   for (auto& [node, req] : per_node) {
-    Result<net::Connection*> conn = ctx.ConnectTo(node);
-    Status s = conn.status();
-    if (s.ok()) s = net::Call(*ctx.transport, **conn, req, ctx.options.memnode_timeout_ms).status();
-    if (!s.ok()) {
+    if (Status s = ctx.CallNode(node, req, ctx.options.memnode_timeout_ms); !s.ok()) {
       spdlog::warn("region '{}': could not place {} replacement fragment(s) on memory node {}: {}", r.name,
                    req.fragments.size(), node, s.ToString());
       continue;
@@ -123,9 +119,7 @@ Status PublishEpoch(Context& ctx, RegionRecord& r) {
   std::set<uint64_t> holders(r.fragment_nodes.begin(), r.fragment_nodes.end());
   for (uint64_t node : holders) {
     if (!ctx.NodeAlive(node, now)) continue;
-    Result<net::Connection*> conn = ctx.ConnectTo(node);
-    Status s = conn.status();
-    if (s.ok()) s = net::Call(*ctx.transport, **conn, proto::ctl2m::SetEpoch{r.id, r.epoch}, 1000).status();
+    Status s = ctx.CallNode(node, proto::ctl2m::SetEpoch{r.id, r.epoch}, 1000);
     if (!s.ok()) spdlog::warn("region '{}': memory node {} did not take epoch {}: {}", r.name, node, r.epoch, s.ToString());
   }
   return Status::Ok();
@@ -244,9 +238,7 @@ void Rejoin(Context& ctx, uint64_t node_id) {
     for (uint32_t f = 0; f < r.fragment_count(); ++f) held |= r.fragment_nodes[f] == node_id;
     if (!held) continue;
     // Everything it holds of this region was marked lost when it was declared dead.
-    Result<net::Connection*> conn = ctx.ConnectTo(node_id);
-    Status s = conn.status();
-    if (s.ok()) s = net::Call(*ctx.transport, **conn, proto::ctl2m::FreeRegion{r.id}, 1000).status();
+    Status s = ctx.CallNode(node_id, proto::ctl2m::FreeRegion{r.id}, 1000);
     if (s.ok()) {
       ++freed;
     } else {
