@@ -102,6 +102,17 @@ TEST_F(RunTest, ForkedWorkersSeeTheParentsMemoryAndKeepTheirWritesToThemselves) 
   EXPECT_LE(s["children"]["largest_cache_peak_bytes"].get<uint64_t>(), 4u << 20) << "each child keeps to --cache";
 }
 
+// Children forked with os.fork read pages the parent had evicted, then exec:
+// they read the parent's pages in the pool, and none needs a copy of them.
+TEST_F(RunTest, ChildrenThatReadThenExecCostNoCopyOfTheHeap) {
+  RunLikeNative("/usr/bin/python3 " + workloads_ + "/fork_exec.py 24 5", "--cache 4M --heap 256M");
+  nlohmann::json s = Stats();
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["children"]["forked"].get<uint64_t>(), 5u);
+  EXPECT_GT(s["children"]["remote_faults"].get<uint64_t>(), 0u) << "the children read the parent's evicted pages";
+  EXPECT_EQ(s["children"]["copies"].get<uint64_t>(), 0u);
+}
+
 // A memory node is kill -9ed while the program runs on an ec:4+2 region:
 // reads go degraded, the controller rebuilds, and the program's output is
 // still exactly the native one. The region is 256 MiB, not the default 8 GiB:
@@ -138,7 +149,8 @@ TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) {
   EXPECT_EQ(deaths, 1u) << log;
 }
 
-// `tessera run` is kill -9ed while its program (and a child it forked) run on
+// `tessera run` is kill -9ed while its program (and a child it forked, given a
+// copy of the heap by the program's writes after the fork) run on
 // a cluster of their own: the program stops (its pages lived in the run), and
 // the controller deletes the run's regions once their lease runs out.
 TEST_F(RunTest, AKilledRunLeavesNoRegionBehindForLong) {
@@ -149,6 +161,7 @@ TEST_F(RunTest, AKilledRunLeavesNoRegionBehindForLong) {
                                    "if os.fork() == 0:\n"
                                    "    time.sleep(120)\n"
                                    "    os._exit(0)\n"
+                                   "for i in range(0, len(x), 4096): x[i] = 2\n"  // the child needs its copy now
                                    "print('ready', flush=True)\n"
                                    "time.sleep(120)\n";
   const std::string sh =

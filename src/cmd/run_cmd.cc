@@ -169,9 +169,10 @@ Result<nlohmann::json> ReadReport(preload::SharedReport* r) {
 }
 
 // What the pagers of forked children did, together.
-nlohmann::json ForkReport(vnode::PagerCounters& c, uint64_t page_size, uint64_t forks) {
+// `copies`: of the heap in the pool, made for the children that needed one.
+nlohmann::json ForkReport(vnode::PagerCounters& c, uint64_t page_size, uint64_t forks, uint64_t copies) {
   vnode::PagerStats s = vnode::Snapshot(c, page_size);
-  return {{"forked", forks}, {"faults", s.faults}, {"remote_faults", s.remote_faults},
+  return {{"forked", forks}, {"copies", copies}, {"faults", s.faults}, {"remote_faults", s.remote_faults},
           {"bytes_read", s.pages_read * page_size}, {"bytes_written", s.pages_written * page_size},
           {"largest_cache_peak_bytes", s.peak_used_bytes}};
 }
@@ -217,9 +218,9 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
       f.is_object() && f.value("forked", uint64_t{0}) > 0) {
     auto n = [&](const char* k) { return static_cast<unsigned long long>(f.value(k, uint64_t{0})); };
     std::fprintf(stderr,
-                 "  forks     %llu children forked without exec (the figures above are the first process's): "
-                 "%llu faults, %llu remote, %s read, %s written, largest cache peak %s\n",
-                 n("forked"), n("faults"), n("remote_faults"), FormatSize(n("bytes_read")).c_str(),
+                 "  forks     %llu children forked, %llu needed a copy of the heap (the figures above are the "
+                 "first process's): %llu faults, %llu remote, %s read, %s written, largest cache peak %s\n",
+                 n("forked"), n("copies"), n("faults"), n("remote_faults"), FormatSize(n("bytes_read")).c_str(),
                  FormatSize(n("bytes_written")).c_str(), FormatSize(n("largest_cache_peak_bytes")).c_str());
   }
   return r;
@@ -288,13 +289,13 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
   const uint64_t pages = (*region)->num_pages();
   (*report)->get()->page_size = page_size;
   vnode::PagerCounters fork_counters;  // outlives the agent
+  auto copies = std::make_shared<std::atomic<int>>(0);
   auto agent = vnode::Agent::Start(
       {.socket_path = dir->path() + "/agent.sock",
        .pager = {.cache_bytes = o.cache_bytes, .prefetch = o.prefetch, .page_size = page_size,
                  .counters = &(*report)->get()->pager},
        .pages = pages,
-       .store = std::make_shared<RegionStore>(client, leases, std::move(*region), /*owned=*/false,
-                                              std::make_shared<std::atomic<int>>(0)),
+       .store = std::make_shared<RegionStore>(client, leases, std::move(*region), /*owned=*/false, copies),
        .fork_counters = &fork_counters});
   if (!agent.ok()) return Fail("cannot start the agent: " + agent.status().ToString());
 
@@ -320,7 +321,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
     return code;
   }
   (*summary)["peak_rss_bytes"] = peak_rss;
-  (*summary)["children"] = ForkReport(fork_counters, page_size, forks);
+  (*summary)["children"] = ForkReport(fork_counters, page_size, forks, static_cast<uint64_t>(copies->load()));
   nlohmann::json full = Summarize(*summary, o, code, seconds);
   if (!o.stats_json.empty()) {
     std::ofstream out(o.stats_json);

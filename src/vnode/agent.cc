@@ -110,7 +110,9 @@ Status Agent::OnFork(const Image& parent, ForkedChild child) {
   UniqueFd child_uffd(fcntl(child.space->uffd().fd(), F_DUPFD_CLOEXEC, 0));
   if (!child_uffd.valid()) return Status::FromErrno(errno, "copy a forked child's userfaultfd");
   const SpaceLayout& l = child.space->layout();
-  auto clone = std::make_shared<LazyClone>(parent.store, std::move(child_uffd), l.beacon(), l.page_size);
+  // The child keeps up to one cache of the pages it writes before it needs a copy.
+  auto clone = std::make_shared<LazyClone>(parent.store, std::move(child_uffd), l.beacon(), l.page_size,
+                                           options_.pager.cache_bytes / l.page_size);
   parent.guard->Add(clone);
   Image image{.store = clone};
   auto* space = dynamic_cast<RemoteSpace*>(child.space.get());

@@ -8,7 +8,8 @@
 //                 fork+exec) and checks that each process sees the memory it
 //                 had at the fork plus its own writes, and nobody else's
 //   forkexec      writes every page, then forks five children that exec
-//                 /bin/true at once, and checks its pages
+//                 /bin/true, three at once and two after reading every page
+//                 (as python's exec does); then writes and checks its pages
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -130,12 +131,14 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 5; ++i) {
       pid_t c = fork();
       if (c == 0) {
+        if (i % 2 == 1 && !Holds(base, pages, 1, 1)) _exit(1);
         execl("/bin/true", "true", static_cast<char*>(nullptr));
         _exit(127);
       }
       if (!Exited0(c)) return 1;
     }
-    return Holds(base, pages, 1, 1) ? 0 : 1;
+    Write(base, pages, 1, 3);
+    return Holds(base, pages, 1, 3) ? 0 : 1;
   }
   if (std::strcmp(argv[2], "hold") == 0) {
     for (uint64_t p = 0; p < pages; ++p) stress::Fill(base + p * stress::kPage, p, 5);

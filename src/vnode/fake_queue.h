@@ -2,15 +2,17 @@
 // without a cluster. Completions arrive only when the pager reaps, after
 // `latency_ns`, and in a shuffled order, so the pager meets the reorderings a
 // real pool produces. The store outlives queues (FakePool is shared), and
-// counts what reached it.
+// counts what reached it. FakeStore is an ImageStore over a FakePool, counting
+// the clones made of it.
 //
-// Thread-safety: FakePool is thread-safe; a FakeQueue belongs to the thread
-// that drives it, like any IoQueue.
+// Thread-safety: FakePool and FakeStore are thread-safe; a FakeQueue belongs
+// to the thread that drives it, like any IoQueue.
 #pragma once
 
 #include <poll.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -21,6 +23,7 @@
 
 #include "common/clock.h"
 #include "tessera/client.h"
+#include "vnode/image_store.h"
 
 namespace tessera::vnode {
 
@@ -150,6 +153,25 @@ class FakeQueue final : public IoQueue {
   std::mt19937 rng_;
   std::deque<Pending> pending_;
   int wake_fd_ = -1;
+};
+
+class FakeStore final : public ImageStore {
+ public:
+  FakeStore(std::shared_ptr<FakePool> pool, size_t page_size, uint64_t latency_ns,
+            std::shared_ptr<std::atomic<int>> clones)
+      : pool_(std::move(pool)), page_size_(page_size), latency_ns_(latency_ns), clones_(std::move(clones)) {}
+  std::unique_ptr<IoQueue> NewQueue() override { return std::make_unique<FakeQueue>(pool_, page_size_, latency_ns_); }
+  Result<std::unique_ptr<ImageStore>> Clone() override {
+    clones_->fetch_add(1);
+    return std::unique_ptr<ImageStore>(new FakeStore(pool_->Copy(), page_size_, latency_ns_, clones_));
+  }
+  const std::shared_ptr<FakePool>& pool() const { return pool_; }
+
+ private:
+  std::shared_ptr<FakePool> pool_;
+  const size_t page_size_;
+  const uint64_t latency_ns_;
+  std::shared_ptr<std::atomic<int>> clones_;
 };
 
 }  // namespace tessera::vnode

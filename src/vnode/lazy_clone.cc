@@ -1,41 +1,124 @@
 #include "vnode/lazy_clone.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 namespace tessera::vnode {
 namespace {
 
+bool AllReads(std::span<const PageIo> ios) {
+  return std::all_of(ios.begin(), ios.end(), [](const PageIo& io) { return io.kind == PageIo::Kind::kRead; });
+}
+
+// A child's queue. Until the clone is made (or due), one-page writes are kept
+// by the LazyClone and reads go to the kept page or to the parent's pages
+// (`borrowed_`), completions of the first two waiting in `stash_`; then
+// everything goes to the clone (`queue_`). Reads of the parent and of the
+// clone are never in flight together: the first I/O on the clone waits out
+// the reads of the parent's pages, and keeps their completions for the next
+// Reap. (The pager's I/Os are one page each; longer ones make the clone.)
 class LazyQueue final : public IoQueue {
  public:
   explicit LazyQueue(std::shared_ptr<LazyClone> clone) : clone_(std::move(clone)) {}
+  ~LazyQueue() override {
+    borrowed_.reset();
+    clone_->Release(counted_);
+  }
 
   Status Submit(std::span<const PageIo> ios) override {
+    if (!queue_ && ios.size() == 1 && ios[0].page_count == 1) {
+      TS_ASSIGN_OR_RETURN(bool done, SubmitBeforeCopy(ios[0]));
+      if (done) return Status::Ok();
+    }
     TS_RETURN_IF_ERROR(Open());
     return queue_->Submit(ios);
   }
-  Status Flush() override { return queue_ ? queue_->Flush() : Status::Ok(); }
-  Result<size_t> Reap(std::vector<Completion>* out, size_t min, int timeout_ms) override {
-    if (!queue_) return size_t{0};  // nothing was ever submitted
-    return queue_->Reap(out, min, timeout_ms);
+  Status Flush() override {
+    if (borrowed_) TS_RETURN_IF_ERROR(borrowed_->Flush());
+    return queue_ ? queue_->Flush() : Status::Ok();
   }
-  size_t outstanding() const override { return queue_ ? queue_->outstanding() : 0; }
+  Result<size_t> Reap(std::vector<Completion>* out, size_t min, int timeout_ms) override {
+    const size_t kept = stash_.size();
+    out->insert(out->end(), stash_.begin(), stash_.end());
+    stash_.clear();
+    const size_t want = min > kept ? min - kept : 0;
+    IoQueue* q = queue_ ? queue_.get() : borrowed_.get();
+    if (q == nullptr) return kept;  // nothing was ever submitted
+    Result<size_t> n = q->Reap(out, want, timeout_ms);
+    Recount();
+    if (!n.ok()) return kept > 0 ? Result<size_t>(kept) : n;
+    return kept + *n;
+  }
+  size_t outstanding() const override {
+    return stash_.size() + (borrowed_ ? borrowed_->outstanding() : 0) + (queue_ ? queue_->outstanding() : 0);
+  }
   Status WakeOnReadable(int fd) override {
     wake_fd_ = fd;
+    if (borrowed_) TS_RETURN_IF_ERROR(borrowed_->WakeOnReadable(fd));
     return queue_ ? queue_->WakeOnReadable(fd) : Status::Ok();
   }
 
  private:
+  // false: the I/O is the clone's to do.
+  Result<bool> SubmitBeforeCopy(const PageIo& io) {
+    if (io.kind == PageIo::Kind::kWrite ? clone_->Keep(io.first_page, io.buffer)
+                                        : clone_->ReadKept(io.first_page, io.buffer)) {
+      stash_.push_back({io.user_data, Status::Ok()});
+      return true;
+    }
+    if (io.kind == PageIo::Kind::kWrite) return false;
+    std::shared_ptr<ImageStore> parent = clone_->Borrow(1);
+    if (!parent) return false;
+    counted_ += 1;
+    Status s = SubmitBorrowed(std::move(parent), io);
+    Recount();
+    TS_RETURN_IF_ERROR(s);
+    return true;
+  }
+  Status SubmitBorrowed(std::shared_ptr<ImageStore> parent, const PageIo& io) {
+    if (!borrowed_) {
+      std::unique_ptr<IoQueue> q = parent->NewQueue();
+      TS_RETURN_IF_ERROR(q->WakeOnReadable(wake_fd_));
+      borrowed_ = std::move(q);
+      parent_ = std::move(parent);
+    }
+    return borrowed_->Submit({&io, 1});
+  }
+  // Tells the LazyClone of the parent's reads that ended.
+  void Recount() {
+    const size_t now = borrowed_ ? borrowed_->outstanding() : 0;
+    if (now < counted_) clone_->Release(counted_ - now);
+    counted_ = std::min(counted_, now);
+  }
   Status Open() {
     if (queue_) return Status::Ok();
     TS_ASSIGN_OR_RETURN(ImageStore* store, clone_->Made());
+    TS_RETURN_IF_ERROR(EndBorrowing());
     std::unique_ptr<IoQueue> q = store->NewQueue();
     TS_RETURN_IF_ERROR(q->WakeOnReadable(wake_fd_));
     queue_ = std::move(q);
     return Status::Ok();
   }
+  Status EndBorrowing() {
+    if (!borrowed_) return Status::Ok();
+    TS_RETURN_IF_ERROR(borrowed_->WakeOnReadable(-1));
+    while (borrowed_->outstanding() > 0) {
+      Result<size_t> n = borrowed_->Reap(&stash_, borrowed_->outstanding(), 1000);
+      Recount();
+      if (!n.ok() && n.status().code() != Code::kTimedOut) return n.status();
+    }
+    borrowed_.reset();
+    parent_.reset();
+    return Status::Ok();
+  }
 
   std::shared_ptr<LazyClone> clone_;
+  std::shared_ptr<ImageStore> parent_;  // while borrowed_ reads it
+  std::unique_ptr<IoQueue> borrowed_;
   std::unique_ptr<IoQueue> queue_;
+  std::vector<Completion> stash_;  // done here or by borrowed_, not yet reaped
+  size_t counted_ = 0;             // borrowed_'s reads the LazyClone counts
   int wake_fd_ = -1;
 };
 
@@ -45,12 +128,7 @@ class Guarded final : public IoQueue {
       : inner_(std::move(inner)), guard_(std::move(guard)) {}
 
   Status Submit(std::span<const PageIo> ios) override {
-    for (const PageIo& io : ios) {
-      if (io.kind == PageIo::Kind::kWrite) {
-        guard_->MakePending();
-        break;
-      }
-    }
+    if (!AllReads(ios)) guard_->MakePending();
     return inner_->Submit(ios);
   }
   Status Flush() override { return inner_->Flush(); }
@@ -80,8 +158,10 @@ Result<ImageStore*> LazyClone::Made() {
   if (!failed_.ok()) return failed_;
   Result<std::unique_ptr<ImageStore>> c = parent_->Clone();
   parent_.reset();
-  if (!c.ok()) {
-    failed_ = c.status().With("copy a forked child's pages");
+  Status s = c.ok() ? WriteKept(**c) : c.status();
+  kept_.clear();
+  if (!s.ok()) {
+    failed_ = s.With("copy a forked child's pages");
     std::fprintf(stderr, "tessera: a forked child cannot be served, and will wait on its pool memory: %s\n",
                  failed_.ToString().c_str());
     return failed_;
@@ -90,9 +170,75 @@ Result<ImageStore*> LazyClone::Made() {
   return clone_.get();
 }
 
+Status LazyClone::WriteKept(ImageStore& store) {
+  if (kept_.empty()) return Status::Ok();
+  std::unique_ptr<IoQueue> q = store.NewQueue();
+  std::vector<PageIo> ios;
+  for (auto& [page, bytes] : kept_) ios.push_back({.kind = PageIo::Kind::kWrite, .first_page = page, .buffer = bytes.data()});
+  TS_RETURN_IF_ERROR(q->Submit(ios));
+  std::vector<Completion> done;
+  while (q->outstanding() > 0) {
+    Result<size_t> n = q->Reap(&done, q->outstanding(), 1000);
+    if (!n.ok() && n.status().code() != Code::kTimedOut) return n.status();
+  }
+  for (const Completion& c : done) TS_RETURN_IF_ERROR(c.status);
+  return Status::Ok();
+}
+
 bool LazyClone::ChildGone() {
   Status s = child_.ZeroPage(beacon_, page_size_);
   return !s.ok() && s.code() != Code::kAlreadyExists && !AddressSpaceChanging(s);
+}
+
+void LazyClone::BeforeParentWrites() {
+  {
+    std::lock_guard lk(mu_);
+    parent_writes_ = true;
+  }
+  if (ChildGone()) {
+    std::lock_guard lk(mu_);
+    if (!clone_ && failed_.ok()) failed_ = Cancelled("the forked child's memory is gone");
+    parent_.reset();
+    kept_.clear();
+    return;  // its reads in flight, if any, will never be installed
+  }
+  Made().status().IgnoreError();  // a clone that fails is abandoned: Made says so to the child from now on
+  std::unique_lock lk(mu_);
+  released_.wait(lk, [this] { return borrowed_ == 0; });
+}
+
+std::shared_ptr<ImageStore> LazyClone::Borrow(size_t ios) {
+  std::lock_guard lk(mu_);
+  if (parent_writes_ || clone_ || !failed_.ok() || !parent_) return nullptr;
+  borrowed_ += ios;
+  return parent_;
+}
+
+bool LazyClone::Keep(uint64_t page, const void* data) {
+  std::lock_guard lk(mu_);
+  if (parent_writes_ || clone_ || !failed_.ok() || !parent_) return false;
+  auto it = kept_.find(page);
+  if (it == kept_.end()) {
+    if (kept_.size() >= keep_pages_) return false;
+    it = kept_.emplace(page, std::vector<uint8_t>(page_size_)).first;
+  }
+  std::memcpy(it->second.data(), data, page_size_);
+  return true;
+}
+
+bool LazyClone::ReadKept(uint64_t page, void* out) {
+  std::lock_guard lk(mu_);
+  auto it = kept_.find(page);
+  if (it == kept_.end()) return false;
+  std::memcpy(out, it->second.data(), page_size_);
+  return true;
+}
+
+void LazyClone::Release(size_t ios) {
+  if (ios == 0) return;
+  std::lock_guard lk(mu_);
+  borrowed_ -= ios;
+  if (borrowed_ == 0) released_.notify_all();
 }
 
 void ForkGuard::Add(const std::shared_ptr<LazyClone>& child) {
@@ -107,10 +253,8 @@ void ForkGuard::MakePending() {
     if (pending_.empty()) return;
     pending.swap(pending_);
   }
-  // A clone that fails is abandoned (Made says so to its child from now on).
   for (const auto& weak : pending) {
-    std::shared_ptr<LazyClone> c = weak.lock();
-    if (c && !c->ChildGone()) c->Made().status().IgnoreError();
+    if (std::shared_ptr<LazyClone> c = weak.lock()) c->BeforeParentWrites();
   }
 }
 

@@ -1,24 +1,34 @@
 // LazyClone: a forked child's pages — a clone of its parent's (ImageStore,
-// image_store.h) made when first needed, not at the fork: by the child's first I/O,
-// or by the parent's first write after the fork (which must not reach pages
-// the child has yet to copy). A child that execs or exits before either
-// costs no clone at all: fork+exec stays cheap.
+// image_store.h) made when first needed, not at the fork.
 //
-// The queues the agent gives pagers enforce this: a LazyQueue opens the
-// child's real queue on its first I/O (making the clone), and a GuardedQueue
-// makes every clone still pending from its image before it lets a write
-// through — unless the child's memory is gone already (it exec'd or exited:
-// asked of its beacon page, as the space does). A clone that cannot be made
-// is abandoned for good (the child's I/O then fails, and its faults wait),
-// never made later from pages the parent has changed since.
+// Until then the child reads its parent's pages: they are exactly what it
+// had at the fork for as long as the parent writes none. The pages the child
+// writes meanwhile (evicting ones it inherited dirty) are kept here, up to
+// `keep_pages`. Before the parent's first write after the fork (a
+// GuardedQueue sees it), the clone is made — unless the child's memory is gone
+// by then (it exec'd or exited: asked of its beacon page, as the space does) —
+// and the write waits until the reads the child has in flight on the
+// parent's pages have ended. The clone is made too when the child writes more
+// than `keep_pages`, or forks. Once made, the kept pages are written to it
+// and the child uses only it. So a child that reads and writes a little, then
+// execs or exits before its parent writes, costs no clone at all: fork+exec
+// stays cheap even when the exec touches pages the parent had evicted
+// (python's does).
+//
+// A clone that cannot be made is abandoned for good (the child's I/O then
+// fails, and its faults wait), never made later from pages the parent has
+// changed since.
 //
 // Ownership: a LazyClone holds its parent's store until the clone is made or
-// abandoned, and owns the clone. Thread-safety: thread-safe; each queue
-// belongs to its pager's thread.
+// abandoned (a child's queue holds it too while it reads through it), and
+// owns the clone and the kept pages. Thread-safety: thread-safe; each queue belongs to its
+// pager's thread.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -31,11 +41,12 @@ class LazyClone final : public ImageStore, public std::enable_shared_from_this<L
  public:
   // `child_uffd` (a copy of the child's) and `beacon` tell whether the
   // child's memory still exists.
-  LazyClone(std::shared_ptr<ImageStore> parent, UniqueFd child_uffd, uint8_t* beacon, size_t page_size)
+  LazyClone(std::shared_ptr<ImageStore> parent, UniqueFd child_uffd, uint8_t* beacon, size_t page_size,
+            size_t keep_pages)
       : parent_(std::move(parent)), child_(Uffd::Adopt(std::move(child_uffd), {})), beacon_(beacon),
-        page_size_(page_size) {}
+        page_size_(page_size), keep_pages_(keep_pages) {}
 
-  // A queue that makes the clone on its first I/O.
+  // A queue that reads the parent's pages while it may, and the clone after.
   std::unique_ptr<IoQueue> NewQueue() override;
   Result<std::unique_ptr<ImageStore>> Clone() override;
 
@@ -43,22 +54,45 @@ class LazyClone final : public ImageStore, public std::enable_shared_from_this<L
   Result<ImageStore*> Made();
   // The child's memory is gone: it will never need the clone.
   bool ChildGone();
+  // Called before the parent's first write after the fork: makes the clone if
+  // the child still lives (else abandons it), then waits until none of the
+  // child's reads of the parent's pages is in flight.
+  void BeforeParentWrites();
+
+  // For the child's queues: `ios` more reads of the parent's pages may start
+  // (the parent's store, counted in flight until Release), or null — read the
+  // clone.
+  std::shared_ptr<ImageStore> Borrow(size_t ios);
+  void Release(size_t ios);
+  // Keeps the child's write of one page here: false if the clone is to take
+  // it (made, due, or the keep is full).
+  bool Keep(uint64_t page, const void* data);
+  // Copies the page to `out` if the child's write of it is kept here.
+  bool ReadKept(uint64_t page, void* out);
 
  private:
   mutable std::mutex mu_;
+  std::condition_variable released_;
   std::shared_ptr<ImageStore> parent_;  // until made or abandoned
   Uffd child_;
   uint8_t* const beacon_;
   const size_t page_size_;
+  // The kept pages, written to `store` (the new clone). Called under mu_.
+  Status WriteKept(ImageStore& store);
+
+  const size_t keep_pages_;
   std::unique_ptr<ImageStore> clone_;
   Status failed_;
+  std::unordered_map<uint64_t, std::vector<uint8_t>> kept_;
+  bool parent_writes_ = false;  // no more reads of the parent's pages start
+  size_t borrowed_ = 0;         // the child's reads of them in flight
 };
 
 // The clones pending from one image (its children not yet copied).
 class ForkGuard {
  public:
   void Add(const std::shared_ptr<LazyClone>& child);
-  // Makes every pending clone whose child is still served.
+  // Readies every pending clone for a write to the image (BeforeParentWrites).
   void MakePending();
 
  private:
