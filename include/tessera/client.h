@@ -85,9 +85,10 @@ class IoQueue {
   // I/Os submitted and not yet reaped.
   virtual size_t outstanding() const = 0;
   // Makes a Reap that would wait return early — Ok, possibly with no
-  // completions — once `fd` is readable (it is not read). For a thread that
-  // serves another event source while it drives the queue (vNode: its
-  // userfaultfd). -1 turns it off.
+  // completions — once new data arrives on `fd` (edge triggered: it is not
+  // read, and data left unread does not count). For a thread that serves
+  // another event source while it drives the queue (vNode: its
+  // userfaultfd), reading it before each Reap. -1 turns it off.
   virtual Status WakeOnReadable(int fd) = 0;
 };
 

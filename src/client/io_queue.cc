@@ -291,10 +291,10 @@ Status IoQueueImpl::WakeOnReadable(int fd) {
 Result<size_t> IoQueueImpl::Reap(std::vector<Completion>* out, size_t min, int timeout_ms) {
   TS_RETURN_IF_ERROR(FlushIfDue());
   min = std::min(min, outstanding_.load());
-  if (wake_fd_ >= 0 && ready_.load() < min) {
-    woken_.store(false);
-    TS_RETURN_IF_ERROR(pool_->transport().WatchFd(wake_fd_, &woken_));
-  }
+  // The watch outlives this call, and `woken_` is cleared only once a wait
+  // ends: an edge between two Reaps makes the next one return at once, so
+  // the caller's read of the fd (before each Reap) never misses an event.
+  if (wake_fd_ >= 0 && ready_.load() < min) TS_RETURN_IF_ERROR(pool_->transport().WatchFd(wake_fd_, &woken_));
   TS_RETURN_IF_ERROR(Drive([&] { return ready_.load() >= min || woken_.load(); }, Deadline(timeout_ms)));
   woken_.store(false);
   std::lock_guard lk(mu_);

@@ -217,13 +217,14 @@ Result<std::shared_ptr<Connection>> TcpClient::Connect(const std::string& addres
 Status TcpClient::WatchFd(int fd, std::atomic<bool>* fired) {
   std::lock_guard lk(mu_);
   auto [it, fresh] = watches_.try_emplace(fd);
-  if (fresh) {
-    it->second = std::make_unique<Watch>(Watch{fd, fired});
-    watch_tags_[it->second.get()] = it->second.get();
+  if (!fresh) {
+    it->second->fired = fired;
+    return Status::Ok();
   }
-  it->second->fired = fired;
-  epoll_event ev{.events = EPOLLIN | EPOLLONESHOT, .data = {.ptr = it->second.get()}};
-  if (epoll_ctl(epoll_.get(), fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0) {
+  it->second = std::make_unique<Watch>(Watch{fd, fired});
+  watch_tags_[it->second.get()] = it->second.get();
+  epoll_event ev{.events = EPOLLIN | EPOLLET, .data = {.ptr = it->second.get()}};
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
     int err = errno;
     watch_tags_.erase(it->second.get());
     watches_.erase(it);

@@ -92,11 +92,13 @@ class ClientTransport {
   // Receives and runs callbacks until done() is true (checked under the
   // transport's lock after each batch) or deadline_ns (NowNanos clock) passes.
   virtual Status WaitUntil(const std::function<bool()>& done, uint64_t deadline_ns) = 0;
-  // Arms `fd` once: the next time it is readable, whichever thread is
-  // receiving sets *fired and every waiter checks its predicate again (the fd
-  // is not read). Arming again re-arms. For a thread that serves another event
-  // source while it drives I/O (vNode's userfaultfd). `fired` must outlive
-  // the watch.
+  // Watches `fd` until UnwatchFd: each time it becomes readable (edge
+  // triggered: new data, not data left unread), whichever thread is receiving
+  // sets *fired and every waiter checks its predicate again (the fd is not
+  // read). Watching again only points the watch at `fired`: no system call.
+  // For a thread that serves another event source while it drives I/O
+  // (vNode's userfaultfd), reading that source before each wait. `fired`
+  // must outlive the watch.
   virtual Status WatchFd(int fd, std::atomic<bool>* fired) = 0;
   virtual void UnwatchFd(int fd) = 0;
 };

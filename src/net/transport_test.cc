@@ -1,6 +1,7 @@
 // The TCP transport end to end on loopback: an echo handler, concurrent
 // callers, hostile bytes, and peers that vanish.
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <random>
@@ -86,6 +87,32 @@ TEST_F(TransportTest, RequestAndReply) {
   Result<uint64_t> r = Call(**c, "a", 42);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, 42u);
+}
+
+// A watched descriptor wakes waiters each time new data arrives on it, from
+// whichever thread receives, and not again for data left unread.
+TEST_F(TransportTest, AWatchedDescriptorFiresOnEachArrival) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<bool> fired{false};
+  ASSERT_TRUE(client_->WatchFd(fds[0], &fired).ok());
+  auto wait = [&](uint64_t ms) {
+    return client_->WaitUntil([&] { return fired.load(); }, NowNanos() + ms * 1'000'000);
+  };
+  EXPECT_EQ(wait(50).code(), Code::kTimedOut) << "nothing arrived yet";
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  EXPECT_TRUE(wait(5000).ok());
+  fired.store(false);
+  EXPECT_EQ(wait(50).code(), Code::kTimedOut) << "the byte left unread is no new arrival";
+  std::thread writer([&] { ASSERT_EQ(write(fds[1], "y", 1), 1); });
+  EXPECT_TRUE(wait(5000).ok());
+  writer.join();
+  client_->UnwatchFd(fds[0]);
+  fired.store(false);
+  ASSERT_EQ(write(fds[1], "z", 1), 1);
+  EXPECT_EQ(wait(50).code(), Code::kTimedOut) << "unwatched";
+  close(fds[0]);
+  close(fds[1]);
 }
 
 TEST_F(TransportTest, ErrorRepliesCarryTheStatus) {

@@ -106,6 +106,7 @@ Status RemoteSpace::ReadPages(std::span<uint8_t* const> from, std::span<uint8_t*
 }
 
 Status RemoteSpace::Send(const AgentMessage& m) {
+  ++awaited_;
   if (!unsent_.empty()) {
     unsent_.push_back(m);
     return Flush();
@@ -163,10 +164,13 @@ Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
   TS_RETURN_IF_ERROR(TakeOffer());
   if (!helper_) return Status::Ok();
   TS_RETURN_IF_ERROR(Flush());
-  for (;;) {
+  // Only answers come, so with none awaited there is nothing to read: a
+  // receive that would block costs a system call per step.
+  while (awaited_ > 0) {
     Result<AgentMessage> m = RecvAgentMessage(socket_->get());
     if (!m.ok() && WouldBlock(m.status())) return Status::Ok();
     if (!m.ok()) return m.status().With("the program's session");
+    --awaited_;
     if (m->op == AgentOp::kDropped) {
       out->push_back({.kind = SpaceCompletion::Kind::kDrop, .token = m->token});
     } else if (m->op == AgentOp::kMoved) {
@@ -176,6 +180,7 @@ Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
       return ProtocolError("the shim sent op " + std::to_string(static_cast<int>(m->op)) + " mid-session");
     }
   }
+  return Status::Ok();
 }
 
 bool RemoteSpace::Gone() {

@@ -90,6 +90,7 @@ class RemoteSpace final : public Space {
   const uint64_t nonce_;
   bool ring_pending_ = false;  // the doorbell could not be filled yet
   std::deque<AgentMessage> unsent_;  // the socket was full
+  uint64_t awaited_ = 0;             // kMove and kDrop sent or unsent, not yet answered
   uint64_t next_probe_ns_ = 0;
   std::mutex offer_mu_;
   UniqueFd offered_socket_;  // guarded by offer_mu_
