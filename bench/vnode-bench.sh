@@ -12,7 +12,7 @@
 #
 #   bench/vnode-bench.sh [--mib 256] [--fractions "100 50 25"]
 #                        [--workloads "seq random minibatch sort"] [--out FILE]
-#                        [--no-swap]
+#                        [--no-swap] [--redundancy ec:4+2]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/release}
@@ -23,6 +23,7 @@ FRACTIONS="100 50 25"
 WORKLOADS="seq random minibatch sort"
 OUT=/dev/null
 SWAP=1
+REDUNDANCY=ec:4+2
 while [ $# -gt 0 ]; do
   case $1 in
     --mib) MIB=$2; shift 2 ;;
@@ -30,6 +31,7 @@ while [ $# -gt 0 ]; do
     --workloads) WORKLOADS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-swap) SWAP=0; shift ;;
+    --redundancy) REDUNDANCY=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -84,6 +86,11 @@ pp=$("$W" pingpong)
 uf=$("$W" uffd-local)
 emit "$pp"
 emit "$uf"
+# Whether an idle vCPU polls before it halts: with it off (this machine's
+# default), waking a thread on an idle vCPU costs ~35-40 us, and a remote fault
+# takes at least two such wake-ups (doc/design.md, "Where a fault's time goes").
+hp=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo null)
+emit "{\"kind\":\"machine\",\"cpus\":$(nproc),\"guest_halt_poll_ns\":$hp,\"redundancy\":\"$REDUNDANCY\"}"
 declare -A native
 for w in $WORKLOADS; do
   r=$("$W" "$w" "$MIB")
@@ -100,7 +107,7 @@ local_mib() { echo $(( MIB * $1 / 100 + 8 )); }
 run_tessera() {  # workload fraction
   local w=$1 f=$2 r st p50 p99
   rm -f "$TMP/stats.json"
-  r=$("$T" run --cache "$(local_mib "$f")M" --heap "$(( MIB * 2 + 64 ))M" --stats-json "$TMP/stats.json" \
+  r=$("$T" run --redundancy "$REDUNDANCY" --cache "$(local_mib "$f")M" --heap "$(( MIB * 2 + 64 ))M" --stats-json "$TMP/stats.json" \
       -- "$W" "$w" "$MIB" 2>/dev/null); st=$?
   p50=$(field fault_p50_ns < "$TMP/stats.json" 2>/dev/null); p99=$(field fault_p99_ns < "$TMP/stats.json" 2>/dev/null)
   result tessera "$w" "$f" "$r" $st ",\"fault_p50_ns\":${p50:-null},\"fault_p99_ns\":${p99:-null}"
@@ -138,6 +145,9 @@ for r in rows:
 pp = next((r for r in rows if r.get("kind") == "pingpong"), None)
 uf = next((r for r in rows if r.get("kind") == "uffd-local"), None)
 t = [r for r in rows if r.get("system") == "tessera" and r.get("fault_p50_ns")]
+m = next((r for r in rows if r.get("kind") == "machine"), None)
+if m:
+    print(f"machine: {m['cpus']} cpus, guest halt polling {m['guest_halt_poll_ns']} ns, redundancy {m['redundancy']}")
 if pp and uf and t:
     bar = 1.2 * (pp["p50_ns"] + uf["p50_ns"])
     for r in t:

@@ -12,8 +12,9 @@ packages=(
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # baselines the benchmark compares against
   memcached
-  # used by the scripts; python3 runs the workloads of the quick start and the tests
-  procps iproute2 python3
+  # used by the scripts; python3 and sqlite3 are unmodified programs the quick
+  # start and the tests run under `tessera run`
+  procps iproute2 python3 sqlite3
 )
 
 missing=()

@@ -84,6 +84,33 @@ TEST_F(RunTest, PythonHashesAStructureFourTimesTheCacheExactlyAsNatively) {
   EXPECT_EQ(s["io_errors"].get<uint64_t>(), 0u);
 }
 
+// GNU sort and sqlite3, unmodified, with the cache a quarter or less of the
+// memory they touch: output byte for byte as natively. (The issue asks for
+// 1 GiB each; at this machine's remote-fault rate that takes hours, see
+// doc/notes/2026-11-26-vnode-fork.md — these run the same code paths small.)
+TEST_F(RunTest, GnuSortOrdersAFileExactlyAsNatively) {
+  ASSERT_EQ(Shell("/usr/bin/python3 " + workloads_ + "/sort_input.py 30000 > " + dir_ + "/input", dir_).exit_code, 0);
+  setenv("LC_ALL", "C", 1);  // byte order, here and natively
+  RunLikeNative("/usr/bin/sort -S 64M " + dir_ + "/input", "--cache 512K");
+  unsetenv("LC_ALL");
+  nlohmann::json s = Stats();
+  ASSERT_TRUE(s.is_object());
+  EXPECT_LE(s["cache_peak_bytes"].get<uint64_t>(), 512u << 10);
+  EXPECT_GE(s["pages_read"].get<uint64_t>(), 4u * 128) << "it read more than four caches' worth from the pool";
+  EXPECT_EQ(s["io_errors"].get<uint64_t>(), 0u);
+}
+
+TEST_F(RunTest, Sqlite3AnswersQueriesOnAnInMemoryDatabaseExactlyAsNatively) {
+  ASSERT_EQ(Shell("/usr/bin/python3 " + workloads_ + "/sqlite_queries.py 15000 > " + dir_ + "/queries.sql", dir_).exit_code, 0);
+  RunLikeNative("/usr/bin/sqlite3 :memory: < " + dir_ + "/queries.sql", "--cache 512K");
+  nlohmann::json s = Stats();
+  ASSERT_TRUE(s.is_object());
+  EXPECT_LE(s["cache_peak_bytes"].get<uint64_t>(), 512u << 10);
+  EXPECT_GE(s["heap_peak_bytes"].get<uint64_t>(), 3u * (512u << 10)) << "its memory is several caches";
+  EXPECT_GE(s["pages_read"].get<uint64_t>(), 4u * 128);
+  EXPECT_EQ(s["io_errors"].get<uint64_t>(), 0u);
+}
+
 // A multiprocessing pool with the fork start method: the workers read the
 // parent's pages (most of them evicted to the pool when it forks) and write
 // their own; a child forked with os.fork changes a page the parent must not
