@@ -12,5 +12,7 @@
 namespace tessera {
 
 uint32_t Crc32c(const void* data, size_t len);
+// The CRC32C of `len` zero bytes (a page or share that holds nothing).
+uint32_t Crc32cOfZeros(size_t len);
 
 }  // namespace tessera

@@ -1,6 +1,7 @@
 #include "memnode/fragment_store.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -77,6 +78,7 @@ Status FragmentStore::Allocate(uint64_t region, uint64_t epoch, std::span<const 
   std::vector<Fragment> made;
   for (const auto& s : specs) {
     Fragment f{.slots = s.slots, .slot_size = s.slot_size};
+    if (zeros_.size() < s.slot_size) zeros_.resize(s.slot_size);
     f.bytes = static_cast<uint64_t>(s.slots) * s.slot_size;
     void* p = mmap(nullptr, f.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
@@ -116,7 +118,7 @@ Status FragmentStore::Clone(uint64_t region, uint64_t epoch, uint64_t source, st
     const Fragment& s = from.fragments.at(n);
     Fragment& d = to.fragments.at(n);
     for (uint32_t slot = 0; slot < s.slots; ++slot) {
-      if (s.meta[slot].version == 0) continue;  // never written: zeros already
+      if (s.meta[slot].version == 0 || s.meta[slot].zeros) continue;  // zeros already
       const uint64_t off = static_cast<uint64_t>(slot) * s.slot_size;
       std::memcpy(d.base + off, s.base + off, s.slot_size);
     }
@@ -154,7 +156,34 @@ Result<SlotView> FragmentStore::Lookup(uint64_t region, uint32_t fragment, uint3
                            std::to_string(f.slots) + " slots)");
   }
   SlotMeta& m = f.meta[slot];
-  return SlotView{f.base + static_cast<uint64_t>(slot) * f.slot_size, f.slot_size, &m.crc, &m.version};
+  return SlotView{f.base + static_cast<uint64_t>(slot) * f.slot_size, f.slot_size, &m.crc, &m.version, &m.zeros};
+}
+
+void FragmentStore::ReleaseZeros(uint64_t region, uint32_t fragment, uint32_t slot) {
+  Fragment& f = regions_.at(region).fragments.at(fragment);
+  const uint64_t os_page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t begin = static_cast<uint64_t>(slot) * f.slot_size, end = begin + f.slot_size;
+  auto empty = [&](uint64_t s) { return f.meta[s].version == 0 || f.meta[s].zeros; };
+  for (uint64_t page = begin / os_page * os_page; page < end && page < f.bytes; page += os_page) {
+    const uint64_t last = std::min(page + os_page, f.bytes) - 1;
+    bool all = true;
+    for (uint64_t s = page / f.slot_size; s <= last / f.slot_size && all; ++s) all = empty(s);
+    if (all) madvise(f.base + page, std::min(os_page, f.bytes - page), MADV_DONTNEED);
+  }
+}
+
+uint64_t FragmentStore::ResidentBytes() const {
+  const uint64_t os_page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t total = 0;
+  std::vector<unsigned char> v;
+  for (const auto& [id, r] : regions_) {
+    for (const auto& [n, f] : r.fragments) {
+      v.resize((f.bytes + os_page - 1) / os_page);
+      if (mincore(f.base, f.bytes, v.data()) != 0) continue;
+      for (unsigned char c : v) total += (c & 1) * os_page;
+    }
+  }
+  return total;
 }
 
 }  // namespace tessera::memnode

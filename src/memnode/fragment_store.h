@@ -37,6 +37,9 @@ struct SlotView {
   uint32_t size = 0;
   uint32_t* crc = nullptr;
   uint64_t* version = nullptr;
+  // The slot holds zeros by a write that sent none (c2m.h): its memory may
+  // be given back to the OS.
+  bool* zeros = nullptr;
 };
 
 class FragmentStore {
@@ -70,6 +73,15 @@ class FragmentStore {
   // Translates a name to the slot's memory. NotFound for an unknown region
   // or fragment, InvalidArgument for a slot past the fragment's end.
   Result<SlotView> Lookup(uint64_t region, uint32_t fragment, uint32_t slot);
+  // Gives back to the OS every memory page of the slot's fragment that holds
+  // only zeros written as such, or never-written slots, around `slot` (which
+  // Lookup found). Called after a write of zeros lands.
+  void ReleaseZeros(uint64_t region, uint32_t fragment, uint32_t slot);
+  // The bytes of this node's fragments the OS holds in memory now (mincore).
+  uint64_t ResidentBytes() const;
+  // Zeros to send for a slot that holds them: reading them from the slot
+  // would map memory back in.
+  const uint8_t* zeros() const { return zeros_.data(); }
 
   UndoLog& undo() { return undo_; }
 
@@ -83,6 +95,7 @@ class FragmentStore {
   struct SlotMeta {
     uint64_t version = 0;
     uint32_t crc = 0;
+    bool zeros = false;  // fits the padding: still 16 bytes
   };
   struct Fragment {
     uint8_t* base = nullptr;
@@ -104,6 +117,7 @@ class FragmentStore {
   std::atomic<uint64_t> used_{0};
   std::unordered_map<uint64_t, Region> regions_;
   UndoLog undo_;
+  std::vector<uint8_t> zeros_;  // as long as the longest slot
 };
 
 }  // namespace tessera::memnode

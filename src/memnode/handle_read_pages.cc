@@ -16,15 +16,16 @@ void HandleReadPages(FragmentStore& store, const proto::FrameHeader& req, proto:
   for (const proto::c2m::PageRef& p : m->pages) {
     Result<SlotView> slot = store.Lookup(m->region, p.fragment, p.slot);
     if (!slot.ok()) return proto::AppendErrorReply(req, slot.status(), out);
+    const uint8_t* data = *slot->zeros ? store.zeros() : slot->data;
     // Verify before sending: a node must never hand out a page it cannot vouch for.
-    if (Crc32c(slot->data, slot->size) != *slot->crc) {
+    if (Crc32c(data, slot->size) != *slot->crc) {
       return proto::AppendErrorReply(
           req,
           Corruption("stored page failed its checksum: region " + std::to_string(m->region) + " fragment " +
                      std::to_string(p.fragment) + " slot " + std::to_string(p.slot)),
           out);
     }
-    reply.pages.push_back({*slot->version, *slot->crc, proto::ByteSpan(slot->data, slot->size)});
+    reply.pages.push_back({*slot->version, *slot->crc, proto::ByteSpan(data, slot->size)});
     if (m->flags & proto::c2m::kWithPrevious) {
       const UndoEntry* e = store.undo().Find(m->region, p.fragment, p.slot);
       reply.previous.push_back(e == nullptr ? proto::c2m::PageData{}

@@ -17,6 +17,13 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
   for (const proto::c2m::WritePage& p : m->pages) {
     Result<SlotView> slot = store.Lookup(m->region, p.ref.fragment, p.ref.slot);
     if (!slot.ok()) return proto::AppendErrorReply(req, slot.status(), out);
+    if (p.data.empty()) {
+      if (p.crc != Crc32cOfZeros(slot->size)) {
+        return proto::AppendErrorReply(req, Corruption("a write of zeros arrived with a checksum of other data"), out);
+      }
+      slots.push_back(*slot);
+      continue;
+    }
     if (p.data.size() != slot->size) {
       return proto::AppendErrorReply(req,
                                      InvalidArgument("page of " + std::to_string(p.data.size()) +
@@ -36,9 +43,10 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
   store.undo().Commit(m->region, m->writer, m->done_below);
   proto::c2m::WritePagesReply reply;
   for (size_t i = 0; i < slots.size(); ++i) {
-    if (ApplyWrite(store.undo(), m->region, m->writer, m->mode, m->pages[i], slots[i]) == WriteOutcome::kConflict) {
-      reply.conflicts.push_back(static_cast<uint32_t>(i));
-    }
+    const proto::c2m::WritePage& p = m->pages[i];
+    const WriteOutcome w = ApplyWrite(store.undo(), m->region, m->writer, m->mode, p, slots[i]);
+    if (w == WriteOutcome::kConflict) reply.conflicts.push_back(static_cast<uint32_t>(i));
+    if (w == WriteOutcome::kApplied && p.data.empty()) store.ReleaseZeros(m->region, p.ref.fragment, p.ref.slot);
   }
   proto::AppendReply(req, reply, out);
 }

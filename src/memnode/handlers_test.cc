@@ -93,6 +93,43 @@ TEST_F(HandlersTest, OnlyANewerVersionLands) {
   EXPECT_EQ(Get(0, 2), std::make_pair(uint64_t{21}, uint8_t{4}));
 }
 
+// A write of zeros carries none; the slot reads back as zeros, older writes
+// stay out, and a memory page that now holds only zeros goes back to the OS.
+TEST_F(HandlersTest, AWriteOfZerosSendsNoneAndGivesTheMemoryBack) {
+  // Fragment 5 has 1 KiB slots (an ec:4+2 share): four to a memory page.
+  proto::ctl2m::AllocFragments a{.region = 1, .epoch = 4, .fragments = {{5, 16, 1024}}};
+  ASSERT_TRUE(Invoke(HandleAllocFragments, store_, a).status().ok());
+  const uint64_t before = store_.ResidentBytes();
+  Bytes share(1024, 7);
+  proto::c2m::WritePages w{.region = 1, .epoch = 4};
+  for (uint32_t slot = 0; slot < 8; ++slot) w.pages.push_back(Put(5, slot, 10, share));
+  ASSERT_TRUE(Invoke(HandleWritePages, store_, w).status().ok());
+  EXPECT_EQ(store_.ResidentBytes(), before + 2 * 4096);
+  auto zeros = [](uint32_t slot, uint64_t version) {
+    return proto::c2m::WritePage{{5, slot}, version, Crc32cOfZeros(1024), {}};
+  };
+  w.pages = {zeros(0, 11), zeros(1, 11), zeros(2, 11), zeros(4, 11), zeros(5, 11), zeros(6, 11), zeros(7, 11)};
+  ASSERT_TRUE(Invoke(HandleWritePages, store_, w).status().ok());
+  EXPECT_EQ(store_.ResidentBytes(), before + 4096) << "slot 3 still holds data; slots 4-7 are all zeros";
+  EXPECT_EQ(Get(5, 0), std::make_pair(uint64_t{11}, uint8_t{0}));
+  EXPECT_EQ(Get(5, 3), std::make_pair(uint64_t{10}, uint8_t{7}));
+  EXPECT_EQ(Get(5, 5), std::make_pair(uint64_t{11}, uint8_t{0}));
+  w.pages = {Put(5, 5, 10, share)};  // older than the zeros: superseded
+  ASSERT_TRUE(Invoke(HandleWritePages, store_, w).status().ok());
+  EXPECT_EQ(Get(5, 5), std::make_pair(uint64_t{11}, uint8_t{0}));
+  w.pages = {zeros(3, 12)};
+  ASSERT_TRUE(Invoke(HandleWritePages, store_, w).status().ok());
+  EXPECT_EQ(store_.ResidentBytes(), before);
+  w.pages = {Put(5, 1, 13, share)};  // written again: the memory comes back
+  ASSERT_TRUE(Invoke(HandleWritePages, store_, w).status().ok());
+  EXPECT_EQ(Get(5, 1), std::make_pair(uint64_t{13}, uint8_t{7}));
+  EXPECT_EQ(Get(5, 2), std::make_pair(uint64_t{11}, uint8_t{0}));
+  // Zeros claimed with another page's checksum: refused, nothing written.
+  w.pages = {{{5, 8}, 14, Crc32c(share.data(), share.size()), {}}};
+  EXPECT_EQ(Invoke(HandleWritePages, store_, w).status().code(), Code::kCorruption);
+  EXPECT_EQ(Get(5, 8).first, 0u);
+}
+
 TEST_F(HandlersTest, SetEpochRaisesTheBarButNeverLowersIt) {
   EXPECT_TRUE(Invoke(HandleSetEpoch, store_, proto::ctl2m::SetEpoch{.region = 1, .epoch = 9}).status().ok());
   proto::c2m::ReadPages r{.region = 1, .epoch = 8, .pages = {{0, 0}}};

@@ -8,7 +8,12 @@ namespace {
 using proto::c2m::WriteMode;
 
 void Install(const proto::c2m::WritePage& page, const SlotView& slot) {
-  std::memcpy(slot.data, page.data.data(), slot.size);
+  *slot.zeros = page.data.empty();  // a write of zeros sends none
+  if (*slot.zeros) {
+    std::memset(slot.data, 0, slot.size);
+  } else {
+    std::memcpy(slot.data, page.data.data(), slot.size);
+  }
   *slot.crc = page.crc;
   *slot.version = page.version;
 }

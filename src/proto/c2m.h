@@ -16,7 +16,10 @@
 // 1 <= count <= kMaxPagesPerRequest (a WritePages in mode kWrite may carry 0
 // pages: it only moves the writer's watermark); crc is the CRC32C of data;
 // every blob is exactly the fragment's slot size (checked by the memory node,
-// which knows it), except an absent previous Slot: version 0, empty data.
+// which knows it), except an absent previous Slot: version 0, empty data; and
+// a WritePages data blob may be empty: the share is zeros (crc is then the
+// CRC32C of slot-size zeros), sent without them, and the node may give the
+// memory it held back to the OS (a program's freed memory, issue 4).
 // epoch is the region map the client used; a node that knows a newer one
 // answers "stale map". A write lands only if its version is newer than the
 // slot's (a never-written slot has version 0), so of two writes the newer
