@@ -1,5 +1,6 @@
 // The client library against a real controller and real memory nodes (on
 // threads of this process, so ASan and TSan see both sides).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -201,6 +202,41 @@ TEST_F(ClusterTest, AsyncQueueKeepsManyInFlight) {
   while (done.size() < n) ASSERT_TRUE(q->Reap(&done, n - done.size(), 5000).ok());
   EXPECT_EQ(q->outstanding(), 0u);
   EXPECT_EQ(back, buf);
+}
+
+// kZero: the pages read back as zeros, and a write after it lands again.
+TEST_F(ClusterTest, ZerosTakeNoBufferAndReadBackAsZeros) {
+  auto r = client_->CreateRegion("zeros", 1ull << 20, {.redundancy = "ec:2+1"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const uint64_t n = (*r)->num_pages();
+  std::vector<uint8_t> buf(n * kPage);
+  for (uint64_t p = 0; p < n; ++p) Fill(&buf[p * kPage], p, 1);
+  ASSERT_TRUE((*r)->Write(0, n, buf.data()).ok());
+  auto q = (*r)->NewQueue({});
+  PageIo zero{.kind = PageIo::Kind::kZero, .first_page = 8, .page_count = 100, .user_data = 7};
+  ASSERT_TRUE(q->Submit({&zero, 1}).ok());
+  std::vector<Completion> done;
+  ASSERT_TRUE(q->Reap(&done, 1, 5000).ok());
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].user_data, 7u);
+  EXPECT_TRUE(done[0].status.ok()) << done[0].status.ToString();
+  std::vector<uint8_t> back(buf.size());
+  ASSERT_TRUE((*r)->Read(0, n, back.data()).ok());
+  for (uint64_t p = 0; p < n; ++p) {
+    uint64_t version = 0;
+    if (p >= 8 && p < 108) {
+      EXPECT_EQ(std::count(&back[p * kPage], &back[(p + 1) * kPage], 0), kPage) << "page " << p;
+    } else {
+      EXPECT_TRUE(Check(&back[p * kPage], p, &version) && version == 1) << "page " << p;
+    }
+  }
+  Fill(&buf[9 * kPage], 9, 2);
+  ASSERT_TRUE((*r)->Write(9, 1, &buf[9 * kPage]).ok());
+  ASSERT_TRUE((*r)->Read(9, 1, back.data()).ok());
+  uint64_t version = 0;
+  EXPECT_TRUE(Check(back.data(), 9, &version) && version == 2);
+  PageIo bad{.kind = PageIo::Kind::kWrite, .first_page = 0, .page_count = 1};
+  EXPECT_EQ(q->Submit({&bad, 1}).code(), Code::kInvalidArgument) << "only zeros go without a buffer";
 }
 
 TEST_F(ClusterTest, EightThreadsHammerOneRegion) {

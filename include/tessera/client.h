@@ -56,11 +56,15 @@ struct RegionOptions {
 };
 
 struct PageIo {
-  enum class Kind : uint8_t { kRead, kWrite };
+  // kZero writes zeros without sending any: the pages read back as zeros,
+  // and the memory nodes give back the memory they held (a program's freed
+  // memory). It orders with writes like a write.
+  enum class Kind : uint8_t { kRead, kWrite, kZero };
   Kind kind = Kind::kRead;
   uint64_t first_page = 0;
   uint32_t page_count = 1;
-  // page_count * page_size bytes: filled by reads, sent by writes.
+  // page_count * page_size bytes: filled by reads, sent by writes; kZero
+  // takes none.
   void* buffer = nullptr;
   uint64_t user_data = 0;  // returned in the Completion
 };

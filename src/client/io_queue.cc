@@ -50,7 +50,7 @@ uint64_t IoQueueImpl::Deadline(int timeout_ms) const {
 
 Status IoQueueImpl::Validate(const PageIo& io, const RegionMap& map) const {
   const auto& info = map.info();
-  if (io.buffer == nullptr) return InvalidArgument("page I/O without a buffer");
+  if (io.buffer == nullptr && io.kind != PageIo::Kind::kZero) return InvalidArgument("page I/O without a buffer");
   if (io.page_count == 0) return InvalidArgument("page I/O of zero pages");
   if (io.first_page >= info.num_pages || info.num_pages - io.first_page < io.page_count) {
     return InvalidArgument("pages [" + std::to_string(io.first_page) + ", " +
@@ -67,23 +67,25 @@ Status IoQueueImpl::Submit(std::span<const PageIo> ios) {
   for (const PageIo& io : ios) {
     auto* op = new UserOp{io.user_data, io.page_count, Status::Ok()};
     outstanding_.fetch_add(1);
+    // Zeros are a write without data: the page op has no buffer.
+    const bool write = io.kind != PageIo::Kind::kRead;
+    const PageIo::Kind kind = write ? PageIo::Kind::kWrite : PageIo::Kind::kRead;
+    auto* data = static_cast<uint8_t*>(io.kind == PageIo::Kind::kZero ? nullptr : io.buffer);
     for (uint32_t i = 0; i < io.page_count; ++i) {
       Status room = WaitForRoom();
       if (!room.ok()) {
         std::lock_guard lk(mu_);
         for (uint32_t rest = i; rest < io.page_count; ++rest) {
-          auto* page = new PageOp(op, io.kind, io.first_page + rest, nullptr, 0);
+          auto* page = new PageOp(op, kind, io.first_page + rest, nullptr, 0);
           page->Fail(room);
           pages_in_flight_.fetch_add(1);
           Advance(page);
         }
         return room;
       }
-      const bool write = io.kind == PageIo::Kind::kWrite;
       uint64_t version = write ? clock_->Next() : 0;
       if (write) writes_->Reserve(version);
-      auto* page = new PageOp(op, io.kind, io.first_page + i,
-                              static_cast<uint8_t*>(io.buffer) + uint64_t{i} * page_size, version);
+      auto* page = new PageOp(op, kind, io.first_page + i, data ? data + uint64_t{i} * page_size : nullptr, version);
       pages_in_flight_.fetch_add(1);
       if (write && !writes_->TryTake(page->page())) {
         deferred_.push_back(page);  // the page's last write is still in flight
@@ -186,6 +188,10 @@ Status IoQueueImpl::SendBatch(std::unique_ptr<Batch> batch) {
     m.pages.reserve(raw->targets.size());
     for (const Target& t : raw->targets) {
       const uint8_t* data = t.page->ShareData(t.share);
+      if (data == nullptr) {  // zeros, sent as none
+        m.pages.push_back({{t.fragment, t.slot}, t.page->version(), Crc32cOfZeros(raw->slot_size), {}});
+        continue;
+      }
       m.pages.push_back({{t.fragment, t.slot}, t.page->version(), Crc32c(data, raw->slot_size),
                          proto::ByteSpan(data, raw->slot_size)});
     }

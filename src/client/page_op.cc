@@ -1,5 +1,6 @@
 #include "client/page_op.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -22,6 +23,8 @@ void PageOp::Begin(std::shared_ptr<const RegionMap> map) {
   const PageCodec& codec = map_->codec();
   if (kind_ == PageIo::Kind::kRead) {
     scratch_.resize(static_cast<size_t>(codec.width()) * codec.slot_size());
+  } else if (buf_ == nullptr) {
+    std::fill(std::begin(share_), std::end(share_), nullptr);  // zeros: every share is zeros, sent as none
   } else {
     scratch_.resize(codec.scratch_bytes());
     codec.Split(buf_, scratch_.data(), share_);

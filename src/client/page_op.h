@@ -63,7 +63,7 @@ class PageOp {
   // kNeedsRound. Empty means nothing could be sent: the page has settled
   // (DataLoss or Unavailable) and Settled() says so.
   std::vector<int> PlanRound(NodePool& pool, int read_extra);
-  // Where a write's share j comes from.
+  // Where a write's share j comes from; null: zeros (a write without a buffer).
   const uint8_t* ShareData(int j) const { return share_[j]; }
 
   // One share's reply (or failure). Returns the state after it.

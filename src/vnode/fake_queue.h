@@ -47,6 +47,20 @@ class FakePool {
     }
     ++reads_;
   }
+  // The page reads back as zeros and holds no memory.
+  void Zero(uint64_t page) {
+    std::lock_guard lk(mu_);
+    pages_.erase(page);
+    ++zeroed_;
+  }
+  uint64_t zeroed() {
+    std::lock_guard lk(mu_);
+    return zeroed_;
+  }
+  size_t pages_held() {
+    std::lock_guard lk(mu_);
+    return pages_.size();
+  }
   // Another pool holding these pages now (a fork's clone).
   std::shared_ptr<FakePool> Copy() {
     auto c = std::make_shared<FakePool>(page_size_);
@@ -67,7 +81,7 @@ class FakePool {
   const size_t page_size_;
   std::mutex mu_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> pages_;
-  uint64_t writes_ = 0, reads_ = 0;
+  uint64_t writes_ = 0, reads_ = 0, zeroed_ = 0;
 };
 
 class FakeQueue final : public IoQueue {
@@ -135,6 +149,10 @@ class FakeQueue final : public IoQueue {
     due.swap(shuffled);
     for (const Pending& p : due) {
       for (uint32_t i = 0; i < p.io.page_count; ++i) {
+        if (p.io.kind == PageIo::Kind::kZero) {
+          pool_->Zero(p.io.first_page + i);
+          continue;
+        }
         auto* buf = static_cast<uint8_t*>(p.io.buffer) + i * page_size_;
         if (p.io.kind == PageIo::Kind::kRead) {
           pool_->Read(p.io.first_page + i, buf);

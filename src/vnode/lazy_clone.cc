@@ -62,12 +62,13 @@ class LazyQueue final : public IoQueue {
  private:
   // false: the I/O is the clone's to do.
   Result<bool> SubmitBeforeCopy(const PageIo& io) {
-    if (io.kind == PageIo::Kind::kWrite ? clone_->Keep(io.first_page, io.buffer)
-                                        : clone_->ReadKept(io.first_page, io.buffer)) {
+    const bool write = io.kind != PageIo::Kind::kRead;
+    if (write ? clone_->Keep(io.first_page, io.kind == PageIo::Kind::kZero ? nullptr : io.buffer)
+              : clone_->ReadKept(io.first_page, io.buffer)) {
       stash_.push_back({io.user_data, Status::Ok()});
       return true;
     }
-    if (io.kind == PageIo::Kind::kWrite) return false;
+    if (write) return false;
     std::shared_ptr<ImageStore> parent = clone_->Borrow(1);
     if (!parent) return false;
     counted_ += 1;
@@ -222,7 +223,11 @@ bool LazyClone::Keep(uint64_t page, const void* data) {
     if (kept_.size() >= keep_pages_) return false;
     it = kept_.emplace(page, std::vector<uint8_t>(page_size_)).first;
   }
-  std::memcpy(it->second.data(), data, page_size_);
+  if (data == nullptr) {
+    std::memset(it->second.data(), 0, page_size_);
+  } else {
+    std::memcpy(it->second.data(), data, page_size_);
+  }
   return true;
 }
 

@@ -64,8 +64,8 @@ class LazyClone final : public ImageStore, public std::enable_shared_from_this<L
   // clone.
   std::shared_ptr<ImageStore> Borrow(size_t ios);
   void Release(size_t ios);
-  // Keeps the child's write of one page here: false if the clone is to take
-  // it (made, due, or the keep is full).
+  // Keeps the child's write of one page here (null `data`: zeros): false if
+  // the clone is to take it (made, due, or the keep is full).
   bool Keep(uint64_t page, const void* data);
   // Copies the page to `out` if the child's write of it is kept here.
   bool ReadKept(uint64_t page, void* out);
