@@ -161,7 +161,7 @@ Result<nlohmann::json> ReadReport(preload::SharedReport* r) {
          {"remote_faults", s.remote_faults}, {"rescues", s.rescues}, {"waits", s.waits},
          {"prefetches", s.prefetches}, {"prefetch_hits", s.prefetch_hits}, {"probes_touched", s.probes_touched},
          {"probes_untouched", s.probes_untouched}, {"pages_read", s.pages_read}, {"pages_written", s.pages_written},
-         {"evictions", s.evictions}, {"clean_drops", s.clean_drops}, {"io_errors", s.io_errors},
+         {"pages_released", s.pages_released}, {"evictions", s.evictions}, {"clean_drops", s.clean_drops}, {"io_errors", s.io_errors},
          {"fault_p50_ns", s.fault_p50_ns}, {"fault_p99_ns", s.fault_p99_ns}, {"page_size", r->page_size}};
   }
   if (j.is_null()) return NotFound("it never touched the pool");
@@ -195,13 +195,14 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
   r["prefetch_coverage"] = used_prefetches + remote > 0 ? used_prefetches / (used_prefetches + remote) : 0.0;
   r["bytes_read"] = u("pages_read") * page;
   r["bytes_written"] = u("pages_written") * page;
+  r["bytes_released"] = u("pages_released") * page;
   std::fprintf(stderr,
                "tessera run: %s exited with status %d after %s\n"
                "  memory    peak %s in the pool (%s), local cache %s (peak %s), process RSS peak %s\n"
                "  faults    %llu: %llu zero-filled, %llu back from staging, %llu joined a read, %llu remote\n"
                "  hit rate  %s of faults served without a round trip\n"
                "  prefetch  %llu pages, accuracy %s (%llu of %llu probes touched), coverage %s\n"
-               "  moved     %s read, %s written\n"
+               "  moved     %s read, %s written, %s released (freed by the program)\n"
                "  latency   remote fault p50 %s, p99 %s\n",
                o.argv[0].c_str(), exit_code, FormatSeconds(seconds).c_str(), FormatSize(u("heap_peak_bytes")).c_str(),
                o.redundancy.c_str(), FormatSize(o.cache_bytes).c_str(), FormatSize(u("cache_peak_bytes")).c_str(),
@@ -213,7 +214,7 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                probes > 0 ? Percent(accuracy).c_str() : "n/a", static_cast<unsigned long long>(u("probes_touched")),
                static_cast<unsigned long long>(probes), Percent(r["prefetch_coverage"].get<double>()).c_str(),
                FormatSize(u("pages_read") * page).c_str(), FormatSize(u("pages_written") * page).c_str(),
-               Micros(u("fault_p50_ns")).c_str(), Micros(u("fault_p99_ns")).c_str());
+               FormatSize(u("pages_released") * page).c_str(), Micros(u("fault_p50_ns")).c_str(), Micros(u("fault_p99_ns")).c_str());
   if (const nlohmann::json f = r.value("children", nlohmann::json::object());
       f.is_object() && f.value("forked", uint64_t{0}) > 0) {
     auto n = [&](const char* k) { return static_cast<unsigned long long>(f.value(k, uint64_t{0})); };

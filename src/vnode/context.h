@@ -53,13 +53,16 @@ struct PagingContext {
   }
 };
 
-// IoQueue user_data: reads carry (buffer, page), writes (slot, page).
+// IoQueue user_data: reads carry (buffer, page), writes (slot, page),
+// releases (kZero writes) their page count.
 constexpr uint64_t kTagWrite = 1ull << 63;
+constexpr uint64_t kTagRelease = 1ull << 62;
 constexpr int kTagShift = 40;
 constexpr uint64_t kTagPageMask = (1ull << kTagShift) - 1;
 inline uint64_t ReadTag(uint32_t buffer, uint64_t page) { return (uint64_t{buffer} << kTagShift) | page; }
 inline uint64_t WriteTag(uint32_t slot, uint64_t page) { return kTagWrite | (uint64_t{slot} << kTagShift) | page; }
 inline uint64_t TagPage(uint64_t tag) { return tag & kTagPageMask; }
 inline uint32_t TagIndex(uint64_t tag) { return static_cast<uint32_t>((tag & ~kTagWrite) >> kTagShift); }
+inline uint64_t ReleaseTag(uint32_t pages) { return kTagRelease | pages; }
 
 }  // namespace tessera::vnode

@@ -17,6 +17,7 @@ PagerStats Snapshot(PagerCounters& c, size_t page_size) {
                .probes_untouched = get(c.probes_untouched),
                .pages_read = get(c.pages_read),
                .pages_written = get(c.pages_written),
+               .pages_released = get(c.pages_released),
                .evictions = get(c.evictions),
                .clean_drops = get(c.clean_drops),
                .io_errors = get(c.io_errors),

@@ -28,6 +28,7 @@ struct PagerCounters {
   std::atomic<uint64_t> probes_untouched{0};
   std::atomic<uint64_t> pages_read{0};
   std::atomic<uint64_t> pages_written{0};
+  std::atomic<uint64_t> pages_released{0};  // discarded by the program, given back at the memory nodes
   std::atomic<uint64_t> evictions{0};       // pages moved out to staging
   std::atomic<uint64_t> clean_drops{0};     // evicted without a write (unchanged)
   std::atomic<uint64_t> io_errors{0};       // failed reads or writes (retried)

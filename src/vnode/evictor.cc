@@ -34,6 +34,7 @@ bool Evictor::NeedRoom() const {
 }
 
 Status Evictor::Run() {
+  TS_RETURN_IF_ERROR(SubmitReleases());
   Staging& st = *ctx_->staging;
   while (NeedRoom()) {
     // Stock the inactive list first (that costs no I/O and gives staged
@@ -171,7 +172,9 @@ Status Evictor::DrainSlot(uint32_t slot) {
     if (on_probe_untouched_) on_probe_untouched_();
   }
   if (zero || (crc == e.crc && !(e.flags & kForceWrite))) {
-    // Unchanged since it came in (or zeros): the pool's copy is current.
+    // Unchanged since it came in (or zeros): the pool's copy is current, or
+    // to be released.
+    if (zero && e.crc != ctx_->zero_crc) release_.push_back(page);
     e.state = zero ? PageState::kZero : PageState::kRemote;
     e.flags = 0;
     ctx_->staging->Release(slot, false);
@@ -269,6 +272,9 @@ Result<bool> Evictor::Rescue(uint64_t page) {
 
 void Evictor::Discard(uint64_t page) {
   PageEntry& e = (*ctx_->table)[page];
+  // A page installed with other content than zeros came from the pool, or
+  // went there: the pool still holds it.
+  bool pooled = e.crc != ctx_->zero_crc;
   switch (e.state) {
     case PageState::kEvicting:
       e.flags |= kDiscarded;  // settled when the move's result comes
@@ -280,14 +286,58 @@ void Evictor::Discard(uint64_t page) {
       ctx_->staging->Release(e.slot, false);
       break;
     case PageState::kZero:
+      pooled = false;
+      break;
     case PageState::kRemote:
     case PageState::kFetching:   // the read's completion finds it gone
-    case PageState::kWriteback:  // the write's completion releases the slot
+    case PageState::kWriteback:  // the write's completion releases the slot; the release lands after it
+      pooled = true;
       break;
   }
+  if (pooled) release_.push_back(page);
   e.state = PageState::kZero;
   e.flags = 0;
   ctx_->NoteUsed();
+}
+
+Status Evictor::SubmitReleases() {
+  // Allocators give freed memory back and take it again soon: a page touched
+  // again before its release went out is written when evicted, not released.
+  constexpr uint64_t kReleaseEveryNs = 100'000'000;
+  // Shorter runs are mostly an allocator's small spans: they cost a write
+  // each, churn, and free little at the memory nodes (whose pages hold
+  // several shares), so their stale copies stay until the region goes.
+  constexpr uint32_t kMinReleasePages = 16;
+  if (release_.empty()) return Status::Ok();
+  const uint64_t now = NowNanos();
+  if (now < next_release_ns_) return Status::Ok();
+  next_release_ns_ = now + kReleaseEveryNs;
+  std::sort(release_.begin(), release_.end());
+  release_.erase(std::unique(release_.begin(), release_.end()), release_.end());
+  std::erase_if(release_, [&](uint64_t p) { return (*ctx_->table)[p].state != PageState::kZero; });
+  std::vector<PageIo> runs;
+  for (size_t i = 0; i < release_.size();) {
+    size_t j = i + 1;
+    while (j < release_.size() && release_[j] == release_[j - 1] + 1 && j - i < (1u << 20)) ++j;
+    const auto pages = static_cast<uint32_t>(j - i);
+    if (pages >= kMinReleasePages) {
+      runs.push_back({.kind = PageIo::Kind::kZero, .first_page = release_[i], .page_count = pages,
+                      .user_data = ReleaseTag(pages)});
+    }
+    i = j;
+  }
+  release_.clear();
+  return ctx_->queue->Submit(runs);
+}
+
+void Evictor::OnReleased(uint64_t tag, const Status& status) {
+  // A release that failed leaves stale bytes the program will never read
+  // (its pages are zeros here): memory held, nothing wrong.
+  if (status.ok()) {
+    ctx_->stats->pages_released.fetch_add(TagPage(tag), std::memory_order_relaxed);
+  } else {
+    ctx_->stats->io_errors.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace tessera::vnode

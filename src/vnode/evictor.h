@@ -54,8 +54,12 @@ class Evictor {
   // (the address space is changing; retry after reading events). The caller
   // reads kProbe before and clears it after.
   Result<bool> Rescue(uint64_t page);
-  // The program discarded `page` (madvise, munmap): forget its copies.
+  // The program discarded `page` (madvise, munmap): forget its copies, and
+  // release the pool's (kZero writes, in runs, every 100 ms, unless the
+  // program touched the page again meanwhile).
   void Discard(uint64_t page);
+  // The release tagged `tag` completed.
+  void OnReleased(uint64_t tag, const Status& status);
   // The space completed the move it was asked for with `token`.
   Status OnMoved(uint32_t token, const MoveResult& result);
   // The write tagged `tag` completed.
@@ -87,6 +91,7 @@ class Evictor {
   std::optional<uint64_t> StagedPageAt(uint32_t slot) const;
   Status DrainSlot(uint32_t slot);
   Status SubmitWrite(uint64_t page, uint32_t slot);
+  Status SubmitReleases();
   uint8_t* Shadow(uint32_t slot) const { return shadow_ + size_t{slot} * ctx_->page_size; }
 
   PagingContext* ctx_;
@@ -109,6 +114,8 @@ class Evictor {
     uint32_t slot;
   };
   std::deque<FailedWrite> failed_;
+  std::vector<uint64_t> release_;  // discarded pages whose pool copy is still there
+  uint64_t next_release_ns_ = 0;
   uint64_t next_retry_ns_ = 0;
 };
 

@@ -57,9 +57,9 @@ class FakePool {
     std::lock_guard lk(mu_);
     return zeroed_;
   }
-  size_t pages_held() {
+  bool holds(uint64_t page) {
     std::lock_guard lk(mu_);
-    return pages_.size();
+    return pages_.count(page) != 0;
   }
   // Another pool holding these pages now (a fork's clone).
   std::shared_ptr<FakePool> Copy() {

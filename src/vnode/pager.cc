@@ -145,7 +145,9 @@ Status PagerImpl::Reap(size_t min, int timeout_ms) {
   Result<size_t> n = queue_->Reap(&done_, min, timeout_ms);
   if (!n.ok() && n.status().code() != Code::kTimedOut) return n.status().With("page I/O");
   for (const Completion& c : done_) {
-    if (c.user_data & kTagWrite) {
+    if (c.user_data & kTagRelease) {
+      evictor_.OnReleased(c.user_data, c.status);
+    } else if (c.user_data & kTagWrite) {
       TS_RETURN_IF_ERROR(evictor_.OnWriteDone(c.user_data, c.status));
     } else {
       TS_RETURN_IF_ERROR(fetcher_.OnDone(c.user_data, c.status));

@@ -90,6 +90,7 @@ struct PagerStats {
   uint64_t probes_untouched = 0;
   uint64_t pages_read = 0;
   uint64_t pages_written = 0;
+  uint64_t pages_released = 0;
   uint64_t evictions = 0;
   uint64_t clean_drops = 0;
   uint64_t io_errors = 0;
