@@ -90,7 +90,7 @@ TEST_F(RunTest, PythonHashesAStructureFourTimesTheCacheExactlyAsNatively) {
 // GNU sort and sqlite3, unmodified, with the cache a quarter or less of the
 // memory they touch: output byte for byte as natively. (The issue asks for
 // 1 GiB each; at this machine's remote-fault rate that takes hours, see
-// doc/notes/2026-11-26-vnode-fork.md — these run the same code paths small.)
+// doc/notes/2026-11-26-vnode-release.md — these run the same code paths small.)
 TEST_F(RunTest, GnuSortOrdersAFileExactlyAsNatively) {
   ASSERT_EQ(Shell("/usr/bin/python3 " + workloads_ + "/sort_input.py 30000 > " + dir_ + "/input", dir_).exit_code, 0);
   setenv("LC_ALL", "C", 1);  // byte order, here and natively
