@@ -34,9 +34,13 @@ FragmentStore::~FragmentStore() {
   }
 }
 
+uint64_t FragmentStore::MetaBytes(uint32_t slots) { return static_cast<uint64_t>(slots) * sizeof(SlotMeta); }
+
 void FragmentStore::Unmap(Fragment& f) {
   CHECK(munmap(f.base, f.bytes) == 0) << "munmap: " << errno;
+  CHECK(munmap(f.meta, MetaBytes(f.slots)) == 0) << "munmap: " << errno;
   f.base = nullptr;
+  f.meta = nullptr;
 }
 
 Status FragmentStore::AdmitEpoch(uint64_t region, uint64_t epoch) {
@@ -77,18 +81,21 @@ Status FragmentStore::Allocate(uint64_t region, uint64_t epoch, std::span<const 
   }
   std::vector<Fragment> made;
   for (const auto& s : specs) {
-    Fragment f{.slots = s.slots, .slot_size = s.slot_size};
+    Fragment f{.slots = s.slots, .slot_size = s.slot_size, .zero_crc = ZeroCrc(s.slot_size)};
     if (zeros_.size() < s.slot_size) zeros_.resize(s.slot_size);
     f.bytes = static_cast<uint64_t>(s.slots) * s.slot_size;
-    void* p = mmap(nullptr, f.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
+    constexpr int kFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    void* p = mmap(nullptr, f.bytes, PROT_READ | PROT_WRITE, kFlags, -1, 0);
+    void* m = p == MAP_FAILED ? MAP_FAILED : mmap(nullptr, MetaBytes(f.slots), PROT_READ | PROT_WRITE, kFlags, -1, 0);
+    if (m == MAP_FAILED) {
       Status err = Status::FromErrno(errno, "mmap of " + std::to_string(f.bytes) + " bytes");
-      for (auto& m : made) Unmap(m);
+      if (p != MAP_FAILED) munmap(p, f.bytes);
+      for (auto& done : made) Unmap(done);
       if (r.fragments.empty()) regions_.erase(region);
       return err;
     }
     f.base = static_cast<uint8_t*>(p);
-    f.meta.assign(s.slots, SlotMeta{0, ZeroCrc(s.slot_size)});
+    f.meta = static_cast<SlotMeta*>(m);
     made.push_back(std::move(f));
   }
   for (size_t i = 0; i < specs.size(); ++i) r.fragments.emplace(specs[i].fragment, std::move(made[i]));
@@ -118,11 +125,12 @@ Status FragmentStore::Clone(uint64_t region, uint64_t epoch, uint64_t source, st
     const Fragment& s = from.fragments.at(n);
     Fragment& d = to.fragments.at(n);
     for (uint32_t slot = 0; slot < s.slots; ++slot) {
-      if (s.meta[slot].version == 0 || s.meta[slot].zeros) continue;  // zeros already
+      if (s.meta[slot].version == 0) continue;  // never written: nothing to copy, not even metadata
+      d.meta[slot] = s.meta[slot];
+      if (s.meta[slot].zeros) continue;  // zeros already
       const uint64_t off = static_cast<uint64_t>(slot) * s.slot_size;
       std::memcpy(d.base + off, s.base + off, s.slot_size);
     }
-    d.meta = s.meta;
   }
   return Status::Ok();
 }
@@ -156,6 +164,7 @@ Result<SlotView> FragmentStore::Lookup(uint64_t region, uint32_t fragment, uint3
                            std::to_string(f.slots) + " slots)");
   }
   SlotMeta& m = f.meta[slot];
+  if (m.version == 0 && m.crc == 0) m.crc = f.zero_crc;  // first use
   return SlotView{f.base + static_cast<uint64_t>(slot) * f.slot_size, f.slot_size, &m.crc, &m.version, &m.zeros};
 }
 

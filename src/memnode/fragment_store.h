@@ -5,9 +5,10 @@
 //
 // Each fragment is one anonymous mapping of slots * slot_size bytes plus a
 // CRC32C and a version per slot (the version of the page write the slot
-// holds; 0 = never written). Mappings are made MAP_NORESERVE and populated by the first
-// write, so an allocated but unwritten fragment costs no RSS; freeing a region
-// unmaps its fragments, which gives the memory back to the OS at once.
+// holds; 0 = never written) in a second one. Mappings are made MAP_NORESERVE
+// and populated by use, so an allocated but unwritten fragment costs no RSS,
+// data or metadata; freeing a region unmaps its fragments, which gives the
+// memory back to the OS at once.
 // A slot never written reads as zeros with the CRC of zeros.
 //
 // Capacity is the sum of allocated fragment sizes and never exceeds
@@ -97,12 +98,17 @@ class FragmentStore {
     uint32_t crc = 0;
     bool zeros = false;  // fits the padding: still 16 bytes
   };
+  static_assert(sizeof(SlotMeta) == 16);
   struct Fragment {
     uint8_t* base = nullptr;
     uint64_t bytes = 0;
     uint32_t slots = 0;
     uint32_t slot_size = 0;
-    std::vector<SlotMeta> meta;
+    uint32_t zero_crc = 0;  // of a slot of zeros
+    // One per slot, in a mapping of its own that costs memory only where
+    // slots are used: all zeros until then (version 0: never written; the
+    // CRC is filled in at the first lookup).
+    SlotMeta* meta = nullptr;
   };
   struct Region {
     uint64_t epoch = 0;
@@ -112,6 +118,7 @@ class FragmentStore {
     std::unordered_map<uint32_t, Fragment> fragments;
   };
   static void Unmap(Fragment& f);
+  static uint64_t MetaBytes(uint32_t slots);
 
   const uint64_t capacity_;
   std::atomic<uint64_t> used_{0};

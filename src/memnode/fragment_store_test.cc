@@ -87,6 +87,23 @@ TEST(FragmentStoreTest, AHugeFragmentNumberCostsNothingExtra) {
   EXPECT_LT(CurrentRssBytes(), 512ull << 20);
 }
 
+// A region is sized for the most a program may use (tessera run: --heap), so
+// what it never writes must cost nothing: data and per-slot metadata alike.
+TEST(FragmentStoreTest, AnUnwrittenFragmentCostsNoMemory) {
+  constexpr uint32_t kSlots = 4u << 20;  // 4 GiB of 1 KiB shares, 64 MiB of metadata
+  FragmentStore s(8ull << 30);
+  const uint64_t before = CurrentRssBytes();
+  std::vector<FragmentSpec> specs = {{0, kSlots, 1024}};
+  ASSERT_TRUE(s.Allocate(1, 0, specs).ok());
+  for (uint32_t slot = 0; slot < kSlots; slot += kSlots / 64) {
+    Result<SlotView> v = s.Lookup(1, 0, slot);
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(*v->version, 0u);
+  }
+  EXPECT_LT(CurrentRssBytes(), before + (8ull << 20));
+  EXPECT_EQ(s.FreeRegion(1), uint64_t{kSlots} * 1024);
+}
+
 TEST(FragmentStoreTest, FreeingGivesMemoryBackToTheOs) {
   constexpr uint32_t kSlots = 64 * 256;  // 64 MiB
   FragmentStore s(1ull << 30);
