@@ -104,9 +104,7 @@ std::unique_ptr<IoQueue> Agent::QueueFor(const Image& image) {
 }
 
 Status Agent::OnFork(const Image& parent, ForkedChild child) {
-  // A child forking before its own copy was made: make it now, for its
-  // parent may write to the pages it was to be copied from at any time.
-  if (auto* lazy = dynamic_cast<LazyClone*>(parent.store.get())) TS_RETURN_IF_ERROR(lazy->Made().status());
+  TS_RETURN_IF_ERROR(parent.store->BeforeFork());
   UniqueFd child_uffd(fcntl(child.space->uffd().fd(), F_DUPFD_CLOEXEC, 0));
   if (!child_uffd.valid()) return Status::FromErrno(errno, "copy a forked child's userfaultfd");
   const SpaceLayout& l = child.space->layout();

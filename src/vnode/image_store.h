@@ -20,6 +20,10 @@ class ImageStore {
   // A copy of the pages as they are now; nobody is writing them meanwhile.
   // The copy is given back when the store is destroyed.
   virtual Result<std::unique_ptr<ImageStore>> Clone() = 0;
+  // Called when the image forks, before the child is served from a lazy
+  // copy of this store: a store that is itself such a copy, not yet made,
+  // makes it now (its parent may write the pages it is to be made from).
+  virtual Status BeforeFork() { return Status::Ok(); }
 };
 
 }  // namespace tessera::vnode

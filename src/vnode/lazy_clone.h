@@ -49,6 +49,7 @@ class LazyClone final : public ImageStore, public std::enable_shared_from_this<L
   // A queue that reads the parent's pages while it may, and the clone after.
   std::unique_ptr<IoQueue> NewQueue() override;
   Result<std::unique_ptr<ImageStore>> Clone() override;
+  Status BeforeFork() override { return Made().status(); }
 
   // The clone, made now if it is not yet; its error if it could not be.
   Result<ImageStore*> Made();
