@@ -27,7 +27,7 @@ class LazyQueue final : public IoQueue {
   }
 
   Status Submit(std::span<const PageIo> ios) override {
-    if (!queue_ && ios.size() == 1 && ios[0].page_count == 1) {
+    if (!queue_ && ios.size() == 1 && (ios[0].page_count == 1 || ios[0].kind == PageIo::Kind::kZero)) {
       TS_ASSIGN_OR_RETURN(bool done, SubmitBeforeCopy(ios[0]));
       if (done) return Status::Ok();
     }
@@ -62,9 +62,15 @@ class LazyQueue final : public IoQueue {
  private:
   // false: the I/O is the clone's to do.
   Result<bool> SubmitBeforeCopy(const PageIo& io) {
-    const bool write = io.kind != PageIo::Kind::kRead;
-    if (write ? clone_->Keep(io.first_page, io.kind == PageIo::Kind::kZero ? nullptr : io.buffer)
-              : clone_->ReadKept(io.first_page, io.buffer)) {
+    if (io.kind == PageIo::Kind::kZero) {
+      // A release: the pager never reads these pages again, and the copy
+      // (if one is ever made) may hold anything there.
+      if (!clone_->Forget(io.first_page, io.page_count)) return false;
+      stash_.push_back({io.user_data, Status::Ok()});
+      return true;
+    }
+    const bool write = io.kind == PageIo::Kind::kWrite;
+    if (write ? clone_->Keep(io.first_page, io.buffer) : clone_->ReadKept(io.first_page, io.buffer)) {
       stash_.push_back({io.user_data, Status::Ok()});
       return true;
     }
@@ -223,10 +229,17 @@ bool LazyClone::Keep(uint64_t page, const void* data) {
     if (kept_.size() >= keep_pages_) return false;
     it = kept_.emplace(page, std::vector<uint8_t>(page_size_)).first;
   }
-  if (data == nullptr) {
-    std::memset(it->second.data(), 0, page_size_);
+  std::memcpy(it->second.data(), data, page_size_);
+  return true;
+}
+
+bool LazyClone::Forget(uint64_t first_page, uint32_t pages) {
+  std::lock_guard lk(mu_);
+  if (parent_writes_ || clone_ || !failed_.ok() || !parent_) return false;
+  if (pages < kept_.size()) {
+    for (uint64_t p = first_page; p < first_page + pages; ++p) kept_.erase(p);
   } else {
-    std::memcpy(it->second.data(), data, page_size_);
+    std::erase_if(kept_, [&](const auto& e) { return e.first >= first_page && e.first - first_page < pages; });
   }
   return true;
 }

@@ -4,7 +4,9 @@
 // Until then the child reads its parent's pages: they are exactly what it
 // had at the fork for as long as the parent writes none. The pages the child
 // writes meanwhile (evicting ones it inherited dirty) are kept here, up to
-// `keep_pages`. Before the parent's first write after the fork (a
+// `keep_pages`; the pages it releases (discarded: kZero) are simply
+// forgotten, for it never reads them again. Before the parent's first write
+// after the fork (a
 // GuardedQueue sees it), the clone is made — unless the child's memory is gone
 // by then (it exec'd or exited: asked of its beacon page, as the space does) —
 // and the write waits until the reads the child has in flight on the
@@ -65,9 +67,12 @@ class LazyClone final : public ImageStore, public std::enable_shared_from_this<L
   // clone.
   std::shared_ptr<ImageStore> Borrow(size_t ios);
   void Release(size_t ios);
-  // Keeps the child's write of one page here (null `data`: zeros): false if
-  // the clone is to take it (made, due, or the keep is full).
+  // Keeps the child's write of one page here: false if the clone is to take
+  // it (made, due, or the keep is full).
   bool Keep(uint64_t page, const void* data);
+  // The child released these pages (it discarded them): drops what is kept
+  // of them. False if the clone is to take the release.
+  bool Forget(uint64_t first_page, uint32_t pages);
   // Copies the page to `out` if the child's write of it is kept here.
   bool ReadKept(uint64_t page, void* out);
 

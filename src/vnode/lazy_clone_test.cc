@@ -137,6 +137,19 @@ TEST_F(LazyCloneTest, AGrandchildSeesTheChildsKeptPages) {
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 1), 'C');
 }
 
+TEST_F(LazyCloneTest, AChildsReleaseNeedsNoCopy) {
+  Io(*child_queue_, PageIo::Kind::kWrite, 1, 'C');
+  PageIo release{.kind = PageIo::Kind::kZero, .first_page = 0, .page_count = 3, .user_data = 9};
+  ASSERT_TRUE(child_queue_->Submit({&release, 1}).ok());
+  std::vector<Completion> done;
+  ASSERT_TRUE(child_queue_->Reap(&done, 1, 5000).ok());
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].user_data, 9u);
+  EXPECT_EQ(clones_->load(), 0);
+  EXPECT_EQ(Byte(parent_pool_, 0), 'A') << "the parent's pages are not the child's to release";
+  EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 1), 'A') << "the kept write is dropped";
+}
+
 TEST_F(LazyCloneTest, AChildWhoseMemoryIsGoneIsNeverCopied) {
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 0), 'A');
   Io(*child_queue_, PageIo::Kind::kWrite, 1, 'C');
