@@ -6,16 +6,15 @@
 // writes meanwhile (evicting ones it inherited dirty) are kept here, up to
 // `keep_pages`; the pages it releases (discarded: kZero) are simply
 // forgotten, for it never reads them again. Before the parent's first write
-// after the fork (a
-// GuardedQueue sees it), the clone is made — unless the child's memory is gone
-// by then (it exec'd or exited: asked of its beacon page, as the space does) —
-// and the write waits until the reads the child has in flight on the
-// parent's pages have ended. The clone is made too when the child writes more
-// than `keep_pages`, or forks. Once made, the kept pages are written to it
-// and the child uses only it. So a child that reads and writes a little, then
-// execs or exits before its parent writes, costs no clone at all: fork+exec
-// stays cheap even when the exec touches pages the parent had evicted
-// (python's does).
+// after the fork (a GuardedQueue sees it), the clone is made — unless the
+// child's memory is gone by then (it exec'd or exited: asked of its beacon
+// page, as the space does) — and the write waits until the reads the child
+// has in flight on the parent's pages have ended. The clone is made too when
+// the child writes more than `keep_pages`, or forks. Once made, the kept
+// pages are written to it and the child uses only it. So a child that reads
+// and writes a little, then execs or exits before its parent writes, costs
+// no clone at all: fork+exec stays cheap even when the exec touches pages the
+// parent had evicted (python's does).
 //
 // A clone that cannot be made is abandoned for good (the child's I/O then
 // fails, and its faults wait), never made later from pages the parent has
@@ -23,8 +22,8 @@
 //
 // Ownership: a LazyClone holds its parent's store until the clone is made or
 // abandoned (a child's queue holds it too while it reads through it), and
-// owns the clone and the kept pages. Thread-safety: thread-safe; each queue belongs to its
-// pager's thread.
+// owns the clone and the kept pages. Thread-safety: thread-safe; each queue
+// belongs to its pager's thread.
 #pragma once
 
 #include <condition_variable>
