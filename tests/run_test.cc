@@ -215,6 +215,33 @@ TEST_F(RunTest, AKilledRunLeavesNoRegionBehindForLong) {
   EXPECT_NE(log.find("lease of 1500 ms ran out"), std::string::npos) << log;
 }
 
+// Ctrl-C in a terminal signals the whole foreground process group: the
+// program stops, and tessera run, whose embedded cluster is in groups of its
+// own, still prints the summary and deletes the region.
+TEST_F(RunTest, ASignalToTheProcessGroupStopsTheProgramNotItsPool) {
+  const std::string d = dir_;
+  std::ofstream(d + "/hold.py") << "import time\n"
+                                   "x = bytearray(32 << 20)\n"
+                                   "for i in range(0, len(x), 4096): x[i] = 1\n"
+                                   "print('ready', flush=True)\n"
+                                   "while True:\n"
+                                   "    for i in range(0, len(x), 4096): x[i] += 1\n";
+  const std::string sh = "setsid bash -c 'echo $$ > " + d + "/pgid; exec " + bin_ +
+                         " run --cache 4M -- /usr/bin/python3 " + d + "/hold.py > " + d + "/out 2> " + d +
+                         "/err' &\n"
+                         "for i in $(seq 600); do grep -q ready " + d + "/out 2>/dev/null && break; sleep 0.1; done\n"
+                         "kill -INT -- -$(cat " + d + "/pgid)\n"
+                         "for i in $(seq 300); do grep -q 'exited with' " + d + "/err && break; sleep 0.1; done\n"
+                         "sleep 0.5\n";
+  std::ofstream(d + "/sig.sh") << sh;
+  Shell("bash " + d + "/sig.sh", d);
+  std::ifstream e(d + "/err");
+  std::string err((std::istreambuf_iterator<char>(e)), {});
+  EXPECT_NE(err.find("exited with status"), std::string::npos) << err;
+  EXPECT_EQ(err.find("went away"), std::string::npos) << err;
+  EXPECT_EQ(err.find("could not delete region"), std::string::npos) << err;
+}
+
 TEST_F(RunTest, ExitStatusesAndErrorsReachTheCaller) {
   EXPECT_EQ(Shell(bin_ + " run --cache 1M -- /bin/sh -c 'exit 7'", dir_).exit_code, 7);
   Output missing = Shell(bin_ + " run -- /nonexistent/program", dir_);

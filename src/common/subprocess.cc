@@ -30,6 +30,10 @@ Result<pid_t> SpawnProcess(const std::vector<std::string>& args, const std::stri
     sigprocmask(SIG_SETMASK, &none, nullptr);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);  // the parent died before prctl
+    // A group of its own: a terminal's Ctrl-C (or `timeout`) signals the
+    // caller's group, and the caller, not the signal, decides when its
+    // helpers stop (tessera run keeps its cluster until the program is done).
+    setpgid(0, 0);
     if (!log_path.empty()) {
       int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd >= 0) {

@@ -1,7 +1,8 @@
 // SpawnProcess: fork + exec of a helper process (a daemon of a local cluster,
 // a baseline server) that dies with its parent, starts with no signals
-// blocked (whatever the parent blocked for its own signal thread), and writes
-// its output to `log_path` if one is given.
+// blocked (whatever the parent blocked for its own signal thread), runs in a
+// process group of its own (signals meant for the caller's group do not reach
+// it), and writes its output to `log_path` if one is given.
 //
 // Thread-safety: may be called from any thread; the child only makes
 // async-signal-safe calls before exec.
