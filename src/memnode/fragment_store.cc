@@ -13,17 +13,6 @@
 #include "common/crc.h"
 
 namespace tessera::memnode {
-namespace {
-
-uint32_t ZeroCrc(uint32_t slot_size) {
-  static thread_local std::unordered_map<uint32_t, uint32_t> cache;
-  auto it = cache.find(slot_size);
-  if (it != cache.end()) return it->second;
-  std::vector<uint8_t> zeros(slot_size, 0);
-  return cache[slot_size] = Crc32c(zeros.data(), zeros.size());
-}
-
-}  // namespace
 
 FragmentStore::FragmentStore(uint64_t capacity_bytes, UndoOptions undo)
     : capacity_(capacity_bytes), undo_(std::move(undo)) {}
@@ -81,7 +70,7 @@ Status FragmentStore::Allocate(uint64_t region, uint64_t epoch, std::span<const 
   }
   std::vector<Fragment> made;
   for (const auto& s : specs) {
-    Fragment f{.slots = s.slots, .slot_size = s.slot_size, .zero_crc = ZeroCrc(s.slot_size)};
+    Fragment f{.slots = s.slots, .slot_size = s.slot_size, .zero_crc = Crc32cOfZeros(s.slot_size)};
     if (zeros_.size() < s.slot_size) zeros_.resize(s.slot_size);
     f.bytes = static_cast<uint64_t>(s.slots) * s.slot_size;
     constexpr int kFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;

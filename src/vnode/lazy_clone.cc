@@ -216,14 +216,14 @@ void LazyClone::BeforeParentWrites() {
 
 std::shared_ptr<ImageStore> LazyClone::Borrow(size_t ios) {
   std::lock_guard lk(mu_);
-  if (parent_writes_ || clone_ || !failed_.ok() || !parent_) return nullptr;
+  if (!Lending()) return nullptr;
   borrowed_ += ios;
   return parent_;
 }
 
 bool LazyClone::Keep(uint64_t page, const void* data) {
   std::lock_guard lk(mu_);
-  if (parent_writes_ || clone_ || !failed_.ok() || !parent_) return false;
+  if (!Lending()) return false;
   auto it = kept_.find(page);
   if (it == kept_.end()) {
     if (kept_.size() >= keep_pages_) return false;
@@ -235,7 +235,7 @@ bool LazyClone::Keep(uint64_t page, const void* data) {
 
 bool LazyClone::Forget(uint64_t first_page, uint32_t pages) {
   std::lock_guard lk(mu_);
-  if (parent_writes_ || clone_ || !failed_.ok() || !parent_) return false;
+  if (!Lending()) return false;
   if (pages < kept_.size()) {
     for (uint64_t p = first_page; p < first_page + pages; ++p) kept_.erase(p);
   } else {

@@ -82,6 +82,9 @@ class LazyClone final : public ImageStore, public std::enable_shared_from_this<L
   Uffd child_;
   uint8_t* const beacon_;
   const size_t page_size_;
+  // The child still uses the parent's pages and the kept ones (no clone is
+  // made, due or abandoned). Called under mu_.
+  bool Lending() const { return !parent_writes_ && !clone_ && failed_.ok() && parent_; }
   // The kept pages, written to `store` (the new clone). Called under mu_.
   Status WriteKept(ImageStore& store);
 
