@@ -17,7 +17,10 @@ bool AllReads(std::span<const PageIo> ios) {
 // everything goes to the clone (`queue_`). Reads of the parent and of the
 // clone are never in flight together: the first I/O on the clone waits out
 // the reads of the parent's pages, and keeps their completions for the next
-// Reap. (The pager's I/Os are one page each; longer ones make the clone.)
+// Reap. A read of several pages some of which are kept takes the kept
+// pages' bytes along, and lays them over the parent's when it completes: the
+// kept pages may be gone into the clone by then. (The pager writes one page
+// at a time; longer writes make the clone.)
 class LazyQueue final : public IoQueue {
  public:
   explicit LazyQueue(std::shared_ptr<LazyClone> clone) : clone_(std::move(clone)) {}
@@ -27,7 +30,7 @@ class LazyQueue final : public IoQueue {
   }
 
   Status Submit(std::span<const PageIo> ios) override {
-    if (!queue_ && ios.size() == 1 && (ios[0].page_count == 1 || ios[0].kind == PageIo::Kind::kZero)) {
+    if (!queue_ && ios.size() == 1) {
       TS_ASSIGN_OR_RETURN(bool done, SubmitBeforeCopy(ios[0]));
       if (done) return Status::Ok();
     }
@@ -45,7 +48,9 @@ class LazyQueue final : public IoQueue {
     const size_t want = min > kept ? min - kept : 0;
     IoQueue* q = queue_ ? queue_.get() : borrowed_.get();
     if (q == nullptr) return kept;  // nothing was ever submitted
+    const size_t before = out->size();
     Result<size_t> n = q->Reap(out, want, timeout_ms);
+    if (q == borrowed_.get()) Overlay(*out, before);
     Recount();
     if (!n.ok()) return kept > 0 ? Result<size_t>(kept) : n;
     return kept + *n;
@@ -70,7 +75,8 @@ class LazyQueue final : public IoQueue {
       return true;
     }
     const bool write = io.kind == PageIo::Kind::kWrite;
-    if (write ? clone_->Keep(io.first_page, io.buffer) : clone_->ReadKept(io.first_page, io.buffer)) {
+    if (io.page_count == 1 &&
+        (write ? clone_->Keep(io.first_page, io.buffer) : clone_->ReadKept(io.first_page, io.buffer))) {
       stash_.push_back({io.user_data, Status::Ok()});
       return true;
     }
@@ -78,6 +84,10 @@ class LazyQueue final : public IoQueue {
     std::shared_ptr<ImageStore> parent = clone_->Borrow(1);
     if (!parent) return false;
     counted_ += 1;
+    if (io.page_count > 1) {
+      auto kept = clone_->KeptIn(io.first_page, io.page_count);
+      if (!kept.empty()) overlays_[io.user_data] = {io, std::move(kept)};
+    }
     Status s = SubmitBorrowed(std::move(parent), io);
     Recount();
     TS_RETURN_IF_ERROR(s);
@@ -91,6 +101,22 @@ class LazyQueue final : public IoQueue {
       parent_ = std::move(parent);
     }
     return borrowed_->Submit({&io, 1});
+  }
+  // Lays kept pages over the reads of the parent's pages in out[from...].
+  void Overlay(std::vector<Completion>& out, size_t from) {
+    if (overlays_.empty()) return;
+    for (size_t i = from; i < out.size(); ++i) {
+      auto it = overlays_.find(out[i].user_data);
+      if (it == overlays_.end()) continue;
+      const PageIo& io = it->second.io;
+      if (out[i].status.ok()) {
+        for (const auto& [page, bytes] : it->second.kept) {
+          std::memcpy(static_cast<uint8_t*>(io.buffer) + (page - io.first_page) * bytes.size(), bytes.data(),
+                      bytes.size());
+        }
+      }
+      overlays_.erase(it);
+    }
   }
   // Tells the LazyClone of the parent's reads that ended.
   void Recount() {
@@ -111,7 +137,9 @@ class LazyQueue final : public IoQueue {
     if (!borrowed_) return Status::Ok();
     TS_RETURN_IF_ERROR(borrowed_->WakeOnReadable(-1));
     while (borrowed_->outstanding() > 0) {
+      const size_t before = stash_.size();
       Result<size_t> n = borrowed_->Reap(&stash_, borrowed_->outstanding(), 1000);
+      Overlay(stash_, before);
       Recount();
       if (!n.ok() && n.status().code() != Code::kTimedOut) return n.status();
     }
@@ -125,6 +153,11 @@ class LazyQueue final : public IoQueue {
   std::unique_ptr<IoQueue> borrowed_;
   std::unique_ptr<IoQueue> queue_;
   std::vector<Completion> stash_;  // done here or by borrowed_, not yet reaped
+  struct Overlaid {
+    PageIo io;
+    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> kept;
+  };
+  std::unordered_map<uint64_t, Overlaid> overlays_;  // by user_data: borrowed reads with kept pages
   size_t counted_ = 0;             // borrowed_'s reads the LazyClone counts
   int wake_fd_ = -1;
 };
@@ -250,6 +283,17 @@ bool LazyClone::ReadKept(uint64_t page, void* out) {
   if (it == kept_.end()) return false;
   std::memcpy(out, it->second.data(), page_size_);
   return true;
+}
+
+std::vector<std::pair<uint64_t, std::vector<uint8_t>>> LazyClone::KeptIn(uint64_t first_page, uint32_t pages) {
+  std::lock_guard lk(mu_);
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> out;
+  if (kept_.empty()) return out;
+  for (uint64_t p = first_page; p < first_page + pages; ++p) {
+    auto it = kept_.find(p);
+    if (it != kept_.end()) out.emplace_back(p, it->second);
+  }
+  return out;
 }
 
 void LazyClone::Release(size_t ios) {

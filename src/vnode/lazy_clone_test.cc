@@ -128,6 +128,29 @@ TEST_F(LazyCloneTest, TheKeptPagesGoToTheCopyTheParentsWriteMakes) {
   EXPECT_EQ(Byte(parent_pool_, 1), 'B');
 }
 
+TEST_F(LazyCloneTest, AReadOfSeveralPagesBorrowsAndSeesTheKeptOnes) {
+  // The pager prefetches runs of pages in one read. Page 1 is kept; the
+  // parent's write makes the copy (taking the kept page with it) while the
+  // run still flies: the run must still show the child's page 1.
+  Io(*child_queue_, PageIo::Kind::kWrite, 1, 'C');
+  std::vector<char> buf(3 * kPage, 0);
+  PageIo run{.kind = PageIo::Kind::kRead, .first_page = 0, .page_count = 3, .buffer = buf.data(), .user_data = 7};
+  ASSERT_TRUE(child_queue_->Submit({&run, 1}).ok());
+  EXPECT_EQ(clones_->load(), 0) << "a read of several pages borrows the parent's too";
+  std::thread parent([&] { Io(*parent_queue_, PageIo::Kind::kWrite, 0, 'B'); });
+  usleep(50'000);  // the copy is made, the kept pages go into it, the write waits
+  std::vector<Completion> done;
+  while (done.empty()) ASSERT_TRUE(child_queue_->Reap(&done, 1, 5000).ok());
+  parent.join();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].user_data, 7u);
+  EXPECT_EQ(buf[0], 'A') << "the parent's page as it was at the fork";
+  EXPECT_EQ(buf[kPage], 'C') << "the child's own write of page 1";
+  EXPECT_EQ(buf[2 * kPage], 0);
+  EXPECT_EQ(clones_->load(), 1);
+  EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 1), 'C') << "and the copy has it";
+}
+
 TEST_F(LazyCloneTest, AGrandchildSeesTheChildsKeptPages) {
   Io(*child_queue_, PageIo::Kind::kWrite, 1, 'C');
   auto grandchild = child_->Clone();

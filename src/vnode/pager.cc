@@ -289,15 +289,30 @@ Result<bool> PagerImpl::ZeroFill(uint64_t page, bool write) {
 }
 
 Status PagerImpl::Prefetch() {
+  const std::vector<uint64_t>& pages = plan_.pages;
   std::optional<uint64_t> probe;
-  for (size_t i = 0; i < plan_.pages.size(); ++i) {
-    uint64_t p = plan_.pages[i];
-    if (table_[p].state != PageState::kRemote) continue;  // here already, or zeros
-    if (!fetcher_.CanPrefetch()) break;
-    // A space that cannot evict has no staging for probes: its windows stay small.
-    const bool is_probe = !probe && plan_.probe && i >= *plan_.probe && space_->can_evict();
-    TS_RETURN_IF_ERROR(fetcher_.Start(p, 0, is_probe));
-    if (is_probe) probe = p;
+  for (size_t i = 0; i < pages.size();) {
+    if (table_[pages[i]].state != PageState::kRemote) {  // here already, or zeros
+      ++i;
+      continue;
+    }
+    const uint32_t room = fetcher_.PrefetchRoom();
+    if (room == 0) break;
+    // One read for the plan's next pages that follow this one in memory.
+    size_t j = i + 1;
+    while (j < pages.size() && j - i < room && pages[j] == pages[j - 1] + 1 &&
+           table_[pages[j]].state == PageState::kRemote) {
+      ++j;
+    }
+    // The probe: the plan's, or the first page fetched after it. A space
+    // that cannot evict has no staging for probes: its windows stay small.
+    std::optional<uint64_t> run_probe;
+    if (!probe && plan_.probe && j > *plan_.probe && space_->can_evict()) {
+      run_probe = pages[std::max(i, *plan_.probe)];
+    }
+    TS_ASSIGN_OR_RETURN(uint32_t started, fetcher_.StartPrefetch(pages[i], static_cast<uint32_t>(j - i), run_probe));
+    if (run_probe && *run_probe < pages[i] + started) probe = run_probe;
+    i += started;
   }
   prefetcher_->ProbeChosen(probe);
   return Status::Ok();
