@@ -28,9 +28,13 @@ void HandleReadPages(FragmentStore& store, const proto::FrameHeader& req, proto:
     reply.pages.push_back({*slot->version, *slot->crc, proto::ByteSpan(data, slot->size)});
     if (m->flags & proto::c2m::kWithPrevious) {
       const UndoEntry* e = store.undo().Find(m->region, p.fragment, p.slot);
-      reply.previous.push_back(e == nullptr ? proto::c2m::PageData{}
-                                            : proto::c2m::PageData{e->prev_version, e->prev_crc,
-                                                                   proto::ByteSpan(e->prev.data(), e->prev.size())});
+      if (e == nullptr) {
+        reply.previous.push_back({});
+      } else {
+        const uint8_t* prev = e->prev_zeros ? store.zeros() : e->prev.data();
+        const size_t bytes = e->prev_zeros ? slot->size : e->prev.size();
+        reply.previous.push_back({e->prev_version, e->prev_crc, proto::ByteSpan(prev, bytes)});
+      }
     }
   }
   proto::AppendReply(req, reply, out);

@@ -24,9 +24,10 @@ bool UndoLog::Record(uint64_t region, uint32_t fragment, uint32_t slot, uint64_t
                      uint64_t prev_version, uint32_t prev_crc, const uint8_t* prev, uint32_t size) {
   RegionLog& log = regions_[region];
   const uint64_t key = Key(fragment, slot);
+  const uint32_t kept = prev != nullptr ? size : 0;
   auto it = log.entries.find(key);
   if (it == log.entries.end()) {
-    if (bytes_ + size > options_.max_bytes) {
+    if (bytes_ + kept > options_.max_bytes) {
       ++full_misses_;
       if (log.entries.empty()) regions_.erase(region);
       return false;
@@ -34,17 +35,23 @@ bool UndoLog::Record(uint64_t region, uint32_t fragment, uint32_t slot, uint64_t
     it = log.entries.emplace(key, UndoEntry{}).first;
     if (!spare_.empty()) {
       it->second.prev = std::move(spare_.back());
+      it->second.prev.clear();  // its capacity is what is reused
       spare_.pop_back();
     }
-    bytes_ += size;
   }
   UndoEntry& e = it->second;
+  bytes_ = bytes_ - e.prev.size() + kept;
   e.writer = writer;
   e.version = version;
   e.since_ns = Now();
   e.prev_version = prev_version;
   e.prev_crc = prev_crc;
-  e.prev.assign(prev, prev + size);
+  e.prev_zeros = prev == nullptr;
+  if (prev != nullptr) {
+    e.prev.assign(prev, prev + size);
+  } else {
+    e.prev.clear();
+  }
   log.by_writer[writer].push_back({version, key});
   return true;
 }

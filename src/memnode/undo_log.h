@@ -44,7 +44,10 @@ struct UndoEntry {
   uint64_t since_ns = 0;  // when it landed
   uint64_t prev_version = 0;
   uint32_t prev_crc = 0;
-  std::vector<uint8_t> prev;  // the contents it replaced
+  std::vector<uint8_t> prev;  // the contents it replaced, empty if prev_zeros
+  // They were zeros (a never-written or released slot): nothing is copied.
+  // A heap's first eviction writes only such slots.
+  bool prev_zeros = false;
 };
 
 class UndoLog {
@@ -53,8 +56,9 @@ class UndoLog {
 
   UndoEntry* Find(uint64_t region, uint32_t fragment, uint32_t slot);
   // `writer`'s write of `version` is replacing a slot whose contents are
-  // (prev_version, prev_crc, prev); keeps them, in a new entry or in place of
-  // this writer's own earlier one. False (and nothing kept) if the log is full.
+  // (prev_version, prev_crc, prev — null: `size` bytes of zeros); keeps them,
+  // in a new entry or in place of this writer's own earlier one. False (and
+  // nothing kept) if the log is full.
   bool Record(uint64_t region, uint32_t fragment, uint32_t slot, uint64_t writer, uint64_t version,
               uint64_t prev_version, uint32_t prev_crc, const uint8_t* prev, uint32_t size);
   // The slot's write is settled (complete, or rolled back): drop its entry.

@@ -29,7 +29,10 @@ WriteOutcome ApplyWrite(UndoLog& undo, uint64_t region, uint64_t writer, WriteMo
     case WriteMode::kWrite:
       if (!newer) return WriteOutcome::kSuperseded;
       if (entry != nullptr && entry->writer != writer) return WriteOutcome::kConflict;
-      undo.Record(region, fragment, index, writer, page.version, *slot.version, *slot.crc, slot.data, slot.size);
+      // A slot never written (version 0) or written as zeros holds zeros: the
+      // log need not copy them.
+      undo.Record(region, fragment, index, writer, page.version, *slot.version, *slot.crc,
+                  *slot.zeros || *slot.version == 0 ? nullptr : slot.data, slot.size);
       Install(page, slot);
       return WriteOutcome::kApplied;
     case WriteMode::kCommit:

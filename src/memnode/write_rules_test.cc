@@ -30,6 +30,11 @@ class WriteRulesTest : public ::testing::Test {
   uint64_t Previous(uint32_t slot) {
     const UndoEntry* e = store_.undo().Find(kRegion, 0, slot);
     if (e == nullptr) return 0;
+    if (e->prev_zeros) {
+      EXPECT_TRUE(e->prev.empty()) << "zeros are not copied";
+      EXPECT_EQ(e->prev_crc, Crc32cOfZeros(kSlot));
+      return e->prev_version;
+    }
     EXPECT_EQ(e->prev_crc, Crc32c(e->prev.data(), e->prev.size()));
     EXPECT_EQ(e->prev[0], static_cast<uint8_t>(e->prev_version));
     return e->prev_version;
@@ -100,11 +105,26 @@ TEST_F(WriteRulesTest, CommitInstallsNewerAndSettles) {
   EXPECT_EQ(store_.undo().Find(kRegion, 0, 0), nullptr);
 }
 
+TEST_F(WriteRulesTest, ZerosReplacedCostTheLogNoBytes) {
+  for (uint32_t s = 0; s < 4; ++s) ASSERT_EQ(Write(7, WriteMode::kWrite, s, 10), WriteOutcome::kApplied);
+  EXPECT_EQ(store_.undo().entries(), 4u) << "four unfinished writes over never-written slots";
+  EXPECT_EQ(store_.undo().bytes(), 0u);
+  EXPECT_EQ(store_.undo().full_misses(), 0u);
+  EXPECT_EQ(Previous(3), 0u);
+  ASSERT_EQ(Write(7, WriteMode::kWrite, 3, 11), WriteOutcome::kApplied);
+  EXPECT_EQ(Previous(3), 10u) << "the writer's next write keeps its last one's bytes";
+  EXPECT_EQ(store_.undo().bytes(), kSlot);
+  store_.undo().Commit(kRegion, 7, 12);
+  EXPECT_EQ(store_.undo().bytes(), 0u);
+}
+
 TEST_F(WriteRulesTest, AFullLogStillTakesWritesAndCountsThem) {
   for (uint32_t s = 0; s < 4; ++s) ASSERT_EQ(Write(7, WriteMode::kWrite, s, 10), WriteOutcome::kApplied);
+  store_.undo().Commit(kRegion, 7, 11);
+  for (uint32_t s = 0; s < 4; ++s) ASSERT_EQ(Write(7, WriteMode::kWrite, s, 20), WriteOutcome::kApplied);
   EXPECT_EQ(store_.undo().entries(), 3u);
   EXPECT_EQ(store_.undo().full_misses(), 1u);
-  EXPECT_EQ(Current(3), 10u);
+  EXPECT_EQ(Current(3), 20u);
   store_.FreeRegion(kRegion);
   EXPECT_EQ(store_.undo().bytes(), 0u);
 }
@@ -113,20 +133,26 @@ TEST_F(WriteRulesTest, ReadPagesWithPreviousReturnsTheUndoCopy) {
   ASSERT_EQ(Write(7, WriteMode::kWrite, 0, 10), WriteOutcome::kApplied);
   store_.undo().Commit(kRegion, 7, 11);
   ASSERT_EQ(Write(7, WriteMode::kWrite, 0, 20), WriteOutcome::kApplied);
-  proto::c2m::ReadPages r{.region = kRegion, .epoch = 1, .flags = proto::c2m::kWithPrevious, .pages = {{0, 0}, {0, 1}}};
+  ASSERT_EQ(Write(7, WriteMode::kWrite, 2, 30), WriteOutcome::kApplied);  // over zeros, unfinished
+  proto::c2m::ReadPages r{.region = kRegion, .epoch = 1, .flags = proto::c2m::kWithPrevious,
+                          .pages = {{0, 0}, {0, 1}, {0, 2}}};
   proto::Bytes body, out;
   proto::Writer w(&body);
   r.Encode(w);
   HandleReadPages(store_, {.opcode = 1, .request_id = 1}, body, &out);
   auto got = proto::c2m::ReadPagesReply::Decode(proto::ByteSpan(out).subspan(proto::kHeaderSize));
   ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ASSERT_EQ(got->previous.size(), 2u);
+  ASSERT_EQ(got->previous.size(), 3u);
   EXPECT_EQ(got->pages[0].version, 20u);
   EXPECT_EQ(got->previous[0].version, 10u);
   EXPECT_EQ(got->previous[0].data.size(), kSlot);
   EXPECT_EQ(got->previous[0].data[0], 10);
   EXPECT_EQ(got->previous[1].version, 0u);
-  EXPECT_TRUE(got->previous[1].data.empty());
+  EXPECT_TRUE(got->previous[1].data.empty()) << "no write, no previous";
+  EXPECT_EQ(got->previous[2].version, 0u);
+  ASSERT_EQ(got->previous[2].data.size(), kSlot) << "the zeros it replaced, in full";
+  EXPECT_EQ(got->previous[2].crc, Crc32cOfZeros(kSlot));
+  EXPECT_EQ(Crc32c(got->previous[2].data.data(), kSlot), Crc32cOfZeros(kSlot));
 }
 
 }  // namespace
