@@ -57,6 +57,15 @@ class FakePool {
     std::lock_guard lk(mu_);
     return zeroed_;
   }
+  // Read requests, however many pages each.
+  void CountReadRequest() {
+    std::lock_guard lk(mu_);
+    ++read_requests_;
+  }
+  uint64_t read_requests() {
+    std::lock_guard lk(mu_);
+    return read_requests_;
+  }
   bool holds(uint64_t page) {
     std::lock_guard lk(mu_);
     return pages_.count(page) != 0;
@@ -81,7 +90,7 @@ class FakePool {
   const size_t page_size_;
   std::mutex mu_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> pages_;
-  uint64_t writes_ = 0, reads_ = 0, zeroed_ = 0;
+  uint64_t writes_ = 0, reads_ = 0, zeroed_ = 0, read_requests_ = 0;
 };
 
 class FakeQueue final : public IoQueue {
@@ -148,6 +157,7 @@ class FakeQueue final : public IoQueue {
     for (size_t i : order) shuffled.push_back(due[i]);
     due.swap(shuffled);
     for (const Pending& p : due) {
+      if (p.io.kind == PageIo::Kind::kRead) pool_->CountReadRequest();
       for (uint32_t i = 0; i < p.io.page_count; ++i) {
         if (p.io.kind == PageIo::Kind::kZero) {
           pool_->Zero(p.io.first_page + i);

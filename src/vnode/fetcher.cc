@@ -87,15 +87,14 @@ Status Fetcher::Start(uint64_t page, uint64_t demand_ns) {
   return Submit(i);
 }
 
-Result<uint32_t> Fetcher::StartPrefetch(uint64_t first, uint32_t count, std::optional<uint64_t> probe) {
+Status Fetcher::StartPrefetch(uint64_t first, uint32_t count, std::optional<uint64_t> probe) {
   CHECK(count > 0 && count <= PrefetchRoom());
   uint32_t n = 0;
   const uint32_t i = TakeRun(count, &n);
   for (uint32_t j = 0; j < n; ++j) Claim(i + j, first + j, 0, probe == first + j);
   buffers_[i].run = n;
   ctx_->NoteUsed();
-  TS_RETURN_IF_ERROR(Submit(i));
-  return n;
+  return Submit(i);
 }
 
 Status Fetcher::Submit(uint32_t index) {

@@ -45,10 +45,11 @@ class Fetcher {
   // `demand_ns`. Needs CanStart().
   Status Start(uint64_t page, uint64_t demand_ns);
   // Starts prefetching kRemote pages [first, first + count) as one read, or
-  // as many of them as adjacent free buffers allow: returns how many.
-  // `probe`: a page among them to install staged (prefetcher.h). Needs
+  // the first of them, as many as adjacent free buffers allow (at least
+  // one): those are kFetching now, the rest still kRemote. `probe`: a page
+  // among them to install staged (prefetcher.h). Needs
   // 0 < count <= PrefetchRoom().
-  Result<uint32_t> StartPrefetch(uint64_t first, uint32_t count, std::optional<uint64_t> probe);
+  Status StartPrefetch(uint64_t first, uint32_t count, std::optional<uint64_t> probe);
   // A fault arrived for kFetching `page`. True if it was a probe (which is
   // now an ordinary page).
   bool Join(uint64_t page, uint64_t now_ns);

@@ -298,9 +298,11 @@ Status PagerImpl::Prefetch() {
     }
     const uint32_t room = fetcher_.PrefetchRoom();
     if (room == 0) break;
-    // One read for the plan's next pages that follow this one in memory.
+    // One read for the plan's next pages that are adjacent in memory, in
+    // either direction (a stream may run downwards).
     size_t j = i + 1;
-    while (j < pages.size() && j - i < room && pages[j] == pages[j - 1] + 1 &&
+    const int64_t step = j < pages.size() && pages[j] + 1 == pages[i] ? -1 : 1;
+    while (j < pages.size() && j - i < room && pages[j] == pages[j - 1] + step &&
            table_[pages[j]].state == PageState::kRemote) {
       ++j;
     }
@@ -310,9 +312,11 @@ Status PagerImpl::Prefetch() {
     if (!probe && plan_.probe && j > *plan_.probe && space_->can_evict()) {
       run_probe = pages[std::max(i, *plan_.probe)];
     }
-    TS_ASSIGN_OR_RETURN(uint32_t started, fetcher_.StartPrefetch(pages[i], static_cast<uint32_t>(j - i), run_probe));
-    if (run_probe && *run_probe < pages[i] + started) probe = run_probe;
-    i += started;
+    const uint64_t lowest = step > 0 ? pages[i] : pages[j - 1];
+    TS_RETURN_IF_ERROR(fetcher_.StartPrefetch(lowest, static_cast<uint32_t>(j - i), run_probe));
+    if (run_probe && table_[*run_probe].state == PageState::kFetching) probe = run_probe;
+    // Not advanced: the pages started are kFetching now and skipped; those
+    // left (no adjacent buffers free for all) get a read of their own.
   }
   prefetcher_->ProbeChosen(probe);
   return Status::Ok();

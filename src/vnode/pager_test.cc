@@ -142,6 +142,26 @@ TEST(PagerTest, StressClock) {
 
 TEST(PagerTest, StressFifo) { Stress("fifo", 9); }
 
+// A stream is read in runs, one request per run of adjacent pages, whether
+// it goes up or down (a sort's partition scans both ways).
+TEST(PagerTest, StreamsAreReadInRunsUpwardsAndDownwards) {
+  constexpr uint64_t kPages = 2048, kCache = 256;
+  for (bool down : {false, true}) {
+    Mapped m = Map(kPages, kCache);
+    ASSERT_NE(m.base, nullptr);
+    for (uint64_t p = 0; p < kPages; ++p) Fill(m.Page(p), p, 1);
+    const uint64_t pages_before = m.pool->reads(), requests_before = m.pool->read_requests();
+    for (uint64_t i = 0; i < kPages; ++i) {
+      const uint64_t p = down ? kPages - 1 - i : i;
+      ASSERT_EQ(VersionOf(m.Page(p), p), 1u) << "page " << p;
+    }
+    const uint64_t pages = m.pool->reads() - pages_before, requests = m.pool->read_requests() - requests_before;
+    EXPECT_GT(pages, kPages / 2);
+    EXPECT_LE(requests * 4, pages) << (down ? "downwards: " : "upwards: ") << requests << " requests for " << pages
+                                   << " pages";
+  }
+}
+
 // A sequential scan: with the prefetcher, the pages are on their way before
 // the scan reaches them, so few faults wait for a demand read; without it,
 // every page does.
