@@ -31,8 +31,9 @@ void HandleReadPages(FragmentStore& store, const proto::FrameHeader& req, proto:
       if (e == nullptr) {
         reply.previous.push_back({});
       } else {
-        const uint8_t* prev = e->prev_zeros ? store.zeros() : e->prev.data();
-        const size_t bytes = e->prev_zeros ? slot->size : e->prev.size();
+        const bool zeros = e->prev.empty();
+        const uint8_t* prev = zeros ? store.zeros() : e->prev.data();
+        const size_t bytes = zeros ? slot->size : e->prev.size();
         reply.previous.push_back({e->prev_version, e->prev_crc, proto::ByteSpan(prev, bytes)});
       }
     }

@@ -46,7 +46,6 @@ bool UndoLog::Record(uint64_t region, uint32_t fragment, uint32_t slot, uint64_t
   e.since_ns = Now();
   e.prev_version = prev_version;
   e.prev_crc = prev_crc;
-  e.prev_zeros = prev == nullptr;
   if (prev != nullptr) {
     e.prev.assign(prev, prev + size);
   } else {

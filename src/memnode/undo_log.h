@@ -44,10 +44,10 @@ struct UndoEntry {
   uint64_t since_ns = 0;  // when it landed
   uint64_t prev_version = 0;
   uint32_t prev_crc = 0;
-  std::vector<uint8_t> prev;  // the contents it replaced, empty if prev_zeros
-  // They were zeros (a never-written or released slot): nothing is copied.
-  // A heap's first eviction writes only such slots.
-  bool prev_zeros = false;
+  // The contents it replaced; empty if they were zeros (a never-written or
+  // released slot), which are not copied: a heap's first eviction writes
+  // only such slots.
+  std::vector<uint8_t> prev;
 };
 
 class UndoLog {

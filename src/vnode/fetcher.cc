@@ -109,6 +109,13 @@ bool Fetcher::Current(uint32_t index) const {
   return e.state == PageState::kFetching && e.slot == index;
 }
 
+bool Fetcher::AnyCurrent(uint32_t first, uint32_t count) const {
+  for (uint32_t i = first; i < first + count; ++i) {
+    if (Current(i)) return true;
+  }
+  return false;
+}
+
 bool Fetcher::Ordinary(uint32_t index) const {
   const PageEntry& e = ctx_->table->operator[](buffers_[index].page);
   return Current(index) && !((e.flags & kProbe) && buffers_[index].demand_ns == 0);
@@ -132,9 +139,7 @@ Status Fetcher::OnDone(uint64_t tag, const Status& status) {
   const uint32_t first = TagIndex(tag);
   const uint32_t count = buffers_[first].run;
   CHECK(count > 0 && first + count <= buffers_.size()) << "a completion for no read in flight";
-  bool wanted = false;
-  for (uint32_t i = first; i < first + count; ++i) wanted |= Current(i);
-  if (!status.ok() && wanted) {
+  if (!status.ok() && AnyCurrent(first, count)) {
     ctx_->stats->io_errors.fetch_add(1, std::memory_order_relaxed);
     if (status.code() == Code::kDataLoss || status.code() == Code::kCorruption) {
       std::fprintf(stderr, "tessera: page %llu of the managed memory cannot be read: %s\n",
@@ -254,8 +259,9 @@ Status Fetcher::RetryInstalls() {
     }
     // Pages of one read wait here in order: they go in together again.
     size_t n = 1;
-    while (k + n < again.size() && again[k + n] == i + n && buffers_[i + n].page == buffers_[i].page + n &&
-           Ordinary(i + n) && Ordinary(i)) {
+    const bool ordinary = Ordinary(i);
+    while (ordinary && k + n < again.size() && again[k + n] == i + n &&
+           buffers_[i + n].page == buffers_[i].page + n && Ordinary(i + n)) {
       ++n;
     }
     TS_RETURN_IF_ERROR(n == 1 ? Install(i) : CopyIn(i, static_cast<uint32_t>(n)));

@@ -75,6 +75,8 @@ class Fetcher {
   Status Submit(uint32_t index);
   // Whether buffer `index` still holds the read of its page's current state.
   bool Current(uint32_t index) const;
+  // Whether any of buffers [first, first + count) is Current.
+  bool AnyCurrent(uint32_t first, uint32_t count) const;
   // Current, and to be mapped (not a probe to stage).
   bool Ordinary(uint32_t index) const;
   // Installs the pages of the read at buffer `first`: adjacent ones that are

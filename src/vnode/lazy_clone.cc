@@ -17,10 +17,10 @@ bool AllReads(std::span<const PageIo> ios) {
 // everything goes to the clone (`queue_`). Reads of the parent and of the
 // clone are never in flight together: the first I/O on the clone waits out
 // the reads of the parent's pages, and keeps their completions for the next
-// Reap. A read of several pages some of which are kept takes the kept
-// pages' bytes along, and lays them over the parent's when it completes: the
-// kept pages may be gone into the clone by then. (The pager writes one page
-// at a time; longer writes make the clone.)
+// Reap. A read whose pages are all kept is served from them; one with some
+// kept takes their bytes along and lays them over the parent's when it
+// completes: the kept pages may be gone into the clone by then. (The pager
+// writes one page at a time; longer writes make the clone.)
 class LazyQueue final : public IoQueue {
  public:
   explicit LazyQueue(std::shared_ptr<LazyClone> clone) : clone_(std::move(clone)) {}
@@ -74,20 +74,22 @@ class LazyQueue final : public IoQueue {
       stash_.push_back({io.user_data, Status::Ok()});
       return true;
     }
-    const bool write = io.kind == PageIo::Kind::kWrite;
-    if (io.page_count == 1 &&
-        (write ? clone_->Keep(io.first_page, io.buffer) : clone_->ReadKept(io.first_page, io.buffer))) {
+    if (io.kind == PageIo::Kind::kWrite) {
+      if (io.page_count != 1 || !clone_->Keep(io.first_page, io.buffer)) return false;
       stash_.push_back({io.user_data, Status::Ok()});
       return true;
     }
-    if (write) return false;
+    // A read: kept pages come from here, the others from the parent's.
+    LazyClone::KeptPages kept = clone_->KeptIn(io.first_page, io.page_count);
+    if (kept.size() == io.page_count) {
+      Lay(io, kept);
+      stash_.push_back({io.user_data, Status::Ok()});
+      return true;
+    }
     std::shared_ptr<ImageStore> parent = clone_->Borrow(1);
     if (!parent) return false;
     counted_ += 1;
-    if (io.page_count > 1) {
-      auto kept = clone_->KeptIn(io.first_page, io.page_count);
-      if (!kept.empty()) overlays_[io.user_data] = {io, std::move(kept)};
-    }
+    if (!kept.empty()) overlays_[io.user_data] = {io, std::move(kept)};
     Status s = SubmitBorrowed(std::move(parent), io);
     Recount();
     TS_RETURN_IF_ERROR(s);
@@ -102,19 +104,20 @@ class LazyQueue final : public IoQueue {
     }
     return borrowed_->Submit({&io, 1});
   }
+  // Copies `kept` into the read's buffer.
+  static void Lay(const PageIo& io, const LazyClone::KeptPages& kept) {
+    for (const auto& [page, bytes] : kept) {
+      std::memcpy(static_cast<uint8_t*>(io.buffer) + (page - io.first_page) * bytes.size(), bytes.data(),
+                  bytes.size());
+    }
+  }
   // Lays kept pages over the reads of the parent's pages in out[from...].
   void Overlay(std::vector<Completion>& out, size_t from) {
     if (overlays_.empty()) return;
     for (size_t i = from; i < out.size(); ++i) {
       auto it = overlays_.find(out[i].user_data);
       if (it == overlays_.end()) continue;
-      const PageIo& io = it->second.io;
-      if (out[i].status.ok()) {
-        for (const auto& [page, bytes] : it->second.kept) {
-          std::memcpy(static_cast<uint8_t*>(io.buffer) + (page - io.first_page) * bytes.size(), bytes.data(),
-                      bytes.size());
-        }
-      }
+      if (out[i].status.ok()) Lay(it->second.io, it->second.kept);
       overlays_.erase(it);
     }
   }
@@ -155,7 +158,7 @@ class LazyQueue final : public IoQueue {
   std::vector<Completion> stash_;  // done here or by borrowed_, not yet reaped
   struct Overlaid {
     PageIo io;
-    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> kept;
+    LazyClone::KeptPages kept;
   };
   std::unordered_map<uint64_t, Overlaid> overlays_;  // by user_data: borrowed reads with kept pages
   size_t counted_ = 0;             // borrowed_'s reads the LazyClone counts
@@ -277,17 +280,9 @@ bool LazyClone::Forget(uint64_t first_page, uint32_t pages) {
   return true;
 }
 
-bool LazyClone::ReadKept(uint64_t page, void* out) {
+LazyClone::KeptPages LazyClone::KeptIn(uint64_t first_page, uint32_t pages) {
   std::lock_guard lk(mu_);
-  auto it = kept_.find(page);
-  if (it == kept_.end()) return false;
-  std::memcpy(out, it->second.data(), page_size_);
-  return true;
-}
-
-std::vector<std::pair<uint64_t, std::vector<uint8_t>>> LazyClone::KeptIn(uint64_t first_page, uint32_t pages) {
-  std::lock_guard lk(mu_);
-  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> out;
+  KeptPages out;
   if (kept_.empty()) return out;
   for (uint64_t p = first_page; p < first_page + pages; ++p) {
     auto it = kept_.find(p);

@@ -73,10 +73,9 @@ class LazyClone final : public ImageStore, public std::enable_shared_from_this<L
   // The child released these pages (it discarded them): drops what is kept
   // of them. False if the clone is to take the release.
   bool Forget(uint64_t first_page, uint32_t pages);
-  // Copies the page to `out` if the child's write of it is kept here.
-  bool ReadKept(uint64_t page, void* out);
   // The kept pages among [first_page, first_page + pages), with their bytes.
-  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> KeptIn(uint64_t first_page, uint32_t pages);
+  using KeptPages = std::vector<std::pair<uint64_t, std::vector<uint8_t>>>;
+  KeptPages KeptIn(uint64_t first_page, uint32_t pages);
 
  private:
   mutable std::mutex mu_;
