@@ -96,6 +96,8 @@ PagerOptions Agent::PagerFor(const Image& image, bool main) {
   PagerOptions po = options_.pager;
   if (!main) po.counters = options_.fork_counters != nullptr ? options_.fork_counters : &own_fork_counters_;
   po.on_fork = [this, image](ForkedChild child) { return OnFork(image, std::move(child)); };
+  // A parent that waits for its fork+exec child writes nothing back meanwhile.
+  po.defer_writes = [guard = image.guard] { return guard->Lending(); };
   return po;
 }
 

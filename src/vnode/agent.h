@@ -14,7 +14,8 @@
 // A child the image forks without exec is served too, by a pager of its
 // own, from a copy of the image's pages made at the memory nodes
 // (ImageStore::Clone) when first needed (lazy_clone.h): each side then sees
-// only its own writes, and a child that execs at once costs no copy.
+// only its own writes, and a child that execs at once costs no copy (its
+// parent's pager writes nothing back ahead of need meanwhile).
 // A child made by fork() joins with a session of its own (kForkHello, with
 // the nonce its pager put in its doorbell) and is then served like its
 // parent, eviction included; one made by _Fork or clone, which run no atfork

@@ -291,6 +291,11 @@ LazyClone::KeptPages LazyClone::KeptIn(uint64_t first_page, uint32_t pages) {
   return out;
 }
 
+bool LazyClone::Lends() const {
+  std::lock_guard lk(mu_);
+  return Lending();
+}
+
 void LazyClone::Release(size_t ios) {
   if (ios == 0) return;
   std::lock_guard lk(mu_);
@@ -300,7 +305,16 @@ void LazyClone::Release(size_t ios) {
 
 void ForkGuard::Add(const std::shared_ptr<LazyClone>& child) {
   std::lock_guard lk(mu_);
+  std::erase_if(pending_, [](const std::weak_ptr<LazyClone>& c) { return c.expired(); });
   pending_.push_back(child);
+}
+
+bool ForkGuard::Lending() {
+  std::lock_guard lk(mu_);
+  for (const auto& weak : pending_) {
+    if (std::shared_ptr<LazyClone> c = weak.lock(); c && c->Lends()) return true;
+  }
+  return false;
 }
 
 void ForkGuard::MakePending() {

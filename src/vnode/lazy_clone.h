@@ -66,6 +66,9 @@ class LazyClone final : public ImageStore, public std::enable_shared_from_this<L
   // (the parent's store, counted in flight until Release), or null — read the
   // clone.
   std::shared_ptr<ImageStore> Borrow(size_t ios);
+  // The child still reads the parent's pages: a write of the parent's now
+  // would cost a clone.
+  bool Lends() const;
   void Release(size_t ios);
   // Keeps the child's write of one page here: false if the clone is to take
   // it (made, due, or the keep is full).
@@ -104,6 +107,9 @@ class ForkGuard {
   void Add(const std::shared_ptr<LazyClone>& child);
   // Readies every pending clone for a write to the image (BeforeParentWrites).
   void MakePending();
+  // Some child still reads the image's pages (LazyClone::Lends): a write
+  // to them now costs a copy of the image.
+  bool Lending();
 
  private:
   std::mutex mu_;

@@ -73,8 +73,10 @@ TEST_F(LazyCloneTest, TheChildReadsItsParentsPagesUntilTheParentWrites) {
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 0), 'A');
   EXPECT_EQ(Io(*parent_queue_, PageIo::Kind::kRead, 1), 'A');
   EXPECT_EQ(clones_->load(), 0) << "reads, the child's or the parent's, need no copy";
+  EXPECT_TRUE(guard_->Lending()) << "the parent's pager hears that a write of its would cost a copy";
   Io(*parent_queue_, PageIo::Kind::kWrite, 0, 'B');
   EXPECT_EQ(clones_->load(), 1);
+  EXPECT_FALSE(guard_->Lending());
   EXPECT_EQ(Byte(parent_pool_, 0), 'B');
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 0), 'A') << "the child reads its copy now";
   Io(*parent_queue_, PageIo::Kind::kWrite, 1, 'B');
@@ -111,8 +113,10 @@ TEST_F(LazyCloneTest, TheChildsWritesAreKeptUntilThereAreTooMany) {
   EXPECT_EQ(clones_->load(), 0) << kKeep << " pages are kept without a copy";
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 1), 'D');
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 0), 'A');
+  EXPECT_TRUE(guard_->Lending());
   Io(*child_queue_, PageIo::Kind::kWrite, 3, 'C');
   EXPECT_EQ(clones_->load(), 1) << "a third page needs the copy";
+  EXPECT_FALSE(guard_->Lending()) << "the parent's writes cost nothing more now";
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 1), 'D');
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 2), 'C');
   EXPECT_EQ(Io(*child_queue_, PageIo::Kind::kRead, 3), 'C');

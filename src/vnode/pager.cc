@@ -110,7 +110,7 @@ Status PagerImpl::Step() {
   uint64_t now = NowNanos();
   for (const UffdEvent& e : events_) TS_RETURN_IF_ERROR(OnEvent(e, now));
   TS_RETURN_IF_ERROR(fetcher_.RetryInstalls());
-  TS_RETURN_IF_ERROR(evictor_.Run());
+  if (!parked_.empty() || !options_.defer_writes || !options_.defer_writes()) TS_RETURN_IF_ERROR(evictor_.Run());
   TS_RETURN_IF_ERROR(ServeParked());
   TS_RETURN_IF_ERROR(evictor_.RetryFailed(now));
   return WaitForWork(!events_.empty());

@@ -75,6 +75,11 @@ struct PagerOptions {
   PagerCounters* counters = nullptr;
   // Serves the children the program forks; null: a fork is an error.
   ForkHandler on_fork;
+  // True while a write to the pool would cost more than it saves (a forked
+  // child still reads the program's pages: lazy_clone.h): pages are then
+  // evicted only for faults that wait for room, not ahead of them. Called on
+  // the pager's thread; null: never.
+  std::function<bool()> defer_writes;
 };
 
 struct PagerStats {

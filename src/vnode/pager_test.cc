@@ -27,16 +27,19 @@ struct Mapped {
   uint8_t* Page(uint64_t p) const { return base + p * kPage; }
 };
 
-Mapped Map(uint64_t pages, uint64_t cache_pages, uint64_t latency_ns = 20'000, const std::string& policy = "clock",
-           bool prefetch = true) {
+Mapped MapWith(const PagerOptions& o, uint64_t pages, uint64_t latency_ns = 20'000) {
   Mapped m;
-  PagerOptions o{.cache_bytes = cache_pages * kPage, .policy = policy, .prefetch = prefetch};
   auto pager = Pager::Start(o, std::make_unique<FakeQueue>(m.pool, kPage, latency_ns), pages);
   EXPECT_TRUE(pager.ok()) << pager.status().ToString();
   if (!pager.ok()) return m;
   m.pager = std::move(*pager);
   m.base = static_cast<uint8_t*>(m.pager->base());
   return m;
+}
+
+Mapped Map(uint64_t pages, uint64_t cache_pages, uint64_t latency_ns = 20'000, const std::string& policy = "clock",
+           bool prefetch = true) {
+  return MapWith({.cache_bytes = cache_pages * kPage, .policy = policy, .prefetch = prefetch}, pages, latency_ns);
 }
 
 TEST(PagerTest, NeverWrittenPagesReadAsZerosWithoutARoundTrip) {
@@ -98,6 +101,25 @@ TEST(PagerTest, DiscardedPagesReadBackAsZeros) {
   EXPECT_EQ(held(), 0u);
   EXPECT_GT(m.pager->Stats().pages_released, 200u);
   EXPECT_TRUE(m.pool->holds(450)) << "pages the program kept stay";
+}
+
+// While writes are deferred (a forked child reads the pool's pages), pages
+// leave the cache only when a fault waits for room: a full cache stays full
+// while the program idles, and evicts as usual once writes are not deferred.
+TEST(PagerTest, DeferredWritesWaitForAFaultThatNeedsRoom) {
+  constexpr uint64_t kPages = 512, kCache = 64;
+  std::atomic<bool> defer{true};
+  Mapped m = MapWith({.cache_bytes = kCache * kPage, .defer_writes = [&defer] { return defer.load(); }}, kPages);
+  ASSERT_NE(m.base, nullptr);
+  for (uint64_t p = 0; p < kCache; ++p) Fill(m.Page(p), p, 1);
+  EXPECT_EQ(m.pager->Stats().evictions, 0u) << "the cache has room for every page so far";
+  EXPECT_EQ(m.pool->writes(), 0u);
+  for (uint64_t p = kCache; p < kPages; ++p) Fill(m.Page(p), p, 1);
+  EXPECT_GE(m.pager->Stats().evictions, kPages - kCache) << "faults that wait for room get it";
+  defer = false;
+  for (uint64_t p = 0; p < kPages; ++p) ASSERT_EQ(VersionOf(m.Page(p), p), 1u) << "page " << p;
+  EXPECT_GE(m.pool->writes(), kPages - kCache);
+  EXPECT_LE(m.pager->Stats().peak_used_bytes, kCache * kPage);
 }
 
 TEST(PagerTest, ManyThreadsFaultingOnOnePageAllWake) {
