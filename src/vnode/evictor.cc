@@ -260,6 +260,11 @@ Result<bool> Evictor::Rescue(uint64_t page) {
     Status s = ctx_->uffd->Copy(addr, Shadow(e.slot), ctx_->page_size);
     if (AddressSpaceChanging(s)) return false;
     if (!s.ok()) return s.With("bring back page " + std::to_string(page));
+    // The pool is to hold this content, not what came in before: were the
+    // page changed back to that, it would pass for clean and the write in
+    // flight would win (a lost write). Should the write fail, kForceWrite
+    // says so.
+    e.crc = PageCrc(Shadow(e.slot), ctx_->page_size);
   }
   e.state = PageState::kResident;
   ++ctx_->resident;

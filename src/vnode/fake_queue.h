@@ -2,8 +2,9 @@
 // without a cluster. Completions arrive only when the pager reaps, after
 // `latency_ns`, and in a shuffled order, so the pager meets the reorderings a
 // real pool produces. The store outlives queues (FakePool is shared), and
-// counts what reached it. FakeStore is an ImageStore over a FakePool, counting
-// the clones made of it.
+// counts what reached it; HoldWrites is a sync point that keeps writes in
+// flight for as long as a test needs. FakeStore is an ImageStore over a
+// FakePool, counting the clones made of it.
 //
 // Thread-safety: FakePool and FakeStore are thread-safe; a FakeQueue belongs
 // to the thread that drives it, like any IoQueue.
@@ -85,12 +86,22 @@ class FakePool {
     std::lock_guard lk(mu_);
     return reads_;
   }
+  // While held, no write completes: queues keep them in flight.
+  void HoldWrites(bool hold) {
+    std::lock_guard lk(mu_);
+    hold_writes_ = hold;
+  }
+  bool writes_held() {
+    std::lock_guard lk(mu_);
+    return hold_writes_;
+  }
 
  private:
   const size_t page_size_;
   std::mutex mu_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> pages_;
   uint64_t writes_ = 0, reads_ = 0, zeroed_ = 0, read_requests_ = 0;
+  bool hold_writes_ = false;
 };
 
 class FakeQueue final : public IoQueue {
@@ -130,10 +141,11 @@ class FakeQueue final : public IoQueue {
   };
   size_t CompleteDue(std::vector<Completion>* out) {
     uint64_t now = NowNanos();
+    const bool hold = pool_->writes_held();
     std::vector<Pending> due;
     // Writes to one page complete in order (as IoQueue keeps one in flight per page).
     for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->due_ns <= now) {
+      if (it->due_ns <= now && !(hold && it->io.kind == PageIo::Kind::kWrite)) {
         due.push_back(*it);
         it = pending_.erase(it);
       } else {

@@ -78,6 +78,33 @@ TEST(PagerTest, WrittenPagesSurviveEvictionAndOnlyChangedOnesAreWrittenBack) {
   EXPECT_GT(s.clean_drops, 0u);
 }
 
+// A page brought back while its write is in flight, then changed back to
+// what it held when it came in, is written again: the pool is about to hold
+// the newer content, so the older one is not "clean" any more.
+TEST(PagerTest, APageChangedBackAfterItsWriteIsWrittenAgain) {
+  constexpr uint64_t kPages = 1024, kCache = 64;
+  Mapped m = Map(kPages, kCache);
+  ASSERT_NE(m.base, nullptr);
+  uint64_t fresh = 1;  // never-written pages, read to push page 0 out
+  auto push_out = [&] {
+    for (uint64_t end = fresh + 4 * kCache; fresh < end; ++fresh) ASSERT_EQ(VersionOf(m.Page(fresh), fresh), 0u);
+  };
+  Fill(m.Page(0), 0, 1);
+  push_out();
+  for (int i = 0; i < 10'000 && m.pager->Stats().pages_written == 0; ++i) usleep(1000);
+  ASSERT_EQ(m.pager->Stats().pages_written, 1u);
+  ASSERT_EQ(VersionOf(m.Page(0), 0), 1u);  // from the pool: version 1 is what came in
+  m.pool->HoldWrites(true);
+  Fill(m.Page(0), 0, 2);
+  push_out();  // page 0's write of version 2 is in flight, and held
+  ASSERT_EQ(VersionOf(m.Page(0), 0), 2u);  // back from the write's copy
+  Fill(m.Page(0), 0, 1);
+  push_out();
+  m.pool->HoldWrites(false);
+  EXPECT_EQ(VersionOf(m.Page(0), 0), 1u);
+  EXPECT_GE(m.pager->Stats().rescues, 1u);
+}
+
 TEST(PagerTest, DiscardedPagesReadBackAsZeros) {
   constexpr uint64_t kPages = 512;
   Mapped m = Map(kPages, 32);
