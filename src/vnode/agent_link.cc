@@ -136,7 +136,7 @@ bool AgentLink::Serve(const AgentMessage& m) {
   if (m.op == AgentOp::kDrop && Within(m.a, m.b, l.staging, l.staging_bytes())) {
     syscall(SYS_madvise, m.a, m.b, MADV_DONTNEED);
     reply = {.op = AgentOp::kDropped, .token = m.token};
-  } else if (m.op == AgentOp::kMove && m.c > 0 && m.c <= 64 &&
+  } else if (m.op == AgentOp::kMove && m.c > 0 && m.c <= kMaxMovePages &&
              Within(m.a, m.c * l.page_size, l.staging, l.staging_bytes()) &&
              Within(m.b, m.c * l.page_size, l.base, l.bytes())) {
     Result<MoveResult> r = MoveRun(*uffd_, reinterpret_cast<uint8_t*>(m.a), reinterpret_cast<uint8_t*>(m.b),

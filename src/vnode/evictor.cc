@@ -62,7 +62,7 @@ Status Evictor::Deactivate(bool* progress) {
   block_pending_[*block] = 1;  // held until every run is asked, so no early seal
   for (size_t i = 0; i < victims_.size();) {
     size_t j = i + 1;
-    while (j < victims_.size() && victims_[j] == victims_[j - 1] + 1) ++j;
+    while (j < victims_.size() && victims_[j] == victims_[j - 1] + 1 && j - i < kMaxMovePages) ++j;
     MoveRunInfo run{.first_page = victims_[i], .pages = static_cast<uint32_t>(j - i), .first_slot = slot, .block = *block};
     slot += run.pages;
     TS_RETURN_IF_ERROR(StartMove(run));

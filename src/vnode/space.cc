@@ -31,7 +31,7 @@ Status MapRegistered(Uffd& uffd, size_t len, uint8_t** out, const char* what) {
 }
 
 Result<MoveResult> MoveRun(Uffd& uffd, uint8_t* dst, uint8_t* src, uint32_t pages, size_t page_size) {
-  CHECK(pages <= 64);
+  CHECK(pages <= kMaxMovePages);
   MoveResult r;
   uint32_t done = 0;
   bool unshared = false;

@@ -53,7 +53,10 @@ struct SpaceLayout {
   size_t staging_area_bytes() const { return staging_bytes() + 2 * page_size; }
 };
 
-// What became of a run of up to 64 pages asked to move: bit i for page i.
+// The most pages one move asks for (a MoveResult has a bit per page).
+constexpr uint32_t kMaxMovePages = 64;
+
+// What became of a run of up to kMaxMovePages pages asked to move: bit i for page i.
 // Pages neither moved nor missing stay where they are (busy: retry later).
 struct MoveResult {
   uint64_t moved = 0;
