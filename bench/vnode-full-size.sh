@@ -41,16 +41,19 @@ TMP=$(mktemp -d /var/tmp/tessera-full-size-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 failed=0
 
-# run NAME CMD: CMD (a shell command line) natively, then under tessera.
+# run NAME STDIN PROGRAM ARGS...: the program natively, then under tessera
+# (run directly, no shell between: the managed process is the program).
 run() {
-  local name=$1 cmd=$2 native_s rss_kb cache_mib tessera_s same
-  /usr/bin/time -f "%e %M" -o "$TMP/$name.time" bash -c "$cmd" > "$TMP/$name.native" 2> "$TMP/$name.native.err" ||
+  local name=$1 in=$2 native_s rss_kb cache_mib tessera_s same
+  shift 2
+  /usr/bin/time -f "%e %M" -o "$TMP/$name.time" "$@" < "$in" > "$TMP/$name.native" 2> "$TMP/$name.native.err" ||
     { echo "$name: the native run failed" >&2; failed=1; return; }
   read -r native_s rss_kb < "$TMP/$name.time"
   cache_mib=$(( rss_kb / 4 / 1024 ))
   local start end rc
   start=$(date +%s.%N)
-  $T run --cache "${cache_mib}M" --redundancy "$REDUNDANCY" --stats-json "$TMP/$name.json" -- bash -c "$cmd" > "$TMP/$name.tessera" 2> "$TMP/$name.tessera.err"
+  $T run --cache "${cache_mib}M" --redundancy "$REDUNDANCY" --stats-json "$TMP/$name.json" -- "$@" \
+    < "$in" > "$TMP/$name.tessera" 2> "$TMP/$name.tessera.err"
   rc=$?
   end=$(date +%s.%N)
   tessera_s=$(echo "$end - $start" | bc)
@@ -72,16 +75,15 @@ run() {
 
 for w in $ONLY; do
   case $w in
-    python) run python "$PY $WL/hash_structure.py $PYTHON_MIB" ;;
+    python) run python /dev/null $PY $WL/hash_structure.py "$PYTHON_MIB" ;;
     sort)
       # ~26 bytes a line
       $PY $WL/sort_input.py $(( SORT_MIB * 1024 * 1024 / 26 )) > "$TMP/sort.input"
-      # One command, which bash execs: the managed process is sort itself.
-      run sort "/usr/bin/sort -S $(( SORT_MIB * 2 ))M $TMP/sort.input" ;;
+      run sort /dev/null /usr/bin/sort -S $(( SORT_MIB * 2 ))M "$TMP/sort.input" ;;
     sqlite)
       $PY $WL/sqlite_queries.py "$SQLITE_ROWS" > "$TMP/queries.sql"
-      run sqlite "/usr/bin/sqlite3 :memory: < $TMP/queries.sql" ;;
-    fork) run fork "$PY $WL/fork_workers.py $FORK_MIB" ;;
+      run sqlite "$TMP/queries.sql" /usr/bin/sqlite3 :memory: ;;
+    fork) run fork /dev/null $PY $WL/fork_workers.py "$FORK_MIB" ;;
     *) echo "unknown workload $w" >&2; exit 2 ;;
   esac
 done
