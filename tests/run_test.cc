@@ -143,6 +143,24 @@ TEST_F(RunTest, ChildrenThatReadThenExecCostNoCopyOfTheHeap) {
   EXPECT_EQ(s["children"]["copies"].get<uint64_t>(), 0u);
 }
 
+// A shell between `tessera run` and the program: bash forks a child to run
+// python (not its last command), which execs it; then it execs cat in its
+// own process. Python's memory is served from a region of its own, under the
+// same cache limit, and the output is the native one.
+TEST_F(RunTest, AProgramAShellStartsIsServedFromARegionOfItsOwn) {
+  const std::string out = dir_ + "/out";
+  RunLikeNative("/bin/bash -c '/usr/bin/python3 " + workloads_ + "/hash_structure.py 16 > " + out + "; cat " + out + "'",
+                "--redundancy none --cache 4M");
+  nlohmann::json s = Stats();
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["children"]["forked"].get<uint64_t>(), 1u);
+  EXPECT_EQ(s["children"]["programs"].get<uint64_t>(), 1u) << "python, exec'd by the child bash forked";
+  EXPECT_EQ(s["children"]["program_regions"].get<uint64_t>(), 1u) << "python's memory outgrew its cache";
+  EXPECT_GT(s["children"]["remote_faults"].get<uint64_t>(), 0u) << "python's evicted pages came back from the pool";
+  EXPECT_LE(s["children"]["largest_cache_peak_bytes"].get<uint64_t>(), 4u << 20);
+  EXPECT_LT(s["heap_peak_bytes"].get<uint64_t>(), 4u << 20) << "the shell itself holds little";
+}
+
 // A memory node is kill -9ed while the program runs on an ec:4+2 region:
 // reads go degraded, the controller rebuilds, and the program's output is
 // still exactly the native one. The region is 256 MiB, not the default 8 GiB:

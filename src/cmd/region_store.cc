@@ -45,8 +45,8 @@ void Leases::Loop() {
 }
 
 RegionStore::RegionStore(Client& client, Leases& leases, std::unique_ptr<Region> region, bool owned,
-                         std::shared_ptr<std::atomic<int>> forks)
-    : client_(client), leases_(leases), region_(std::move(region)), owned_(owned), forks_(std::move(forks)) {}
+                         std::shared_ptr<Made> made)
+    : client_(client), leases_(leases), region_(std::move(region)), owned_(owned), made_(std::move(made)) {}
 
 RegionStore::~RegionStore() {
   if (!owned_) return;
@@ -61,10 +61,19 @@ RegionStore::~RegionStore() {
 std::unique_ptr<IoQueue> RegionStore::NewQueue() { return region_->NewQueue({.depth = 128}); }
 
 Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Clone() {
-  const std::string name = region_->name() + "-fork" + std::to_string(forks_->fetch_add(1) + 1);
+  const std::string name = region_->name() + "-fork" + std::to_string(made_->copies.fetch_add(1) + 1);
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Region> copy, client_.CloneRegion(region_->name(), name, leases_.lease_ms()));
   leases_.Add(name);
-  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(copy), true, forks_));
+  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(copy), true, made_));
+}
+
+Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Fresh() {
+  const std::string name = region_->name() + "-image" + std::to_string(made_->fresh.fetch_add(1) + 1);
+  const RegionOptions o{.page_size = region_->page_size(), .redundancy = region_->redundancy(), .lease_ms = leases_.lease_ms()};
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Region> fresh,
+                      client_.CreateRegion(name, region_->num_pages() * region_->page_size(), o));
+  leases_.Add(name);
+  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(fresh), true, made_));
 }
 
 }  // namespace tessera::cmd

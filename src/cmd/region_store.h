@@ -1,5 +1,6 @@
-// The regions of a `tessera run`: the program's, and the clones its forked
-// children are served from (vnode::ImageStore), all held by a lease that
+// The regions of a `tessera run`: the program's, the clones its forked
+// children are served from (vnode::ImageStore), and those of the other
+// processes of the program's that exec'd (Fresh), all held by a lease that
 // `tessera run` renews while it lives. If it is killed, the controller
 // deletes them once their lease runs out (c2ctl.h), so no region is orphaned
 // for long.
@@ -48,21 +49,27 @@ class Leases {
 
 class RegionStore final : public vnode::ImageStore {
  public:
-  // `region` is held by `leases` (the caller added it). Clones are named
-  // after the program's region, numbered by `forks`.
-  RegionStore(Client& client, Leases& leases, std::unique_ptr<Region> region, bool owned,
-              std::shared_ptr<std::atomic<int>> forks);
+  // Regions made from the program's, counted to be named (and reported).
+  struct Made {
+    std::atomic<int> copies{0};  // Clone
+    std::atomic<int> fresh{0};   // Fresh
+  };
+  // `region` is held by `leases` (the caller added it). Clones and fresh
+  // regions are named after the program's region, numbered in `made`.
+  RegionStore(Client& client, Leases& leases, std::unique_ptr<Region> region, bool owned, std::shared_ptr<Made> made);
   ~RegionStore() override;
 
   std::unique_ptr<IoQueue> NewQueue() override;
   Result<std::unique_ptr<vnode::ImageStore>> Clone() override;
+  // A new, empty region of the same size and redundancy.
+  Result<std::unique_ptr<vnode::ImageStore>> Fresh();
 
  private:
   Client& client_;
   Leases& leases_;
   std::unique_ptr<Region> region_;
   const bool owned_;
-  std::shared_ptr<std::atomic<int>> forks_;
+  std::shared_ptr<Made> made_;
 };
 
 }  // namespace tessera::cmd

@@ -168,13 +168,21 @@ Result<nlohmann::json> ReadReport(preload::SharedReport* r) {
   return j;
 }
 
-// What the pagers of forked children did, together.
-// `copies`: of the heap in the pool, made for the children that needed one.
-nlohmann::json ForkReport(vnode::PagerCounters& c, uint64_t page_size, uint64_t forks, uint64_t copies) {
+// How many other processes the program had: forked children, and programs
+// its processes exec'd, served or kept local (vnode::Agent's counts).
+struct Children {
+  uint64_t forked = 0, programs = 0, kept_local = 0;
+};
+
+// What the pagers of the program's other processes did, together, with the
+// regions made for them (`made`).
+nlohmann::json ChildReport(vnode::PagerCounters& c, uint64_t page_size, const Children& n,
+                           const RegionStore::Made& made) {
   vnode::PagerStats s = vnode::Snapshot(c, page_size);
-  return {{"forked", forks}, {"copies", copies}, {"faults", s.faults}, {"remote_faults", s.remote_faults},
-          {"bytes_read", s.pages_read * page_size}, {"bytes_written", s.pages_written * page_size},
-          {"largest_cache_peak_bytes", s.peak_used_bytes}};
+  return {{"forked", n.forked}, {"copies", made.copies.load()}, {"programs", n.programs},
+          {"program_regions", made.fresh.load()}, {"kept_local", n.kept_local}, {"faults", s.faults},
+          {"remote_faults", s.remote_faults}, {"bytes_read", s.pages_read * page_size},
+          {"bytes_written", s.pages_written * page_size}, {"largest_cache_peak_bytes", s.peak_used_bytes}};
 }
 
 // Adds the derived figures to the shim's report and prints the summary.
@@ -216,13 +224,20 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                FormatSize(u("pages_read") * page).c_str(), FormatSize(u("pages_written") * page).c_str(),
                FormatSize(u("pages_released") * page).c_str(), Micros(u("fault_p50_ns")).c_str(), Micros(u("fault_p99_ns")).c_str());
   if (const nlohmann::json f = r.value("children", nlohmann::json::object());
-      f.is_object() && f.value("forked", uint64_t{0}) > 0) {
+      f.is_object() && f.value("forked", uint64_t{0}) + f.value("programs", uint64_t{0}) + f.value("kept_local", uint64_t{0}) > 0) {
     auto n = [&](const char* k) { return static_cast<unsigned long long>(f.value(k, uint64_t{0})); };
     std::fprintf(stderr,
-                 "  forks     %llu children forked, %llu needed a copy of the heap (the figures above are the "
-                 "first process's): %llu faults, %llu remote, %s read, %s written, largest cache peak %s\n",
-                 n("forked"), n("copies"), n("faults"), n("remote_faults"), FormatSize(n("bytes_read")).c_str(),
-                 FormatSize(n("bytes_written")).c_str(), FormatSize(n("largest_cache_peak_bytes")).c_str());
+                 "  children  %llu forked (%llu needed a copy of the heap), %llu programs exec'd by the program's "
+                 "processes (%llu needed a region of their own)\n"
+                 "            together: %llu faults, %llu remote, %s read, %s written, largest cache peak %s "
+                 "(the figures above are the first process's)\n",
+                 n("forked"), n("copies"), n("programs"), n("program_regions"), n("faults"), n("remote_faults"),
+                 FormatSize(n("bytes_read")).c_str(), FormatSize(n("bytes_written")).c_str(),
+                 FormatSize(n("largest_cache_peak_bytes")).c_str());
+    if (n("kept_local") > 0) {
+      std::fprintf(stderr, "  note      %llu processes ran on local memory: over %zu programs were served at once\n",
+                   n("kept_local"), vnode::Agent::kMaxOtherImages);
+    }
   }
   return r;
 }
@@ -290,13 +305,15 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
   const uint64_t pages = (*region)->num_pages();
   (*report)->get()->page_size = page_size;
   vnode::PagerCounters fork_counters;  // outlives the agent
-  auto copies = std::make_shared<std::atomic<int>>(0);
+  auto made = std::make_shared<RegionStore::Made>();
+  auto store = std::make_shared<RegionStore>(client, leases, std::move(*region), /*owned=*/false, made);
   auto agent = vnode::Agent::Start(
       {.socket_path = dir->path() + "/agent.sock",
        .pager = {.cache_bytes = o.cache_bytes, .prefetch = o.prefetch, .page_size = page_size,
                  .counters = &(*report)->get()->pager},
        .pages = pages,
-       .store = std::make_shared<RegionStore>(client, leases, std::move(*region), /*owned=*/false, copies),
+       .store = store,
+       .fresh_store = [store] { return store->Fresh(); },
        .fork_counters = &fork_counters});
   if (!agent.ok()) return Fail("cannot start the agent: " + agent.status().ToString());
 
@@ -311,7 +328,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
   uint64_t peak_rss = 0;
   int status = WaitSampling(pid, &peak_rss);
   signals.Disarm();
-  const uint64_t forks = (*agent)->forks();
+  const Children children{(*agent)->forks(), (*agent)->other_images(), (*agent)->declined()};
   agent->reset();  // the program's writes are in
   const int code = ExitCodeOf(status);
   const double seconds = static_cast<double>(NowNanos() - start) / 1e9;
@@ -322,7 +339,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
     return code;
   }
   (*summary)["peak_rss_bytes"] = peak_rss;
-  (*summary)["children"] = ForkReport(fork_counters, page_size, forks, static_cast<uint64_t>(copies->load()));
+  (*summary)["children"] = ChildReport(fork_counters, page_size, children, *made);
   nlohmann::json full = Summarize(*summary, o, code, seconds);
   if (!o.stats_json.empty()) {
     std::ofstream out(o.stats_json);

@@ -52,19 +52,20 @@ Result<SharedReport*> MapReport(const char* path) {
 Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)()) {
   const char* agent = Env("TESSERA_AGENT");
   if (agent == nullptr) return static_cast<ManagedHeap*>(nullptr);
-  // The range belongs to one process: the first to load the shim, and the
-  // images it execs (wrappers such as env or a shell script exec the real
-  // program in the same process, whose memory then starts afresh). Other
-  // processes it starts run on local memory.
+  // The report is the program's: the first process to load the shim, and
+  // the images it execs. Other processes of the program's that exec (a
+  // shell's children) are served too, each with memory of its own, and the
+  // agent counts them apart.
   std::string me = std::to_string(getpid());
   const char* owner = Env("TESSERA_OWNER_PID");
-  if (owner != nullptr && me != owner) return static_cast<ManagedHeap*>(nullptr);
-  setenv("TESSERA_OWNER_PID", me.c_str(), 1);
+  const bool program = owner == nullptr || me == owner;
+  if (owner == nullptr) setenv("TESSERA_OWNER_PID", me.c_str(), 1);
   auto st = std::make_unique<State>();
-  if (const char* f = Env("TESSERA_STATS_FILE")) {
+  if (const char* f = Env("TESSERA_STATS_FILE"); f != nullptr && program) {
     TS_ASSIGN_OR_RETURN(st->report, MapReport(f));
   }
   TS_ASSIGN_OR_RETURN(st->link, vnode::AgentLink::Join(agent, mark_thread_unmanaged));
+  if (st->link == nullptr) return static_cast<ManagedHeap*>(nullptr);  // the agent serves as many as it will
   const vnode::SpaceLayout& l = st->link->layout();
   TS_ASSIGN_OR_RETURN(st->heap, ManagedHeap::Create(l.base, l.bytes(), Discard,
                                                     st->report != nullptr ? &st->report->heap : nullptr));

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "vnode/lazy_fresh.h"
 #include "vnode/remote_space.h"
 #include "vnode/staging.h"
 
@@ -49,7 +50,8 @@ Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
   return a;
 }
 
-Agent::Agent(AgentOptions options, UniqueFd listener) : options_(std::move(options)), listener_(std::move(listener)) {}
+Agent::Agent(AgentOptions options, UniqueFd listener)
+    : options_(std::move(options)), listener_(std::move(listener)), main_{.store = options_.store} {}
 
 Agent::~Agent() {
   stop_.store(true);
@@ -73,13 +75,15 @@ void Agent::ReapForks(bool all) {
     std::vector<Fork> done;  // destroyed outside the lock: a child's pager may be in OnFork until it stops
     {
       std::lock_guard lk(forks_mu_);
-      for (auto it = forks_.begin(); it != forks_.end();) {
-        if (all || it->pager->finished()) {
-          joinable_.erase(it->nonce);
-          done.push_back(std::move(*it));
-          it = forks_.erase(it);
-        } else {
-          ++it;
+      for (std::vector<Fork>* list : {&forks_, &others_}) {
+        for (auto it = list->begin(); it != list->end();) {
+          if (all || it->pager->finished()) {
+            joinable_.erase(it->nonce);
+            done.push_back(std::move(*it));
+            it = list->erase(it);
+          } else {
+            ++it;
+          }
         }
       }
     }
@@ -90,6 +94,11 @@ void Agent::ReapForks(bool all) {
 size_t Agent::live_forks() {
   std::lock_guard lk(forks_mu_);
   return forks_.size();
+}
+
+size_t Agent::live_other_images() {
+  std::lock_guard lk(forks_mu_);
+  return others_.size();
 }
 
 PagerOptions Agent::PagerFor(const Image& image, bool main) {
@@ -182,7 +191,6 @@ Status Agent::Serve(UniqueFd conn) {
                 .staging = reinterpret_cast<uint8_t*>(hello.c), .staging_blocks = blocks, .page_size = po.page_size};
   if (hello.op == AgentOp::kForkHello && !uffd.valid()) return JoinFork(std::move(conn), hello.a, peer.pid);
   if (hello.op != AgentOp::kHello) return ProtocolError("the shim's first message is not a hello");
-  if (!PreviousFinished()) return Unavailable("another image of the program is still being served");
   if (!uffd.valid() || !IsUserfaultfd(uffd.get())) return ProtocolError("the shim's hello carries no userfaultfd");
   if (!PageAligned(hello.a, l.page_size) || !PageAligned(hello.c, l.page_size) || hello.b != l.bytes() ||
       hello.d != l.staging_area_bytes() || hello.a > UINTPTR_MAX - hello.b || hello.c > UINTPTR_MAX - hello.d) {
@@ -192,12 +200,33 @@ Status Agent::Serve(UniqueFd conn) {
   if (fcntl(conn.get(), F_SETFL, fcntl(conn.get(), F_GETFL) | O_NONBLOCK) != 0) {
     return Status::FromErrno(errno, "make the session socket non-blocking");
   }
+  if (pager_ && !pager_->finished() && peer.pid != main_pid_) {
+    return ServeOther(std::move(conn), std::move(uffd), l, peer.pid);
+  }
+  if (!PreviousFinished()) return Unavailable("another image of the program is still being served");
   const int sock = conn.get();  // the space owns it from now on
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, RemoteSpace::Adopt(l, std::move(uffd), std::move(conn), peer.pid));
-  const Image image{.store = options_.store};
-  TS_ASSIGN_OR_RETURN(pager_, Pager::Serve(PagerFor(image, true), QueueFor(image), std::move(space)));
+  TS_ASSIGN_OR_RETURN(pager_, Pager::Serve(PagerFor(main_, true), QueueFor(main_), std::move(space)));
+  main_pid_ = peer.pid;
   sessions_.fetch_add(1);
   // One packet; the pager's thread may send on the socket too.
+  return SendAgentMessage(sock, {.op = AgentOp::kReady});
+}
+
+Status Agent::ServeOther(UniqueFd conn, UniqueFd uffd, const SpaceLayout& l, pid_t pid) {
+  if (!options_.fresh_store || live_other_images() >= kMaxOtherImages) {
+    declined_.fetch_add(1);
+    return SendAgentMessage(conn.get(), {.op = AgentOp::kLocal});
+  }
+  const int sock = conn.get();
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, RemoteSpace::Adopt(l, std::move(uffd), std::move(conn), pid));
+  Image image{.store = std::make_shared<LazyFresh>(options_.fresh_store)};
+  TS_ASSIGN_OR_RETURN(std::unique_ptr<Pager> pager, Pager::Serve(PagerFor(image, false), QueueFor(image), std::move(space)));
+  {
+    std::lock_guard lk(forks_mu_);
+    others_.push_back({0, std::move(image), std::move(pager)});
+  }
+  others_served_.fetch_add(1);
   return SendAgentMessage(sock, {.op = AgentOp::kReady});
 }
 

@@ -7,9 +7,18 @@
 // threads but its allocator and a helper thread that makes raw madvise calls:
 // no network code, no locks or libc state shared with the program.
 //
-// One program image at a time: an exec'd image reconnects once its
-// predecessor's pager has finished (its writes are in), and starts from
-// fresh pages. A connection while another image is served is refused.
+// The program's process is served one image at a time: an image it exec'd
+// reconnects once its predecessor's pager has finished (its writes are in),
+// and starts from fresh pages. Its children fork with the pages they had
+// (below) and keep them through every image; those writes of a new image
+// that would change what a lending child reads make the child's copy first.
+//
+// Another process of the program's that exec'd (a shell forks one per
+// command) is an image of its own: served by a pager of its own, from pages
+// of its own — a store AgentOptions::fresh_store makes when its first page
+// is evicted (lazy_fresh.h), so that short-lived commands cost no region.
+// Past kMaxOtherImages at once, or without fresh_store, such a process is
+// told to keep its memory local (kLocal).
 //
 // A child the image forks without exec is served too, by a pager of its
 // own, from a copy of the image's pages made at the memory nodes
@@ -52,6 +61,8 @@ struct AgentOptions {
   uint64_t pages = 0;  // the region's: the managed range's size
   // The program's pages (every image it execs starts afresh on them).
   std::shared_ptr<ImageStore> store;
+  // An empty store of the same size, for another process's image.
+  std::function<Result<std::unique_ptr<ImageStore>>()> fresh_store;
   // Where the pagers of forked children count, all together (null: the
   // agent's own). Their peak is the largest any one child's cache reached.
   PagerCounters* fork_counters = nullptr;
@@ -70,6 +81,13 @@ class Agent {
   // Forked children served so far, and those still served.
   uint64_t forks() const { return forks_served_.load(); }
   size_t live_forks();
+  // Images of other processes of the program's served so far, those still
+  // served, and those told to keep their memory local.
+  uint64_t other_images() const { return others_served_.load(); }
+  size_t live_other_images();
+  uint64_t declined() const { return declined_.load(); }
+
+  static constexpr size_t kMaxOtherImages = 64;
 
  private:
   Agent(AgentOptions options, UniqueFd listener);
@@ -92,7 +110,10 @@ class Agent {
   Status OnFork(const Image& parent, ForkedChild child);
   // A forked child's own session (kForkHello with `nonce`), from `pid`.
   Status JoinFork(UniqueFd conn, uint64_t nonce, pid_t pid);
-  // Forgets the forked children whose pagers finished (or all).
+  // Serves the image of `pid`, another process than the program's, whose
+  // hello was checked.
+  Status ServeOther(UniqueFd conn, UniqueFd uffd, const SpaceLayout& l, pid_t pid);
+  // Forgets the forked children and other images whose pagers finished (or all).
   void ReapForks(bool all);
 
   struct Fork {
@@ -103,12 +124,17 @@ class Agent {
 
   const AgentOptions options_;
   UniqueFd listener_;
+  const Image main_;              // the program's pages, through all its images
+  pid_t main_pid_ = 0;            // the program's process; the agent thread's
   std::unique_ptr<Pager> pager_;  // the current image's; the agent thread's
   std::atomic<uint64_t> sessions_{0};
   std::atomic<uint64_t> forks_served_{0};
+  std::atomic<uint64_t> others_served_{0};
+  std::atomic<uint64_t> declined_{0};
   PagerCounters own_fork_counters_;
   std::mutex forks_mu_;
   std::vector<Fork> forks_;                      // guarded by forks_mu_
+  std::vector<Fork> others_;                     // other images (nonce 0); guarded by forks_mu_
   // Children not joined yet, by nonce: their spaces live as long as their
   // entries in forks_. Guarded by forks_mu_.
   std::unordered_map<uint64_t, RemoteSpace*> joinable_;

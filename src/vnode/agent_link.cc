@@ -50,12 +50,13 @@ Result<AgentLink*> AgentLink::Join(const char* socket_path, void (*on_helper_sta
   if (std::strlen(socket_path) >= sizeof link->path_) return InvalidArgument(std::string("agent path too long: ") + socket_path);
   std::strcpy(link->path_, socket_path);
   TS_ASSIGN_OR_RETURN(link->socket_, Connect(socket_path));
-  TS_RETURN_IF_ERROR(link->Handshake());
+  TS_ASSIGN_OR_RETURN(bool served, link->Handshake());
+  if (!served) return static_cast<AgentLink*>(nullptr);
   TS_RETURN_IF_ERROR(link->StartThreads(/*helper=*/true));
   return link;
 }
 
-Status AgentLink::Handshake() {
+Result<bool> AgentLink::Handshake() {
   TS_ASSIGN_OR_RETURN(AgentMessage config, RecvAgentMessage(socket_));
   if (config.op != AgentOp::kConfig || config.a == 0 || config.b != 4096 || config.c == 0 || config.c > (1u << 24)) {
     return ProtocolError("the agent's first message is not a usable config");
@@ -76,11 +77,22 @@ Status AgentLink::Handshake() {
     return Unavailable("the agent refused this process (it says why)");
   }
   TS_RETURN_IF_ERROR(ready.status());
+  if (ready->op == AgentOp::kLocal) {
+    // Unregistered first: an unmap of a registered range would wait for a
+    // reader of its event.
+    for (auto [p, len] : {std::pair{layout_.base, layout_.bytes()}, {layout_.staging, layout_.staging_area_bytes()}}) {
+      TS_RETURN_IF_ERROR(uffd.Unregister(p, len));
+      munmap(p, len);
+    }
+    close(socket_);
+    socket_ = -1;
+    return false;
+  }
   if (ready->op != AgentOp::kReady) return ProtocolError("the agent did not answer the hello with ready");
   uffd_.emplace(std::move(uffd));
   timeval none{};
   setsockopt(socket_, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);  // the helper waits as long as it takes
-  return Status::Ok();
+  return true;
 }
 
 Status AgentLink::StartThreads(bool helper) {

@@ -27,7 +27,8 @@ namespace tessera::vnode {
 class AgentLink {
  public:
   // `on_helper_start` runs first on the helper thread (the shim marks it so
-  // that nothing it allocates comes from the range).
+  // that nothing it allocates comes from the range). Null: the agent serves
+  // this process no memory (kLocal); it keeps its own, nothing is mapped.
   static Result<AgentLink*> Join(const char* socket_path, void (*on_helper_start)() = nullptr);
 
   const SpaceLayout& layout() const { return layout_; }
@@ -42,7 +43,8 @@ class AgentLink {
  private:
   AgentLink() = default;
   ~AgentLink() = delete;
-  Status Handshake();
+  // False: the agent answered kLocal (the areas are unmapped again).
+  Result<bool> Handshake();
   // The watchdog, and the helper (only a process that joined has one).
   Status StartThreads(bool helper);
   Status JoinAsChild();

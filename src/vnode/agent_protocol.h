@@ -12,6 +12,10 @@
 // staging block (kDrop, answered by kDropped) — and the shim's helper thread
 // does it.
 //
+// Another process of the program's that exec'd (a shell's child) says kHello
+// too, and is served from pages of its own — or told kLocal when the agent
+// serves as many as it will, and then keeps its memory local.
+//
 // A child forked without exec joins on a session of its own: it reads its
 // doorbell page (SpaceLayout::doorbell), which its pager fills with a nonce,
 // answers kConfig with kForkHello carrying that nonce, and gets kForkReady
@@ -40,9 +44,10 @@ enum class AgentOp : uint16_t {
   kMoved = 7,    // shim -> agent: token of a kMove; a = moved, b = missing (bit per page), c = errno or 0
   kForkHello = 8,  // forked child -> agent, instead of kHello: a = the nonce its doorbell page read
   kForkReady = 9,  // agent -> forked child, + the child's userfaultfd: its helper is served from now on
+  kLocal = 10,     // agent -> shim, instead of kReady: not served; run on the process's own memory
 };
 
-inline constexpr uint16_t kAgentOpLast = 9;
+inline constexpr uint16_t kAgentOpLast = 10;
 
 struct AgentMessage {
   AgentOp op = AgentOp::kConfig;

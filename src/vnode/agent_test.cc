@@ -39,11 +39,20 @@ class AgentTest : public ::testing::Test {
     agent_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void StartAgent() {
-    auto a = Agent::Start({.socket_path = path_,
-                           .pager = {.cache_bytes = kCache * stress::kPage, .counters = &counters_},
-                           .pages = kPages,
-                           .store = std::make_shared<FakeStore>(pool_, stress::kPage, 10'000, clones_)});
+  void StartAgent(bool fresh_stores = true) {
+    AgentOptions o{.socket_path = path_,
+                   .pager = {.cache_bytes = kCache * stress::kPage, .counters = &counters_},
+                   .pages = kPages,
+                   .store = std::make_shared<FakeStore>(pool_, stress::kPage, 10'000, clones_),
+                   .fork_counters = &fork_counters_};
+    if (fresh_stores) {
+      o.fresh_store = [this]() -> Result<std::unique_ptr<ImageStore>> {
+        fresh_->fetch_add(1);
+        return std::unique_ptr<ImageStore>(
+            new FakeStore(std::make_shared<FakePool>(stress::kPage), stress::kPage, 10'000, clones_));
+      };
+    }
+    auto a = Agent::Start(std::move(o));
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     agent_ = std::move(*a);
   }
@@ -88,7 +97,8 @@ class AgentTest : public ::testing::Test {
   std::string dir_, path_;
   std::shared_ptr<FakePool> pool_ = std::make_shared<FakePool>(stress::kPage);
   std::shared_ptr<std::atomic<int>> clones_ = std::make_shared<std::atomic<int>>(0);
-  PagerCounters counters_;
+  std::shared_ptr<std::atomic<int>> fresh_ = std::make_shared<std::atomic<int>>(0);
+  PagerCounters counters_, fork_counters_;
   std::unique_ptr<Agent> agent_;
 };
 
@@ -129,6 +139,54 @@ TEST_F(AgentTest, AChildThatExecsCostsNoCopyEvenIfItReadsFirst) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
   EXPECT_EQ(agent_->forks(), 5u);
   EXPECT_EQ(clones_->load(), 0);
+}
+
+TEST_F(AgentTest, AChildsPagerEndsWhenItsSocketHangsUpInsteadOfSpinning) {
+  // Each child joins on a socket of its own, which its exec closes: the
+  // hang-up keeps the pager's descriptor ready. The pager must find out at
+  // once that the memory went with it, not loop until its next probe.
+  int status = RunProgram({"forkexec"});
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  for (int i = 0; i < 1000 && agent_->live_forks() > 0; ++i) usleep(10'000);
+  ASSERT_EQ(agent_->live_forks(), 0u);
+  EXPECT_LE(fork_counters_.quiet_wakes.load(), 5u * 4) << "a few quiet wakes per child at most";
+}
+
+TEST_F(AgentTest, ProgramsExecdByItsChildrenAreServedFromPagesOfTheirOwn) {
+  // Three children exec a program that stresses the whole range under the
+  // cache limit (so it evicts) while their parent rewrites its own pages:
+  // each process checks every byte it wrote.
+  int status = RunProgram({"spawn", "3", "0"});
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(agent_->sessions(), 1u) << "the program's own pager served one image";
+  EXPECT_EQ(agent_->other_images(), 3u);
+  EXPECT_EQ(agent_->declined(), 0u);
+  EXPECT_EQ(fresh_->load(), 3) << "each evicted into a store of its own";
+  PagerStats s = Snapshot(fork_counters_, stress::kPage);
+  EXPECT_GT(s.evictions, 3 * kPages);
+  EXPECT_LE(s.peak_used_bytes, kCache * stress::kPage);
+  for (int i = 0; i < 1000 && agent_->live_other_images() > 0; ++i) usleep(10'000);
+  EXPECT_EQ(agent_->live_other_images(), 0u) << "their pagers end with them";
+}
+
+TEST_F(AgentTest, WithoutFreshStoresOtherProgramsKeepTheirMemoryLocal) {
+  agent_.reset();
+  StartAgent(/*fresh_stores=*/false);
+  int status = RunProgram({"spawn", "2", "4"});
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(agent_->other_images(), 0u);
+  EXPECT_EQ(agent_->declined(), 2u);
+  EXPECT_EQ(agent_->sessions(), 1u);
+}
+
+TEST_F(AgentTest, AChildForkedBeforeAnExecKeepsItsPagesWhileTheNewImageWrites) {
+  // The new image writes the same region its predecessor's child still reads
+  // from: the child's copy must be made before those writes land.
+  int status = RunProgram({"execkeep"});
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(agent_->sessions(), 2u);
+  EXPECT_EQ(agent_->forks(), 1u);
+  EXPECT_EQ(clones_->load(), 1);
 }
 
 TEST_F(AgentTest, ABadHelloIsRefusedAndTheNextProgramIsServed) {

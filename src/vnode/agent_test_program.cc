@@ -10,6 +10,14 @@
 //   forkexec      writes every page, then forks five children that exec
 //                 /bin/true, three at once and two after reading every page
 //                 (as python's exec does); then writes and checks its pages
+//   spawn N CODE  writes every page, then forks N children that exec this
+//                 program to run `stress` (seeds 10..), all at once, while it
+//                 rewrites and checks its own pages; each child must exit
+//                 with CODE (4: the agent kept it local)
+//   execkeep      writes every page, forks a child, then (once the child has
+//                 joined) execs itself as `overwrite`, which writes every
+//                 page anew and then lets the child check that it still sees
+//                 its own (exit 0 if it does)
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -114,6 +122,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "join: %s\n", link.status().ToString().c_str());
     return 3;
   }
+  if (*link == nullptr) return 4;  // the agent serves this process no memory
   g_link = *link;
   pthread_atfork(nullptr, nullptr, [] { g_link->OnForkChild(); });
   uint8_t* base = g_link->layout().base;
@@ -139,6 +148,55 @@ int main(int argc, char** argv) {
     }
     Write(base, pages, 1, 3);
     return Holds(base, pages, 1, 3) ? 0 : 1;
+  }
+  if (std::strcmp(argv[2], "spawn") == 0 && argc > 4) {
+    Write(base, pages, 0, 1);
+    Write(base, pages, 1, 1);
+    std::vector<pid_t> kids;
+    for (int i = 0; i < std::atoi(argv[3]); ++i) {
+      pid_t c = fork();
+      if (c == 0) {
+        std::string seed = std::to_string(10 + i);
+        execl("/proc/self/exe", argv[0], argv[1], "stress", seed.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      kids.push_back(c);
+    }
+    Write(base, pages, 1, 3);
+    bool ok = Holds(base, pages, 1, 3);
+    for (pid_t c : kids) {
+      int status = 0;
+      const bool as_told = waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == std::atoi(argv[4]);
+      if (!as_told) std::fprintf(stderr, "child %d: status %d\n", c, status);
+      ok = ok && as_told;
+    }
+    return ok && Holds(base, pages, 1, 3) ? 0 : 1;
+  }
+  if (std::strcmp(argv[2], "execkeep") == 0) {
+    Write(base, pages, 0, 1);
+    Write(base, pages, 1, 1);
+    int go[2], joined[2];
+    if (pipe(go) != 0 || pipe(joined) != 0) return 1;
+    pid_t c = fork();
+    if (c == 0) {
+      char byte;
+      close(go[1]);
+      // Its atfork handler has joined: the parent's pager settled the fork.
+      if (write(joined[1], "j", 1) != 1) _exit(1);
+      _exit(read(go[0], &byte, 1) == 1 && Holds(base, pages, 1, 1) ? 0 : 1);
+    }
+    close(go[0]);
+    char byte;
+    if (read(joined[0], &byte, 1) != 1) return 1;
+    std::string fd = std::to_string(go[1]), kid = std::to_string(c);
+    execl("/proc/self/exe", argv[0], argv[1], "overwrite", fd.c_str(), kid.c_str(), static_cast<char*>(nullptr));
+    return 1;
+  }
+  if (std::strcmp(argv[2], "overwrite") == 0 && argc > 4) {
+    Write(base, pages, 0, 7);
+    Write(base, pages, 1, 7);
+    if (write(std::atoi(argv[3]), "x", 1) != 1) return 1;
+    return Exited0(std::atoi(argv[4])) && Holds(base, pages, 7, 7) ? 0 : 1;
   }
   if (std::strcmp(argv[2], "hold") == 0) {
     for (uint64_t p = 0; p < pages; ++p) stress::Fill(base + p * stress::kPage, p, 5);

@@ -32,6 +32,7 @@ struct PagerCounters {
   std::atomic<uint64_t> evictions{0};       // pages moved out to staging
   std::atomic<uint64_t> clean_drops{0};     // evicted without a write (unchanged)
   std::atomic<uint64_t> io_errors{0};       // failed reads or writes (retried)
+  std::atomic<uint64_t> quiet_wakes{0};     // woken by a ready descriptor with nothing to do
   std::atomic<uint64_t> used_pages{0};      // local memory now, in pages
   std::atomic<uint64_t> peak_used_pages{0};
   std::mutex latency_mu;

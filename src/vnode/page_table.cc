@@ -1,11 +1,16 @@
 #include "vnode/page_table.h"
 
 #include <isa-l/crc64.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 #include <vector>
+
+#include "common/unique_fd.h"
 
 namespace tessera::vnode {
 
@@ -31,11 +36,62 @@ Result<PageTable> PageTable::Create(uint64_t pages) {
   return PageTable(static_cast<PageEntry*>(p), pages);
 }
 
+namespace {
+
+// Whether each page of [addr, addr + pages * page) ever held data: mapped or
+// swapped out, per /proc/self/pagemap (bits 63 and 62). A page that is
+// neither was never written and reads as zeros. False if it cannot be read.
+bool EverWritten(const void* addr, size_t pages, size_t page, std::vector<bool>* out) {
+  UniqueFd fd(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  std::vector<uint64_t> words(pages);
+  const off_t at = static_cast<off_t>(reinterpret_cast<uintptr_t>(addr) / page * sizeof(uint64_t));
+  const size_t want = words.size() * sizeof(uint64_t);
+  size_t got = 0;
+  while (got < want) {
+    ssize_t n = pread(fd.get(), reinterpret_cast<char*>(words.data()) + got, want - got, at + static_cast<off_t>(got));
+    if (n <= 0) return false;
+    got += static_cast<size_t>(n);
+  }
+  out->resize(pages);
+  for (size_t k = 0; k < pages; ++k) (*out)[k] = (words[k] >> 62) != 0;
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::pair<uint64_t, uint64_t>> PageTable::TouchedRuns() const {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t table_pages = (pages_ * sizeof(PageEntry) + page - 1) / page;
+  std::vector<bool> written;
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  if (!EverWritten(entries_, table_pages, page, &written)) {
+    runs.emplace_back(0, pages_);  // cannot tell: every entry
+    return runs;
+  }
+  // Table page k holds (parts of) entries [k*page / E, ((k+1)*page - 1) / E];
+  // an entry straddling two pages is visited once.
+  uint64_t next = 0;
+  for (size_t k = 0; k < table_pages; ++k) {
+    if (!written[k]) continue;
+    const uint64_t first = std::max<uint64_t>(next, k * page / sizeof(PageEntry));
+    const uint64_t end = std::min<uint64_t>(pages_, ((k + 1) * page - 1) / sizeof(PageEntry) + 1);
+    if (first >= end) continue;
+    if (!runs.empty() && runs.back().second == first) {
+      runs.back().second = end;
+    } else {
+      runs.emplace_back(first, end);
+    }
+    next = end;
+  }
+  return runs;
+}
+
 Result<PageTable> PageTable::ForkCopy() const {
   TS_ASSIGN_OR_RETURN(PageTable t, Create(pages_));
-  for (uint64_t p = 0; p < pages_; ++p) {
+  ForEachTouched([&](uint64_t p) {
     const PageEntry& e = entries_[p];
-    if (e.state == PageState::kZero) continue;  // untouched entries stay unwritten: no memory
+    if (e.state == PageState::kZero) return;  // untouched entries stay unwritten: no memory
     PageEntry& c = t.entries_[p];
     if (e.state == PageState::kResident) {
       c.state = PageState::kResident;
@@ -44,7 +100,7 @@ Result<PageTable> PageTable::ForkCopy() const {
     } else {
       c.state = PageState::kRemote;
     }
-  }
+  });
   return t;
 }
 

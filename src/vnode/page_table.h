@@ -24,6 +24,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "common/result.h"
 
@@ -81,8 +83,21 @@ class PageTable {
   PageEntry& operator[](uint64_t page) { return entries_[page]; }
   const PageEntry& operator[](uint64_t page) const { return entries_[page]; }
 
+  // Calls fn(page) once for each page whose entry may differ from kZero, in
+  // order, skipping the parts of the table never written (the kernel tells,
+  // in /proc/self/pagemap). A fork or a join then costs what the program
+  // touched, not the size of its range: 8 GiB is 2 M entries, ~20 ms a scan.
+  template <typename Fn>
+  void ForEachTouched(Fn&& fn) const {
+    for (auto [first, end] : TouchedRuns()) {
+      for (uint64_t p = first; p < end; ++p) fn(p);
+    }
+  }
+
  private:
   PageTable(PageEntry* entries, uint64_t pages) : entries_(entries), pages_(pages) {}
+  // [first, end) runs of the entries on table memory ever written.
+  std::vector<std::pair<uint64_t, uint64_t>> TouchedRuns() const;
   PageEntry* entries_;
   uint64_t pages_;
 };

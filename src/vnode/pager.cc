@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <utility>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -105,8 +106,13 @@ void PagerImpl::Quiesce() {
 
 Status PagerImpl::Step() {
   events_.clear();
+  events_.swap(later_);
   TS_RETURN_IF_ERROR(TakeCompletions());
   TS_RETURN_IF_ERROR(space_->uffd().ReadEvents(&events_));
+  if (std::exchange(woke_ready_, false) && events_.empty() && completions_.empty()) {
+    stats_.quiet_wakes.fetch_add(1, std::memory_order_relaxed);
+    TS_RETURN_IF_ERROR(space_->OnQuietWake());
+  }
   uint64_t now = NowNanos();
   for (const UffdEvent& e : events_) TS_RETURN_IF_ERROR(OnEvent(e, now));
   TS_RETURN_IF_ERROR(fetcher_.RetryInstalls());
@@ -161,10 +167,13 @@ Status PagerImpl::WaitForFault(int timeout_ms) {
   const uint64_t spin_until = NowNanos() + wait_.SpinBudgetNanos();
   do {
     int n = poll(&p, 1, 0);
+    woke_ready_ = n > 0;
     if (n != 0) return n > 0 || errno == EINTR ? Status::Ok() : Status::FromErrno(errno, "poll userfaultfd");
     sched_yield();  // a faulting thread woken on this core runs now
   } while (NowNanos() < spin_until);
-  if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR) return Status::FromErrno(errno, "poll userfaultfd");
+  const int n = poll(&p, 1, timeout_ms);
+  if (n < 0 && errno != EINTR) return Status::FromErrno(errno, "poll userfaultfd");
+  woke_ready_ = n > 0;
   return Status::Ok();
 }
 

@@ -68,7 +68,8 @@ class PagerImpl {
   Status ProbeTouched(uint64_t page);
   Status ServeParked();
   Status WaitForWork(bool busy);
-  // Spins, then sleeps, until the userfaultfd is readable or timeout_ms.
+  // Spins, then sleeps, until the userfaultfd is readable or timeout_ms;
+  // sets woke_ready_.
   Status WaitForFault(int timeout_ms);
 
   const PagerOptions options_;
@@ -90,8 +91,12 @@ class PagerImpl {
   PrefetchPlan plan_;
   std::deque<Parked> parked_;
   std::vector<UffdEvent> events_;
+  // Read while a fork settled, handled at the next step: reading them is what
+  // lets the helper's madvise (a staging drop the settling waits for) return.
+  std::vector<UffdEvent> later_;
   std::vector<SpaceCompletion> completions_;
   std::vector<Completion> done_;
+  bool woke_ready_ = false;  // the last wait ended because the space's descriptor was ready
   net::WaitPolicy wait_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};

@@ -22,6 +22,9 @@ Status PagerImpl::SettleForFork() {
   const uint64_t deadline = NowNanos() + 60'000'000'000ull;
   for (;;) {
     TS_RETURN_IF_ERROR(TakeCompletions());
+    // An event waits to be read before the thread that caused it goes on —
+    // the helper's madvise of a drained staging block among them.
+    TS_RETURN_IF_ERROR(space_->uffd().ReadEvents(&later_));
     TS_RETURN_IF_ERROR(evictor_.RetryFailed(NowNanos()));
     TS_ASSIGN_OR_RETURN(bool settled, evictor_.Settle());
     if (settled) return Status::Ok();
@@ -35,11 +38,11 @@ Status PagerImpl::SettleForFork() {
 }
 
 void PagerImpl::AdoptResident() {
-  for (uint64_t p = 0; p < pages_; ++p) {
-    if (table_[p].state != PageState::kResident) continue;
+  table_.ForEachTouched([this](uint64_t p) {
+    if (table_[p].state != PageState::kResident) return;
     ++ctx_.resident;
     policy_->Admit(table_, p, false);
-  }
+  });
   ctx_.NoteUsed();
 }
 

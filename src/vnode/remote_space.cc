@@ -183,6 +183,22 @@ Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
   return Status::Ok();
 }
 
+Status RemoteSpace::OnQuietWake() {
+  // A process that execs or exits loses its memory, then its socket closes,
+  // which keeps the epoll ready (level-triggered hang-up): without this its
+  // pager would spin until the next probe, 100 ms later.
+  TS_RETURN_IF_ERROR(Probe());
+  if (!helper_ || hung_up_) return Status::Ok();
+  pollfd p{socket_->get(), POLLRDHUP, 0};
+  if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0) {
+    // The memory lives on, but the program closed our socket: stop hearing
+    // it; the next request fails to send and says so.
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, socket_->get(), nullptr);
+    hung_up_ = true;
+  }
+  return Status::Ok();
+}
+
 bool RemoteSpace::Gone() {
   if (!Probe().ok()) return true;
   if (!helper_) return false;

@@ -65,6 +65,7 @@ class RemoteSpace final : public Space {
   bool bring_back_copies() const override { return true; }
   Result<bool> Drop(uint8_t* addr, size_t len, uint32_t token) override;
   Status TakeCompletions(std::vector<SpaceCompletion>* out) override;
+  Status OnQuietWake() override;
   bool Gone() override;
   void Fail(const Status& why) override;
 
@@ -87,6 +88,7 @@ class RemoteSpace final : public Space {
   UniqueFd epoll_;
   pid_t pid_;     // 0 for a forked child until it joins
   bool helper_;   // the socket leads to this process's helper thread
+  bool hung_up_ = false;  // the program closed the socket: it is out of the epoll
   const uint64_t nonce_;
   bool ring_pending_ = false;  // the doorbell could not be filled yet
   std::deque<AgentMessage> unsent_;  // the socket was full

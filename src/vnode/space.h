@@ -121,6 +121,10 @@ class Space {
   // Appends what completed since the last call. Unavailable once the program
   // is gone (exited, or exec'd a new image).
   virtual Status TakeCompletions(std::vector<SpaceCompletion>* out) = 0;
+  // wait_fd() was ready, yet there was nothing to take: something keeps it
+  // ready (a socket that hung up). Finds out now, rather than letting the
+  // pager spin until it asks anyway: Unavailable if the program is gone.
+  virtual Status OnQuietWake() { return Status::Ok(); }
   // After an error: true if it came from the program having gone away.
   virtual bool Gone() = 0;
   // The program cannot be served any more: says why and stops it.
