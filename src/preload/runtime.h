@@ -6,8 +6,9 @@
 //
 // Environment (set by `tessera run`):
 //   TESSERA_AGENT        the agent's socket
-//   TESSERA_OWNER_PID    set by the shim: the process the agent serves
-//                        (other processes the program starts stay local)
+//   TESSERA_OWNER_PID    set by the shim: the program's process, whose heap
+//                        counters go to the report (the other processes it
+//                        starts are served too, and counted by the agent)
 //   TESSERA_THRESHOLD    allocations below this many bytes stay local (0)
 //   TESSERA_STATS_FILE   the shared report (report.h), created by `tessera run`
 // Without TESSERA_AGENT the shim stays out of the way: every call goes to the
@@ -25,7 +26,8 @@
 namespace tessera::preload {
 
 // Starts the session with the agent from the environment; a null heap when
-// the shim is not asked to manage anything. `mark_thread_unmanaged` runs
+// the shim is not asked to manage anything, or the agent keeps this process
+// local. `mark_thread_unmanaged` runs
 // first on the helper thread.
 Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)());
 

@@ -51,7 +51,10 @@ Result<AgentLink*> AgentLink::Join(const char* socket_path, void (*on_helper_sta
   std::strcpy(link->path_, socket_path);
   TS_ASSIGN_OR_RETURN(link->socket_, Connect(socket_path));
   TS_ASSIGN_OR_RETURN(bool served, link->Handshake());
-  if (!served) return static_cast<AgentLink*>(nullptr);
+  if (!served) {
+    delete link;  // it holds nothing now
+    return static_cast<AgentLink*>(nullptr);
+  }
   TS_RETURN_IF_ERROR(link->StartThreads(/*helper=*/true));
   return link;
 }

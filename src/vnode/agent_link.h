@@ -42,7 +42,7 @@ class AgentLink {
 
  private:
   AgentLink() = default;
-  ~AgentLink() = delete;
+  ~AgentLink() = default;  // only Join's, for a link the agent declined
   // False: the agent answered kLocal (the areas are unmapped again).
   Result<bool> Handshake();
   // The watchdog, and the helper (only a process that joined has one).
