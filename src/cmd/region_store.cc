@@ -63,8 +63,7 @@ std::unique_ptr<IoQueue> RegionStore::NewQueue() { return region_->NewQueue({.de
 Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Clone() {
   const std::string name = region_->name() + "-fork" + std::to_string(made_->copies.fetch_add(1) + 1);
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Region> copy, client_.CloneRegion(region_->name(), name, leases_.lease_ms()));
-  leases_.Add(name);
-  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(copy), true, made_));
+  return Own(std::move(copy));
 }
 
 Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Fresh() {
@@ -72,8 +71,12 @@ Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Fresh() {
   const RegionOptions o{.page_size = region_->page_size(), .redundancy = region_->redundancy(), .lease_ms = leases_.lease_ms()};
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Region> fresh,
                       client_.CreateRegion(name, region_->num_pages() * region_->page_size(), o));
-  leases_.Add(name);
-  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(fresh), true, made_));
+  return Own(std::move(fresh));
+}
+
+std::unique_ptr<vnode::ImageStore> RegionStore::Own(std::unique_ptr<Region> region) {
+  leases_.Add(region->name());
+  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(region), true, made_));
 }
 
 }  // namespace tessera::cmd

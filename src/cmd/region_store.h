@@ -65,6 +65,9 @@ class RegionStore final : public vnode::ImageStore {
   Result<std::unique_ptr<vnode::ImageStore>> Fresh();
 
  private:
+  // A store that holds `region` (just made from ours) by lease and deletes it.
+  std::unique_ptr<vnode::ImageStore> Own(std::unique_ptr<Region> region);
+
   Client& client_;
   Leases& leases_;
   std::unique_ptr<Region> region_;

@@ -27,8 +27,7 @@ namespace tessera::preload {
 
 // Starts the session with the agent from the environment; a null heap when
 // the shim is not asked to manage anything, or the agent keeps this process
-// local. `mark_thread_unmanaged` runs
-// first on the helper thread.
+// local. `mark_thread_unmanaged` runs first on the helper thread.
 Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)());
 
 // In a child forked without exec: the agent serves its copy of the range

@@ -6,10 +6,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <utility>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "common/check.h"
 #include "common/clock.h"
