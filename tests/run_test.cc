@@ -143,6 +143,18 @@ TEST_F(RunTest, ChildrenThatReadThenExecCostNoCopyOfTheHeap) {
   EXPECT_EQ(s["children"]["copies"].get<uint64_t>(), 0u);
 }
 
+// Each parent of a chain of forks exits the moment its fork returns, as a
+// daemon's does: its pages must reach the child first, and `tessera run`
+// serves the last child, which outlives the program it started.
+TEST_F(RunTest, ADaemonsChildrenSeeTheirParentsMemoryAfterItLeaves) {
+  Output run = RunLikeNative("/usr/bin/python3 " + workloads_ + "/daemon_chain.py 24 4", "--cache 4M --heap 256M");
+  EXPECT_NE(run.out.find("generation 4 sees"), std::string::npos) << run.out;
+  nlohmann::json s = Stats();
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["children"]["forked"].get<uint64_t>(), 4u);
+  EXPECT_GT(s["children"]["remote_faults"].get<uint64_t>(), 0u) << "the children read evicted pages from the pool";
+}
+
 // A shell between `tessera run` and the program: bash forks a child to run
 // python (not its last command), which execs it; then it execs cat in its
 // own process. Python's memory is served from a region of its own, under the

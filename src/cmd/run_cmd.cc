@@ -264,6 +264,23 @@ int WaitSampling(pid_t pid, uint64_t* peak_rss) {
   }
 }
 
+// A process of the program's may outlive it — a daemon's parent exits as
+// soon as it has forked — and its memory is served from here: stay until the
+// last one ends, or a signal says to stop waiting (they are then stopped:
+// their pages exist nowhere else).
+void ServeSurvivors(vnode::Agent& agent, SignalWaiter& signals, const std::string& program) {
+  auto live = [&agent] { return agent.live_forks() + agent.live_other_images(); };
+  // Pagers of processes that ended with the program notice within a probe.
+  for (int i = 0; i < 50 && live() > 0; ++i) usleep(20'000);
+  if (live() == 0) return;
+  std::fprintf(stderr, "tessera run: %s exited; %zu of its processes live on, served from the pool until they end\n",
+               program.c_str(), live());
+  std::atomic<bool> stop{false};
+  signals.OnSignal([&stop] { stop.store(true); });
+  while (live() > 0 && !stop.load()) usleep(20'000);
+  signals.Disarm();
+}
+
 int ExitCodeOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -328,6 +345,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
   uint64_t peak_rss = 0;
   int status = WaitSampling(pid, &peak_rss);
   signals.Disarm();
+  ServeSurvivors(**agent, signals, o.argv[0]);
   const Children children{(*agent)->forks(), (*agent)->other_images(), (*agent)->declined()};
   agent->reset();  // the program's writes are in
   const int code = ExitCodeOf(status);

@@ -56,7 +56,11 @@ void BeforeFork() {
 }
 
 void AfterForkInParent() {
-  if (ManagedHeap* h = g_heap.load()) h->UnlockAfterFork();
+  ManagedHeap* h = g_heap.load();
+  if (h == nullptr) return;
+  h->UnlockAfterFork();
+  // Our other threads may allocate again while we wait for the agent.
+  tessera::preload::OnForkParent();
 }
 
 void AfterForkInChild() {

@@ -77,4 +77,8 @@ void OnForkChild() {
   if (g_state != nullptr) g_state->link->OnForkChild();
 }
 
+void OnForkParent() {
+  if (g_state != nullptr) g_state->link->OnForkParent();
+}
+
 }  // namespace tessera::preload

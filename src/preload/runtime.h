@@ -17,7 +17,7 @@
 // Ownership: one Runtime per process, created by the shim's constructor and
 // never destroyed (the program may touch its memory until the very end).
 // Thread-safety: StartRuntime runs once, before main; OnForkChild in a
-// forked child.
+// forked child; OnForkParent from any thread that forked.
 #pragma once
 
 #include "common/result.h"
@@ -33,5 +33,9 @@ Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)());
 // In a child forked without exec: the agent serves its copy of the range
 // (vnode::AgentLink::OnForkChild).
 void OnForkChild();
+
+// In the parent after such a fork: returns once the agent has saved what the
+// child needs of our memory (vnode::AgentLink::OnForkParent).
+void OnForkParent();
 
 }  // namespace tessera::preload

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -114,6 +115,7 @@ Status AgentLink::StartThreads(bool helper) {
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (err != 0) return Status::FromErrno(err, "start the helper threads");
+  helper_ = helper;
   return Status::Ok();
 }
 
@@ -148,6 +150,11 @@ void* AgentLink::Watchdog(void* self) {
 bool AgentLink::Serve(const AgentMessage& m) {
   const SpaceLayout& l = layout_;
   AgentMessage reply;
+  if (m.op == AgentOp::kSettled) {
+    fork_answers_.fetch_add(1);
+    syscall(SYS_futex, &fork_answers_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+    return true;
+  }
   if (m.op == AgentOp::kDrop && Within(m.a, m.b, l.staging, l.staging_bytes())) {
     syscall(SYS_madvise, m.a, m.b, MADV_DONTNEED);
     reply = {.op = AgentOp::kDropped, .token = m.token};
@@ -175,6 +182,12 @@ void AgentLink::OnForkChild() {
   // ours (until we join, the agent holds the only descriptor of ours).
   uffd_.reset();
   Status joined = JoinAsChild();
+  if (joined.code() == Code::kDataLoss) {
+    Say("tessera: stopping a forked child whose memory cannot be served: ");
+    Say(joined.ToString().c_str());
+    Say("\n");
+    syscall(SYS_kill, getpid(), SIGKILL);
+  }
   if (!joined.ok()) {
     Say("tessera: a forked child is served without eviction (it could not join: ");
     Say(joined.ToString().c_str());
@@ -184,6 +197,23 @@ void AgentLink::OnForkChild() {
     Say("tessera: a forked child cannot watch its agent; stopping it\n");
     syscall(SYS_kill, getpid(), SIGKILL);
   }
+}
+
+void AgentLink::OnForkParent() {
+  // Without a helper nothing of ours is staged: the child's pages are in the
+  // pool or in its own copy of our memory already.
+  if (!helper_) return;
+  const uint32_t ticket = fork_asks_.fetch_add(1) + 1;
+  if (!SendAgentMessage(socket_, {.op = AgentOp::kForked}).ok()) return;  // the watchdog acts on a lost agent
+  // Answers come in order, one per ask: the ticket-th answer covers our
+  // fork, whichever thread's ask it answers (agent_protocol.h).
+  for (int waited_s = 0; waited_s < 120; ++waited_s) {
+    const uint32_t seen = fork_answers_.load();
+    if (static_cast<int32_t>(seen - ticket) >= 0) return;
+    timespec second{.tv_sec = 1, .tv_nsec = 0};
+    syscall(SYS_futex, &fork_answers_, FUTEX_WAIT_PRIVATE, seen, &second, nullptr, 0);
+  }
+  Say("tessera: the agent did not confirm a fork within 120 s; going on\n");
 }
 
 Status AgentLink::JoinAsChild() {
@@ -197,6 +227,9 @@ Status AgentLink::JoinAsChild() {
   uint64_t nonce;
   std::memcpy(&nonce, l.doorbell(), sizeof nonce);
   syscall(SYS_madvise, l.doorbell(), l.page_size, MADV_DONTNEED);
+  // Zero: no pager ever rang it, and with the agent's descriptor closed our
+  // range is plain memory now — zeros, not our parent's pages.
+  if (nonce == 0) return DataLoss("no pager serves this child (its parent's memory went before the fork was settled)");
   TS_ASSIGN_OR_RETURN(int fd, Connect(path_));
   UniqueFd conn(fd);
   TS_ASSIGN_OR_RETURN(AgentMessage config, RecvAgentMessage(fd));

@@ -12,9 +12,12 @@
 //
 // Ownership: a link lives until the process ends — its threads use it until
 // then — so Join hands out a pointer no one deletes. Thread-safety: Join once
-// per process; OnForkChild in a forked child only.
+// per process; OnForkChild in a forked child only; OnForkParent from any
+// thread that forked.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -39,6 +42,10 @@ class AgentLink {
   // runs a helper and a watchdog, as its parent does; if it cannot, it is
   // served without eviction and watches the session it inherited.
   void OnForkChild();
+  // In the parent, after a fork (from an atfork handler): returns once the
+  // agent has saved what the child needs of this process's memory, so that
+  // the parent may exit or exec at once (kForked, agent_protocol.h).
+  void OnForkParent();
 
  private:
   AgentLink() = default;
@@ -63,6 +70,11 @@ class AgentLink {
   std::optional<Uffd> uffd_;
   SpaceLayout layout_;
   void (*on_helper_start_)() = nullptr;
+  bool helper_ = false;  // this process's helper runs (its moves put pages in its staging)
+  // kForked sent and kSettled received (the helper counts them), for
+  // OnForkParent's waits; futex words.
+  std::atomic<uint32_t> fork_asks_{0};
+  std::atomic<uint32_t> fork_answers_{0};
   char path_[108] = {};  // the agent's socket (sockaddr_un's limit); no allocation in a child
 };
 

@@ -2,7 +2,7 @@
 // SOCK_SEQPACKET packet:
 //
 //   message := magic:u32 = 0x31415354 ("TSA1")
-//              op:u16 (1..10, AgentOp) reserved:u16 = 0
+//              op:u16 (1..12, AgentOp) reserved:u16 = 0
 //              token:u32 reserved:u32 = 0
 //              a:u64 b:u64 c:u64 d:u64            -- 48 bytes exactly
 //

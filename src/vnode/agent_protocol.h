@@ -22,6 +22,11 @@
 // with a copy of its own userfaultfd; its helper then serves moves and drops
 // as its parent's does.
 //
+// The parent of such a fork says kForked from its own atfork handler and
+// waits for kSettled: until then the agent may still need the parent's
+// memory (pages staged there) to give the child its copy, and a parent that
+// exits at once — a daemon's — would take them along.
+//
 // Thread-safety: functions only; a socket is the caller's to serialise.
 #pragma once
 
@@ -45,9 +50,11 @@ enum class AgentOp : uint16_t {
   kForkHello = 8,  // forked child -> agent, instead of kHello: a = the nonce its doorbell page read
   kForkReady = 9,  // agent -> forked child, + the child's userfaultfd: its helper is served from now on
   kLocal = 10,     // agent -> shim, instead of kReady: not served; run on the process's own memory
+  kForked = 11,    // shim -> agent: this process forked; answer once the child's memory is saved
+  kSettled = 12,   // agent -> shim: answers a kForked
 };
 
-inline constexpr uint16_t kAgentOpLast = 10;
+inline constexpr uint16_t kAgentOpLast = 12;
 
 struct AgentMessage {
   AgentOp op = AgentOp::kConfig;

@@ -189,6 +189,26 @@ TEST_F(AgentTest, AChildForkedBeforeAnExecKeepsItsPagesWhileTheNewImageWrites) {
   EXPECT_EQ(clones_->load(), 1);
 }
 
+TEST_F(AgentTest, AChildWhoseParentLeavesTheMomentItForksIsServed) {
+  // A daemon's fork: the parent exits (or execs) as soon as fork returns,
+  // with pages of its still staged for the pool. Each child of the chain
+  // checks every page; the last says "ok". A child that could not be served
+  // is stopped by its watchdog and says nothing.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = Spawn({"orphans", "8"}, fds[1]);
+  close(fds[1]);
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(out, "ok\n");
+  EXPECT_EQ(agent_->forks(), 8u);
+}
+
 TEST_F(AgentTest, ABadHelloIsRefusedAndTheNextProgramIsServed) {
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};

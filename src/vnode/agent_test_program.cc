@@ -18,6 +18,10 @@
 //                 joined) execs itself as `overwrite`, which writes every
 //                 page anew and then lets the child check that it still sees
 //                 its own (exit 0 if it does)
+//   orphans N     writes every page, then forks a chain of N children in
+//                 which each parent exits (or execs /bin/true) the moment
+//                 its fork returns, as a daemon does; each child checks every
+//                 page and rewrites half of them, and the last prints "ok"
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -124,7 +128,7 @@ int main(int argc, char** argv) {
   }
   if (*link == nullptr) return 4;  // the agent serves this process no memory
   g_link = *link;
-  pthread_atfork(nullptr, nullptr, [] { g_link->OnForkChild(); });
+  pthread_atfork(nullptr, [] { g_link->OnForkParent(); }, [] { g_link->OnForkChild(); });
   uint8_t* base = g_link->layout().base;
   const uint64_t pages = g_link->layout().pages;
   if (std::strcmp(argv[2], "stress") == 0 && argc > 3) {
@@ -197,6 +201,27 @@ int main(int argc, char** argv) {
     Write(base, pages, 1, 7);
     if (write(std::atoi(argv[3]), "x", 1) != 1) return 1;
     return Exited0(std::atoi(argv[4])) && Holds(base, pages, 7, 7) ? 0 : 1;
+  }
+  if (std::strcmp(argv[2], "orphans") == 0 && argc > 3) {
+    Write(base, pages, 0, 1);
+    Write(base, pages, 1, 1);
+    const int n = std::atoi(argv[3]);
+    for (int g = 1; g <= n; ++g) {
+      pid_t c = fork();
+      if (c < 0) return 1;
+      if (c > 0) {
+        // Gone at once: the settle of the fork must not need this memory.
+        if (g % 2 == 0) execl("/bin/true", "true", static_cast<char*>(nullptr));
+        _exit(0);
+      }
+      if (!Holds(base, pages, 1, g)) {
+        std::printf("generation %d: wrong memory\n", g);
+        return 1;
+      }
+      Write(base, pages, 1, g + 1);
+    }
+    std::printf("ok\n");
+    return 0;
   }
   if (std::strcmp(argv[2], "hold") == 0) {
     for (uint64_t p = 0; p < pages; ++p) stress::Fill(base + p * stress::kPage, p, 5);

@@ -115,6 +115,8 @@ Status PagerImpl::Step() {
   }
   uint64_t now = NowNanos();
   for (const UffdEvent& e : events_) TS_RETURN_IF_ERROR(OnEvent(e, now));
+  // Events a settle read meanwhile (a fork among them, maybe) wait in later_.
+  if (later_.empty()) TS_RETURN_IF_ERROR(space_->ConfirmForks());
   TS_RETURN_IF_ERROR(fetcher_.RetryInstalls());
   if (!parked_.empty() || !options_.defer_writes || !options_.defer_writes()) TS_RETURN_IF_ERROR(evictor_.Run());
   TS_RETURN_IF_ERROR(ServeParked());

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "common/check.h"
@@ -105,8 +106,8 @@ Status RemoteSpace::ReadPages(std::span<uint8_t* const> from, std::span<uint8_t*
   return Status::Ok();
 }
 
-Status RemoteSpace::Send(const AgentMessage& m) {
-  ++awaited_;
+Status RemoteSpace::Send(const AgentMessage& m, bool answered) {
+  if (answered) ++awaited_;
   if (!unsent_.empty()) {
     unsent_.push_back(m);
     return Flush();
@@ -159,17 +160,24 @@ Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
   if (const uint64_t now = NowNanos(); now >= next_probe_ns_) {
     next_probe_ns_ = now + 100'000'000;
     TS_RETURN_IF_ERROR(Probe());
+    listen_ = true;  // a busy pager may never wake quiet
   }
   if (ring_pending_) TS_RETURN_IF_ERROR(Ring());
   TS_RETURN_IF_ERROR(TakeOffer());
   if (!helper_) return Status::Ok();
   TS_RETURN_IF_ERROR(Flush());
-  // Only answers come, so with none awaited there is nothing to read: a
-  // receive that would block costs a system call per step.
-  while (awaited_ > 0) {
+  // Answers come when awaited; a kForked whenever the program forks, which
+  // wakes the pager quietly (OnQuietWake) or waits for the next probe. A
+  // receive that would block costs a system call: not one per step.
+  while (awaited_ > 0 || (std::exchange(listen_, false) && !hung_up_)) {
     Result<AgentMessage> m = RecvAgentMessage(socket_->get());
     if (!m.ok() && WouldBlock(m.status())) return Status::Ok();
     if (!m.ok()) return m.status().With("the program's session");
+    if (m->op == AgentOp::kForked) {
+      ++forks_asked_;
+      continue;
+    }
+    if (awaited_ == 0) return ProtocolError("the shim answered a request never made");
     --awaited_;
     if (m->op == AgentOp::kDropped) {
       out->push_back({.kind = SpaceCompletion::Kind::kDrop, .token = m->token});
@@ -183,7 +191,14 @@ Status RemoteSpace::TakeCompletions(std::vector<SpaceCompletion>* out) {
   return Status::Ok();
 }
 
+Status RemoteSpace::ConfirmForks() {
+  for (; forks_asked_ > 0; --forks_asked_) TS_RETURN_IF_ERROR(Send({.op = AgentOp::kSettled}, /*answered=*/false));
+  return Status::Ok();
+}
+
 Status RemoteSpace::OnQuietWake() {
+  // What woke us may be a kForked: the next step reads the socket.
+  listen_ = true;
   // A process that execs or exits loses its memory, then its socket closes,
   // which keeps the epoll ready (level-triggered hang-up): without this its
   // pager would spin until the next probe, 100 ms later.

@@ -66,6 +66,7 @@ class RemoteSpace final : public Space {
   Result<bool> Drop(uint8_t* addr, size_t len, uint32_t token) override;
   Status TakeCompletions(std::vector<SpaceCompletion>* out) override;
   Status OnQuietWake() override;
+  Status ConfirmForks() override;
   bool Gone() override;
   void Fail(const Status& why) override;
 
@@ -75,7 +76,8 @@ class RemoteSpace final : public Space {
       : Space(layout, std::move(uffd)), socket_(std::move(socket)), epoll_(std::move(epoll)), pid_(pid),
         helper_(nonce == 0), nonce_(nonce) {}
   static Result<UniqueFd> Epoll(std::initializer_list<int> fds);
-  Status Send(const AgentMessage& m);
+  // `answered`: a request the helper answers (counted in awaited_).
+  Status Send(const AgentMessage& m, bool answered = true);
   Status Flush();
   // Unavailable once the program's address space is gone.
   Status Probe();
@@ -93,6 +95,8 @@ class RemoteSpace final : public Space {
   bool ring_pending_ = false;  // the doorbell could not be filled yet
   std::deque<AgentMessage> unsent_;  // the socket was full
   uint64_t awaited_ = 0;             // kMove and kDrop sent or unsent, not yet answered
+  bool listen_ = false;              // read the socket even with nothing awaited: a kForked may wait there
+  uint64_t forks_asked_ = 0;         // kForked received, not yet answered
   uint64_t next_probe_ns_ = 0;
   std::mutex offer_mu_;
   UniqueFd offered_socket_;  // guarded by offer_mu_

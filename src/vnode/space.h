@@ -125,6 +125,10 @@ class Space {
   // ready (a socket that hung up). Finds out now, rather than letting the
   // pager spin until it asks anyway: Unavailable if the program is gone.
   virtual Status OnQuietWake() { return Status::Ok(); }
+  // Every fork event read so far is settled (the child's pages are in the
+  // pool or resident in the child): lets a parent waiting to hear that go on
+  // (kForked, agent_protocol.h).
+  virtual Status ConfirmForks() { return Status::Ok(); }
   // After an error: true if it came from the program having gone away.
   virtual bool Gone() = 0;
   // The program cannot be served any more: says why and stops it.
