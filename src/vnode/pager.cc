@@ -108,15 +108,14 @@ Status PagerImpl::Step() {
   events_.clear();
   events_.swap(later_);
   TS_RETURN_IF_ERROR(TakeCompletions());
-  TS_RETURN_IF_ERROR(space_->uffd().ReadEvents(&events_));
+  TS_RETURN_IF_ERROR(ReadEvents(&events_));
   if (std::exchange(woke_ready_, false) && events_.empty() && completions_.empty()) {
     stats_.quiet_wakes.fetch_add(1, std::memory_order_relaxed);
     TS_RETURN_IF_ERROR(space_->OnQuietWake());
   }
   uint64_t now = NowNanos();
   for (const UffdEvent& e : events_) TS_RETURN_IF_ERROR(OnEvent(e, now));
-  // Events a settle read meanwhile (a fork among them, maybe) wait in later_.
-  if (later_.empty()) TS_RETURN_IF_ERROR(space_->ConfirmForks());
+  if (unsettled_forks_ == 0) TS_RETURN_IF_ERROR(space_->ConfirmForks());
   TS_RETURN_IF_ERROR(fetcher_.RetryInstalls());
   if (!parked_.empty() || !options_.defer_writes || !options_.defer_writes()) TS_RETURN_IF_ERROR(evictor_.Run());
   TS_RETURN_IF_ERROR(ServeParked());

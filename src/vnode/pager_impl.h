@@ -56,6 +56,8 @@ class PagerImpl {
   Status Step();
   Status TakeCompletions();
   Status OnEvent(const UffdEvent& e, uint64_t now);
+  // Reads the userfaultfd's events into `into`, counting forks.
+  Status ReadEvents(std::vector<UffdEvent>* into);
   Status OnFork(UniqueFd child_uffd);
   // Until every page is resident, zeros or in the pool (Evictor::Settle).
   Status SettleForFork();
@@ -94,6 +96,7 @@ class PagerImpl {
   // Read while a fork settled, handled at the next step: reading them is what
   // lets the helper's madvise (a staging drop the settling waits for) return.
   std::vector<UffdEvent> later_;
+  uint32_t unsettled_forks_ = 0;  // fork events read, their settle not done yet
   std::vector<SpaceCompletion> completions_;
   std::vector<Completion> done_;
   bool woke_ready_ = false;  // the last wait ended because the space's descriptor was ready

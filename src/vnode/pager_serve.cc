@@ -15,7 +15,21 @@ Status PagerImpl::OnFork(UniqueFd child_uffd) {
   TS_ASSIGN_OR_RETURN(PageTable table, table_.ForkCopy());
   TS_RETURN_IF_ERROR(SettleForFork());
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, space_->Fork(std::move(child_uffd)));
+  // The parent's memory is no longer needed for this child: a parent waiting
+  // to hear that (its kForked is likely in by now) may go before the child's
+  // pager is made, unless another fork read meanwhile is unsettled.
+  if (--unsettled_forks_ == 0) {
+    TS_RETURN_IF_ERROR(TakeCompletions());
+    TS_RETURN_IF_ERROR(space_->ConfirmForks());
+  }
   return options_.on_fork({std::move(space), std::move(table)});
+}
+
+Status PagerImpl::ReadEvents(std::vector<UffdEvent>* into) {
+  const size_t before = into->size();
+  TS_RETURN_IF_ERROR(space_->uffd().ReadEvents(into));
+  for (size_t i = before; i < into->size(); ++i) unsettled_forks_ += (*into)[i].kind == UffdEvent::Kind::kFork;
+  return Status::Ok();
 }
 
 Status PagerImpl::SettleForFork() {
@@ -24,7 +38,7 @@ Status PagerImpl::SettleForFork() {
     TS_RETURN_IF_ERROR(TakeCompletions());
     // An event waits to be read before the thread that caused it goes on —
     // the helper's madvise of a drained staging block among them.
-    TS_RETURN_IF_ERROR(space_->uffd().ReadEvents(&later_));
+    TS_RETURN_IF_ERROR(ReadEvents(&later_));
     TS_RETURN_IF_ERROR(evictor_.RetryFailed(NowNanos()));
     TS_ASSIGN_OR_RETURN(bool settled, evictor_.Settle());
     if (settled) return Status::Ok();

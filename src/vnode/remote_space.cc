@@ -39,6 +39,7 @@ Result<std::unique_ptr<Space>> RemoteSpace::Adopt(const SpaceLayout& layout, Uni
 }
 
 Result<std::unique_ptr<Space>> RemoteSpace::Fork(UniqueFd child_uffd) {
+  listen_ = true;  // the parent says kForked once its fork returns
   TS_ASSIGN_OR_RETURN(UniqueFd ep, Epoll({child_uffd.get()}));
   Uffd adopted = Uffd::Adopt(std::move(child_uffd), kRemoteSpaceFeatures);
   uint64_t nonce = 0;
