@@ -2,8 +2,6 @@
 // same transport and NodePool the data path uses.
 #include <atomic>
 
-#include <spdlog/spdlog.h>
-
 #include "client/node_pool.h"
 #include "client/region_impl.h"
 #include "client/version_clock.h"

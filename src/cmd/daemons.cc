@@ -3,8 +3,7 @@
 #include <fstream>
 #include <string>
 
-#include <spdlog/spdlog.h>
-
+#include "common/log.h"
 #include "common/units.h"
 #include "controller/controller.h"
 
@@ -13,14 +12,14 @@ namespace tessera::cmd {
 int RunController(const controller::Options& options, SignalWaiter& signals) {
   auto c = controller::Controller::Start(options);
   if (!c.ok()) {
-    spdlog::error("controller: {}", c.status().ToString());
+    log::Error("controller: {}", c.status().ToString());
     return 1;
   }
   signals.OnSignal([raw = c->get()] { raw->Stop(); });
-  spdlog::info("controller listening on {}", (*c)->address());
+  log::Info("controller listening on {}", (*c)->address());
   Status s = (*c)->Run();
   signals.Disarm();  // a signal's Stop() must not outlive the controller
-  if (!s.ok()) spdlog::error("controller: {}", s.ToString());
+  if (!s.ok()) log::Error("controller: {}", s.ToString());
   return s.ok() ? 0 : 1;
 }
 
@@ -45,20 +44,20 @@ int RunMemnode(const memnode::Options& options, SignalWaiter& signals) {
   if (available != 0 && options.capacity_bytes > available) {
     // Pages are populated on first write, so this only bites when the node
     // fills up: then the kernel's OOM killer, not Tessera, says no.
-    spdlog::warn("--capacity {} exceeds the {} this machine has available; the node may be killed when it fills",
-                 FormatSize(options.capacity_bytes), FormatSize(available));
+    log::Warn("--capacity {} exceeds the {} this machine has available; the node may be killed when it fills",
+              FormatSize(options.capacity_bytes), FormatSize(available));
   }
   auto m = memnode::Memnode::Start(options);
   if (!m.ok()) {
-    spdlog::error("memnode: {}", m.status().ToString());
+    log::Error("memnode: {}", m.status().ToString());
     return 1;
   }
   signals.OnSignal([raw = m->get()] { raw->Stop(); });
-  spdlog::info("memory node listening on {} with {} (controller {})", (*m)->address(),
-               FormatSize(options.capacity_bytes), options.controller.empty() ? "none" : options.controller);
+  log::Info("memory node listening on {} with {} (controller {})", (*m)->address(),
+            FormatSize(options.capacity_bytes), options.controller.empty() ? "none" : options.controller);
   Status s = (*m)->Run();
   signals.Disarm();  // a signal's Stop() must not outlive the memory node
-  if (!s.ok()) spdlog::error("memnode: {}", s.ToString());
+  if (!s.ok()) log::Error("memnode: {}", s.ToString());
   return s.ok() ? 0 : 1;
 }
 

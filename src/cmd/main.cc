@@ -1,8 +1,6 @@
 // tessera: one binary for every role. main() only parses flags and hands them
 // to the subcommand's Run function.
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "cmd/bench_cmd.h"
 #include "cmd/cluster_cmds.h"
@@ -12,8 +10,9 @@
 #include "cmd/run_file.h"
 #include "cmd/signals.h"
 #include "cmd/workload.h"
-#include "proto/redundancy.h"
+#include "common/log.h"
 #include "common/units.h"
+#include "proto/redundancy.h"
 
 namespace {
 
@@ -34,9 +33,6 @@ uint64_t Bytes(const std::string& s) { return *tessera::ParseSize(s); }
 
 int main(int argc, char** argv) {
   tessera::cmd::SignalWaiter signals;
-  // Logs go to stderr: stdout is for what a command was asked to print.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("tessera"));
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%P] %v");
   CLI::App app{"Tessera: disaggregated memory in user space"};
   app.require_subcommand(1);
   std::string controller_flag, log_level = "info";
@@ -148,7 +144,7 @@ int main(int argc, char** argv) {
   run->add_option("program", run_opts.argv, "The program and its arguments (after --)")->required();
 
   CLI11_PARSE(app, argc, argv);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  tessera::log::ToStderr(log_level);
 
   if (*ctl) {
     co.rebuild_rate_limit = Bytes(rebuild_rate);

@@ -4,9 +4,8 @@
 
 #include <cerrno>
 
-#include <spdlog/spdlog.h>
-
 #include "common/clock.h"
+#include "common/log.h"
 #include "controller/handlers.h"
 #include "controller/repair.h"
 
@@ -79,8 +78,8 @@ Result<std::unique_ptr<Controller>> Controller::Start(const Options& options) {
   c->service_ = std::make_unique<Service>(c->ctx_.get());
   TS_ASSIGN_OR_RETURN(c->server_, net::ListenTcp({.listen = options.listen, .wait = {.spin_us = 0}, .tick_ms = options.tick_ms},
                                                   c->service_.get()));
-  spdlog::info("controller at {}: {} memory node(s) and {} region(s) on record in {}", c->address(),
-               c->ctx_->state.nodes().size(), c->ctx_->state.regions().size(), options.data_dir);
+  log::Info("controller at {}: {} memory node(s) and {} region(s) on record in {}", c->address(),
+            c->ctx_->state.nodes().size(), c->ctx_->state.regions().size(), options.data_dir);
   c->Recover();
   return c;
 }
@@ -102,11 +101,11 @@ void Controller::Recover() {
     Status s = FreeRegionOnNodes(*ctx_, r);
     if (s.ok()) s = ctx_->state.DeleteRegion(r.name);
     if (s.ok()) {
-      spdlog::info("finished removing region '{}' that a crash left half-{}", r.name,
-                   r.state == RegionState::kCreating ? "created" : "deleted");
+      log::Info("finished removing region '{}' that a crash left half-{}", r.name,
+                r.state == RegionState::kCreating ? "created" : "deleted");
     } else {
-      spdlog::warn("region '{}' is still half-{}: {}", r.name,
-                   r.state == RegionState::kCreating ? "created" : "deleted", s.ToString());
+      log::Warn("region '{}' is still half-{}: {}", r.name,
+                r.state == RegionState::kCreating ? "created" : "deleted", s.ToString());
     }
   }
 }

@@ -11,9 +11,8 @@
 
 #include <cerrno>
 
-#include <spdlog/spdlog.h>
-
 #include "common/crc.h"
+#include "common/log.h"
 #include "common/unique_fd.h"
 #include "controller/meta_store.h"
 #include "proto/wire.h"
@@ -121,19 +120,19 @@ Status FileMetaStore::Replay(const proto::Bytes& log, size_t* good_bytes) {
 Status FileMetaStore::Open() {
   UniqueFd fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + path_);
-  proto::Bytes log;
+  proto::Bytes records;
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::FromErrno(errno, "read " + path_);
     if (n == 0) break;
-    log.insert(log.end(), buf, buf + n);
+    records.insert(records.end(), buf, buf + n);
   }
   size_t good = 0;
-  TS_RETURN_IF_ERROR(Replay(log, &good));
-  if (good != log.size()) {
-    spdlog::warn("{}: dropping {} bytes of a torn record at the end of the log", path_, log.size() - good);
+  TS_RETURN_IF_ERROR(Replay(records, &good));
+  if (good != records.size()) {
+    log::Warn("{}: dropping {} bytes of a torn record at the end of the log", path_, records.size() - good);
     if (::ftruncate(fd.get(), static_cast<off_t>(good)) != 0) return Status::FromErrno(errno, "ftruncate " + path_);
   }
   if (::lseek(fd.get(), 0, SEEK_END) < 0) return Status::FromErrno(errno, "lseek " + path_);

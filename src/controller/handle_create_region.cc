@@ -8,11 +8,11 @@
 // its own fragments (ctl2m::CloneFragments) and no page crosses the network.
 // A source fragment that is not ready on a live node cannot be copied: the
 // clone's is marked lost, and rebuild restores it as it does the source's.
-#include <spdlog/spdlog.h>
 
 #include <functional>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/units.h"
 #include "controller/handlers.h"
 #include "controller/placement.h"
@@ -92,7 +92,7 @@ Status Materialize(Context& ctx, RegionRecord& r, const std::function<Status()>&
     if (undo.ok()) {
       undo = ctx.state.DeleteRegion(r.name);
     }
-    if (!undo.ok()) spdlog::warn("region '{}' left in state creating: {}", r.name, undo.ToString());
+    if (!undo.ok()) log::Warn("region '{}' left in state creating: {}", r.name, undo.ToString());
     return s;
   }
   r.state = RegionState::kReady;
@@ -120,7 +120,7 @@ Result<RegionRecord> Clone(Context& ctx, const proto::c2ctl::CloneRegion& m) {
   const uint64_t source = src->second.id;
   TS_RETURN_IF_ERROR(Materialize(ctx, r, [&] { return CloneOnNodes(ctx, r, source); }));
   if (r.lease_ms > 0) ctx.lease_renewed_ns[r.name] = NowNanos();
-  spdlog::info("cloned region '{}' as '{}' (id {})", m.source, r.name, r.id);
+  log::Info("cloned region '{}' as '{}' (id {})", m.source, r.name, r.id);
   return r;
 }
 
@@ -143,8 +143,8 @@ Result<RegionRecord> Create(Context& ctx, const proto::c2ctl::CreateRegion& m) {
   TS_ASSIGN_OR_RETURN(r.id, ctx.state.NewRegionId());
   TS_RETURN_IF_ERROR(Materialize(ctx, r, [&] { return AllocateOnNodes(ctx, r); }));
   if (r.lease_ms > 0) ctx.lease_renewed_ns[r.name] = NowNanos();
-  spdlog::info("created region '{}' (id {}, {}, {}, {} fragments)", r.name, r.id,
-               FormatSize(r.num_pages * r.page_size), r.redundancy.ToString(), r.fragment_count());
+  log::Info("created region '{}' (id {}, {}, {}, {} fragments)", r.name, r.id,
+            FormatSize(r.num_pages * r.page_size), r.redundancy.ToString(), r.fragment_count());
   return r;
 }
 

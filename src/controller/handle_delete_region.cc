@@ -1,10 +1,10 @@
-#include <spdlog/spdlog.h>
 
 #include <set>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "controller/handlers.h"
 #include "proto/c2ctl.h"
 #include "proto/ctl2m.h"
@@ -19,7 +19,7 @@ Status FreeRegionOnNodes(Context& ctx, const RegionRecord& r) {
     if (!ctx.NodeAlive(node, now)) {
       // A dead node's memory went with it. One that was only cut off still
       // holds the fragments; Rejoin() clears a node that comes back.
-      spdlog::info("region '{}': memory node {} is down; nothing to free there", r.name, node);
+      log::Info("region '{}': memory node {} is down; nothing to free there", r.name, node);
       continue;
     }
     Status s = ctx.CallNode(node, proto::ctl2m::FreeRegion{r.id}, ctx.options.memnode_timeout_ms);
@@ -55,7 +55,7 @@ void HandleDeleteRegion(Context& ctx, const proto::FrameHeader& req, proto::Byte
   if (Status s = Delete(ctx, r); !s.ok()) {
     return proto::AppendErrorReply(req, s.With("delete region '" + r.name + "' (run it again to retry)"), out);
   }
-  spdlog::info("deleted region '{}' (id {})", r.name, r.id);
+  log::Info("deleted region '{}' (id {})", r.name, r.id);
   proto::AppendReply(req, proto::Empty{}, out);
 }
 
@@ -87,9 +87,9 @@ void ExpireLeases(Context& ctx) {
   for (const RegionRecord& r : expired) {
     Status s = Delete(ctx, r);
     if (s.ok()) {
-      spdlog::info("region '{}' (id {}): its lease of {} ms ran out; deleted", r.name, r.id, r.lease_ms);
+      log::Info("region '{}' (id {}): its lease of {} ms ran out; deleted", r.name, r.id, r.lease_ms);
     } else {
-      spdlog::warn("region '{}': its lease ran out, and deleting it failed (will retry): {}", r.name, s.ToString());
+      log::Warn("region '{}': its lease ran out, and deleting it failed (will retry): {}", r.name, s.ToString());
     }
   }
 }

@@ -1,6 +1,6 @@
-#include <spdlog/spdlog.h>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/units.h"
 #include "controller/handlers.h"
 #include "controller/repair.h"
@@ -17,7 +17,7 @@ void HandleRegister(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan
   if (it != nodes.end()) {
     n = it->second;
     if (n.incarnation != m->incarnation) {
-      spdlog::warn("memory node {} ({}) restarted: the fragments it held are gone", n.id, m->addr);
+      log::Warn("memory node {} ({}) restarted: the fragments it held are gone", n.id, m->addr);
     }
   } else {
     auto id = ctx.state.NewNodeId();
@@ -33,7 +33,7 @@ void HandleRegister(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan
   Status s = ctx.state.PutNode(n);
   if (!s.ok()) return proto::AppendErrorReply(req, s, out);
   ctx.conns.erase(n.id);  // its address may have changed
-  spdlog::info("memory node {} at {} registered with {}", n.id, n.addr, FormatSize(n.capacity));
+  log::Info("memory node {} at {} registered with {}", n.id, n.addr, FormatSize(n.capacity));
   proto::AppendReply(req, proto::m2ctl::RegisterReply{n.id}, out);
 }
 
@@ -45,7 +45,7 @@ void HandleHeartbeat(Context& ctx, const proto::FrameHeader& req, proto::ByteSpa
   if (known) {
     NodeRecord& n = it->second;
     uint64_t now = NowNanos();
-    if (!ctx.Alive(n, now)) spdlog::info("memory node {} at {} is back", n.id, n.addr);
+    if (!ctx.Alive(n, now)) log::Info("memory node {} at {} is back", n.id, n.addr);
     n.last_heartbeat_ns = now;
     n.reported_used = m->used;
     n.rss = m->rss;

@@ -4,8 +4,6 @@
 #include <cstring>
 #include <map>
 
-#include <spdlog/spdlog.h>
-
 #include "common/clock.h"
 #include "common/crc.h"
 #include "ec/reed_solomon.h"

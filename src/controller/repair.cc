@@ -3,9 +3,8 @@
 #include <algorithm>
 #include <set>
 
-#include <spdlog/spdlog.h>
-
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/units.h"
 #include "proto/ctl2m.h"
 
@@ -77,8 +76,8 @@ int PlaceLost(Context& ctx, RegionRecord& r, uint64_t now) {
   int placed = 0;
   for (auto& [node, req] : per_node) {
     if (Status s = ctx.CallNode(node, req, ctx.options.memnode_timeout_ms); !s.ok()) {
-      spdlog::warn("region '{}': could not place {} replacement fragment(s) on memory node {}: {}", r.name,
-                   req.fragments.size(), node, s.ToString());
+      log::Warn("region '{}': could not place {} replacement fragment(s) on memory node {}: {}", r.name,
+                req.fragments.size(), node, s.ToString());
       continue;
     }
     for (uint32_t f : frags_of[node]) {
@@ -120,7 +119,7 @@ Status PublishEpoch(Context& ctx, RegionRecord& r) {
   for (uint64_t node : holders) {
     if (!ctx.NodeAlive(node, now)) continue;
     Status s = ctx.CallNode(node, proto::ctl2m::SetEpoch{r.id, r.epoch}, 1000);
-    if (!s.ok()) spdlog::warn("region '{}': memory node {} did not take epoch {}: {}", r.name, node, r.epoch, s.ToString());
+    if (!s.ok()) log::Warn("region '{}': memory node {} did not take epoch {}: {}", r.name, node, r.epoch, s.ToString());
   }
   return Status::Ok();
 }
@@ -144,8 +143,8 @@ void DetectFailures(Context& ctx) {
   for (auto& [id, n] : ctx.state.nodes()) {
     if (ctx.Alive(n, now) || ctx.declared_dead.count(id)) continue;
     ctx.declared_dead.insert(id);
-    spdlog::warn("memory node {} at {} declared dead: no heartbeat for {} ms", id, n.addr,
-                 (now - n.last_heartbeat_ns) / 1'000'000);
+    log::Warn("memory node {} at {} declared dead: no heartbeat for {} ms", id, n.addr,
+              (now - n.last_heartbeat_ns) / 1'000'000);
     std::vector<RegionRecord> changed;
     for (const auto& [name, r] : ctx.state.regions()) {
       RegionRecord copy = r;
@@ -157,13 +156,13 @@ void DetectFailures(Context& ctx) {
         }
       }
       if (lost > 0) {
-        spdlog::warn("region '{}' lost {} fragment(s) on memory node {}", name, lost, id);
+        log::Warn("region '{}' lost {} fragment(s) on memory node {}", name, lost, id);
         changed.push_back(std::move(copy));
       }
     }
     for (RegionRecord& r : changed) {
       Status s = PublishEpoch(ctx, r);
-      if (!s.ok()) spdlog::error("region '{}': could not record lost fragments: {}", r.name, s.ToString());
+      if (!s.ok()) log::Error("region '{}': could not record lost fragments: {}", r.name, s.ToString());
     }
   }
 }
@@ -182,18 +181,18 @@ void ScheduleRebuild(Context& ctx) {
     if (placed > 0) {
       Status s = PublishEpoch(ctx, r);
       if (!s.ok()) {
-        spdlog::error("region '{}': could not record its replacement fragments: {}", name, s.ToString());
+        log::Error("region '{}': could not record its replacement fragments: {}", name, s.ToString());
         return;
       }
     }
     auto job = RebuildJob::Start(PlanFor(ctx, r, now));
     if (!job.ok()) {
-      spdlog::error("region '{}': rebuild did not start: {}", name, job.status().ToString());
+      log::Error("region '{}': rebuild did not start: {}", name, job.status().ToString());
       ctx.last_rebuild_failure_ns = now;
       return;
     }
-    spdlog::info("region '{}': rebuilding {} fragment(s), {}", name, (*job)->plan().tasks.size(),
-                 FormatSize((*job)->total_bytes()));
+    log::Info("region '{}': rebuilding {} fragment(s), {}", name, (*job)->plan().tasks.size(),
+              FormatSize((*job)->total_bytes()));
     ctx.rebuild = std::move(*job);
     ctx.rebuild_region = name;
     return;
@@ -216,17 +215,17 @@ void FinishRebuild(Context& ctx) {
   }
   if (!job->status().ok()) {
     ctx.last_rebuild_failure_ns = NowNanos();
-    spdlog::warn("region '{}': rebuild stopped after {} of {} fragment(s): {}", r.name, ready,
-                 job->plan().tasks.size(), job->status().ToString());
+    log::Warn("region '{}': rebuild stopped after {} of {} fragment(s): {}", r.name, ready,
+              job->plan().tasks.size(), job->status().ToString());
   } else {
-    spdlog::info("region '{}': rebuilt {} fragment(s), {} at {}/s{}", r.name, ready, FormatSize(job->total_bytes()),
-                 FormatSize(job->bytes_per_second()),
-                 job->unresolved_slots() ? "; " + std::to_string(job->unresolved_slots()) +
-                                               " slot(s) had no agreeing version and were left" : "");
+    log::Info("region '{}': rebuilt {} fragment(s), {} at {}/s{}", r.name, ready, FormatSize(job->total_bytes()),
+              FormatSize(job->bytes_per_second()),
+              job->unresolved_slots() ? "; " + std::to_string(job->unresolved_slots()) +
+                                            " slot(s) had no agreeing version and were left" : "");
   }
   if (ready > 0) {
     Status s = PublishEpoch(ctx, r);
-    if (!s.ok()) spdlog::error("region '{}': could not record rebuilt fragments: {}", r.name, s.ToString());
+    if (!s.ok()) log::Error("region '{}': could not record rebuilt fragments: {}", r.name, s.ToString());
   }
 }
 
@@ -242,11 +241,11 @@ void Rejoin(Context& ctx, uint64_t node_id) {
     if (s.ok()) {
       ++freed;
     } else {
-      spdlog::warn("memory node {} is back but did not drop region '{}': {}", node_id, name, s.ToString());
+      log::Warn("memory node {} is back but did not drop region '{}': {}", node_id, name, s.ToString());
     }
   }
-  spdlog::info("memory node {} is back after being declared dead; dropped its stale fragments of {} region(s)",
-               node_id, freed);
+  log::Info("memory node {} is back after being declared dead; dropped its stale fragments of {} region(s)",
+            node_id, freed);
 }
 
 }  // namespace tessera::controller

@@ -7,8 +7,7 @@
 #include <cstdio>
 #include <random>
 
-#include <spdlog/spdlog.h>
-
+#include "common/log.h"
 #include "memnode/handlers.h"
 #include "net/rpc.h"
 #include "proto/m2ctl.h"
@@ -98,7 +97,7 @@ void Memnode::HeartbeatLoop() {
                                  store_.capacity_bytes(), store_.used_bytes(), options_.domain};
       auto r = net::Call(transport, *conn, reg, 2000);
       if (r.ok()) {
-        if (node_id != r->node_id) spdlog::info("registered with controller {} as node {}", options_.controller, r->node_id);
+        if (node_id != r->node_id) log::Info("registered with controller {} as node {}", options_.controller, r->node_id);
         node_id = r->node_id;
         registered = true;
       }
@@ -110,7 +109,7 @@ void Memnode::HeartbeatLoop() {
       s = r.status();
     }
     if (!s.ok() && s.ToString() != last_error.ToString()) {
-      spdlog::warn("controller {}: {} (retrying every {} ms)", options_.controller, s.ToString(), options_.heartbeat_ms);
+      log::Warn("controller {}: {} (retrying every {} ms)", options_.controller, s.ToString(), options_.heartbeat_ms);
     }
     last_error = s;
     std::unique_lock lk(mu_);

@@ -7,9 +7,8 @@
 #include <cerrno>
 #include <unordered_map>
 
-#include <spdlog/spdlog.h>
-
 #include "common/clock.h"
+#include "common/log.h"
 #include "net/frame_buffer.h"
 #include "net/socket.h"
 #include "net/transport.h"
@@ -108,12 +107,12 @@ void TcpServer::Accept() {
   for (;;) {
     int fd = accept4(listener_.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EINTR) spdlog::warn("accept on {}: {}", address(), strerror(errno));
+      if (errno != EAGAIN && errno != EINTR) log::Warn("accept on {}: {}", address(), strerror(errno));
       return;
     }
     UniqueFd owned(fd);
     if (conns_.size() >= options_.max_connections) {
-      spdlog::warn("refusing a connection: already {} open", conns_.size());
+      log::Warn("refusing a connection: already {} open", conns_.size());
       continue;
     }
     SetNoDelay(fd).IgnoreError();  // only latency depends on it
@@ -135,7 +134,7 @@ void TcpServer::Watch(Conn* c, uint32_t events) {
   epoll_event ev{.events = events, .data = {.ptr = c}};
   int op = c->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
   if (epoll_ctl(epoll_.get(), op, c->fd.get(), &ev) < 0) {
-    spdlog::error("epoll_ctl for {}: {}", c->peer, strerror(errno));
+    log::Error("epoll_ctl for {}: {}", c->peer, strerror(errno));
   }
   c->events = events;
 }
@@ -160,7 +159,7 @@ bool TcpServer::ReadAndServe(Conn* c) {
   for (;;) {
     Result<FrameBuffer::Frame> f = c->in.Next();
     if (!f.ok()) {
-      spdlog::warn("closing connection from {}: {}", c->peer, f.status().ToString());
+      log::Warn("closing connection from {}: {}", c->peer, f.status().ToString());
       Close(c, "bad frame");
       return false;
     }
@@ -196,7 +195,7 @@ bool TcpServer::Flush(Conn* c) {
 }
 
 void TcpServer::Close(Conn* c, const std::string& why) {
-  if (!why.empty()) spdlog::debug("connection from {} closed: {}", c->peer, why);
+  if (!why.empty()) log::Debug("connection from {} closed: {}", c->peer, why);
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
   conns_.erase(c->fd.get());
 }
