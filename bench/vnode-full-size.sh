@@ -10,7 +10,7 @@
 # `bash scripts/build.sh release`.
 #
 #   bench/vnode-full-size.sh [--only "python sort sqlite fork"]
-#                            [--python-mib 2048] [--sort-mib 1024]
+#                            [--python-mib 2048] [--sort-mib 1024] [--sort-line-bytes 100]
 #                            [--sqlite-rows 12000000] [--fork-mib 512]
 #                            [--redundancy none] [--swap] [--out FILE]
 set -uo pipefail
@@ -22,6 +22,7 @@ PY=/usr/bin/python3
 ONLY="python sort sqlite fork"
 PYTHON_MIB=2048
 SORT_MIB=1024
+SORT_LINE=100  # bytes a line, newline included: records of a log or a CSV export
 SQLITE_ROWS=12000000
 FORK_MIB=512
 REDUNDANCY=none
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift 2 ;;
     --python-mib) PYTHON_MIB=$2; shift 2 ;;
     --sort-mib) SORT_MIB=$2; shift 2 ;;
+    --sort-line-bytes) SORT_LINE=$2; shift 2 ;;
     --sqlite-rows) SQLITE_ROWS=$2; shift 2 ;;
     --fork-mib) FORK_MIB=$2; shift 2 ;;
     --redundancy) REDUNDANCY=$2; shift 2 ;;
@@ -119,8 +121,7 @@ for w in $ONLY; do
   case $w in
     python) run python /dev/null $PY $WL/hash_structure.py "$PYTHON_MIB" ;;
     sort)
-      # ~26 bytes a line
-      $PY $WL/sort_input.py $(( SORT_MIB * 1024 * 1024 / 26 )) > "$TMP/sort.input"
+      $PY $WL/sort_input.py $(( SORT_MIB * 1024 * 1024 / SORT_LINE )) "$SORT_LINE" > "$TMP/sort.input"
       run sort /dev/null /usr/bin/sort -S $(( SORT_MIB * 2 ))M "$TMP/sort.input" ;;
     sqlite)
       $PY $WL/sqlite_queries.py "$SQLITE_ROWS" > "$TMP/queries.sql"
