@@ -6,7 +6,8 @@
 # workload and a table; the exit status is 1 if any output differed or a
 # run failed. With --swap (root) each also runs natively under a cgroup memory
 # limit of the local memory the tessera run used (its process's peak RSS),
-# swapping to a file the script creates and removes (cgroup v1 or v2). Takes about 20 minutes here (python alone ~10). Run after
+# swapping to a file the script creates and removes (cgroup v1 or v2). Takes about
+# 90 minutes here (python ~12, sort ~24, sqlite ~43). Run after
 # `bash scripts/build.sh release`.
 #
 #   bench/vnode-full-size.sh [--only "python sort sqlite fork"]
