@@ -181,6 +181,32 @@ size_t ManagedHeap::UsableSize(const void* p) const {
   return 0;
 }
 
+bool ManagedHeap::Resize(void* p, size_t n) {
+  if (!Owns(p) || n == 0 || n > bytes_) return false;
+  const uint32_t first = PageOf(p), want = static_cast<uint32_t>((n + kPage - 1) / kPage);
+  uint32_t have;
+  {
+    std::lock_guard lk(pages_mu_);
+    const PageMeta& m = meta_[first];
+    if (m.state != State::kLarge || m.first != first || m.pages == 0 || AddressOf(first) != p) return false;
+    have = m.pages;
+    const uint8_t mapped = m.cls;
+    if (want > have && !TakeAfter(first + have, want - have)) return false;
+    if (want < have) {
+      for (uint32_t k = first + want; k < first + have; ++k) meta_[k].state = State::kUnused;  // no lookup may hit it now
+    }
+    MarkSpan(first, want, State::kLarge, mapped == 1);
+    meta_[first].cls = mapped;
+  }
+  Account((static_cast<int64_t>(want) - have) * static_cast<int64_t>(kPage));
+  if (want >= have) return true;
+  // The tail, out of the span and in nobody's hands: discard, then free it.
+  discard_(AddressOf(first + want), size_t{have - want} * kPage);
+  std::lock_guard lk(pages_mu_);
+  ReleaseSpan(first + want, have - want);
+  return true;
+}
+
 void* ManagedHeap::MapPages(size_t bytes) {
   if (bytes == 0 || bytes > bytes_) return nullptr;
   uint32_t pages = static_cast<uint32_t>((bytes + kPage - 1) / kPage);
@@ -285,6 +311,26 @@ uint32_t ManagedHeap::TakeSpan(uint32_t pages) {
   if (total_pages_ - top_ < pages) return kNone;
   top_ += pages;
   return top_ - pages + 1;
+}
+
+bool ManagedHeap::TakeAfter(uint32_t end, uint32_t extra) {
+  if (end == top_) {
+    if (total_pages_ - top_ < extra) return false;
+    top_ += extra;
+    return true;
+  }
+  // Free spans never touch the top (ReleaseSpan sinks them into it), so
+  // what follows `end` must be one free span long enough.
+  const PageMeta& next = meta_[end];
+  if (end > top_ || next.state != State::kFree || next.first != end || next.pages < extra) return false;
+  const uint32_t more = next.pages;
+  ListRemove(&bins_[static_cast<size_t>(BinOf(more))], end);
+  meta_[end] = PageMeta{};
+  if (more > extra) {
+    MarkSpan(end + extra, more - extra, State::kFree, false);
+    ListPush(&bins_[static_cast<size_t>(BinOf(more - extra))], end + extra);
+  }
+  return true;
 }
 
 void ManagedHeap::ReleaseSpan(uint32_t first, uint32_t pages) {

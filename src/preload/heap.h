@@ -60,6 +60,11 @@ class ManagedHeap {
   void* Memalign(size_t align, size_t n);
   void Free(void* p);
   size_t UsableSize(const void* p) const;
+  // Makes the page span that starts at `p` (a large allocation or a mapping)
+  // hold `n` bytes without moving it: realloc and mremap then copy nothing.
+  // A shrunk tail is discarded and freed. False, with nothing changed, when
+  // `p` starts no such span, `n` needs no pages, or the pages after it are in use.
+  bool Resize(void* p, size_t n);
   // Zeroed, page-aligned pages (anonymous mmap).
   void* MapPages(size_t bytes);
   // Frees the pages of [p, p+len) that MapPages handed out (munmap, also of
@@ -111,6 +116,9 @@ class ManagedHeap {
   void SmallFree(uint32_t span, void* p);
   // Page spans; pages_mu_ held.
   uint32_t TakeSpan(uint32_t pages);
+  // Adds the `extra` pages after [first, end) to nothing else's use: free
+  // ones, or the untouched top. False if they are not all available.
+  bool TakeAfter(uint32_t end, uint32_t extra);
   void ReleaseSpan(uint32_t first, uint32_t pages);
   void MarkSpan(uint32_t first, uint32_t pages, State state, bool every_page);
   int BinOf(uint32_t pages) const;

@@ -83,6 +83,55 @@ TEST_F(HeapTest, MappedPagesAreZeroAndUnmapInPieces) {
   EXPECT_FALSE(heap_->UnmapPages(m, 100000));
 }
 
+TEST_F(HeapTest, ResizeGrowsIntoFollowingFreePagesAndShrinksInPlace) {
+  auto* a = static_cast<uint8_t*>(heap_->Malloc(5 * 4096));
+  ASSERT_NE(a, nullptr);
+  std::memset(a, 3, 5 * 4096);
+  // At the top: grows into untouched pages, content kept.
+  ASSERT_TRUE(heap_->Resize(a, 9 * 4096 - 100));
+  EXPECT_EQ(heap_->UsableSize(a), 9u * 4096);
+  EXPECT_EQ(heap_->live_bytes(), 9u * 4096);
+  EXPECT_EQ(a[5 * 4096 - 1], 3);
+  EXPECT_EQ(a[9 * 4096 - 1], 0);
+  // Blocked by the allocation after it: nothing changes.
+  auto* b = static_cast<uint8_t*>(heap_->Malloc(6 * 4096));
+  ASSERT_EQ(b, a + 9 * 4096);
+  EXPECT_FALSE(heap_->Resize(a, 10 * 4096));
+  EXPECT_EQ(heap_->UsableSize(a), 9u * 4096);
+  // Shrinking hands the tail back at once, discarded; a grows into it again
+  // (it is zero) and, with b freed, into b's pages and past them.
+  uint64_t before = g_discarded.load();
+  ASSERT_TRUE(heap_->Resize(a, 2 * 4096));
+  EXPECT_EQ(g_discarded.load() - before, 7u * 4096);
+  EXPECT_EQ(heap_->UsableSize(a), 2u * 4096);
+  EXPECT_EQ(a[2 * 4096 - 1], 3);
+  heap_->Free(b);
+  ASSERT_TRUE(heap_->Resize(a, 20 * 4096));
+  for (size_t i = 2 * 4096; i < 20 * 4096; i += 512) ASSERT_EQ(a[i], 0) << i;
+  EXPECT_EQ(heap_->live_bytes(), 20u * 4096);
+  // Only the start of a large span resizes.
+  void* small = heap_->Malloc(100);
+  EXPECT_FALSE(heap_->Resize(small, 8192));
+  EXPECT_FALSE(heap_->Resize(a + 4096, 8192));
+  heap_->Free(small);
+  heap_->Free(a);
+  EXPECT_EQ(heap_->live_bytes(), 0u);
+  // Everything coalesced: the whole range is one span again.
+  EXPECT_NE(heap_->MapPages(kBytes), nullptr);
+}
+
+TEST_F(HeapTest, AGrownMappingUnmapsInPiecesLikeAnyOther) {
+  auto* p = static_cast<uint8_t*>(heap_->MapPages(4 * 4096));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 9, 4 * 4096);
+  ASSERT_TRUE(heap_->Resize(p, 12 * 4096));
+  EXPECT_TRUE(heap_->UnmapPages(p + 6 * 4096, 2 * 4096));  // a piece of the grown part
+  EXPECT_TRUE(heap_->UnmapPages(p, 6 * 4096));
+  EXPECT_TRUE(heap_->UnmapPages(p + 8 * 4096, 4 * 4096));
+  EXPECT_FALSE(heap_->UnmapPages(p + 8 * 4096, 4096));
+  EXPECT_EQ(heap_->live_bytes(), 0u);
+}
+
 TEST_F(HeapTest, FullRangeFailsThenEverythingFreedCoalesces) {
   std::vector<void*> all;
   for (;;) {
@@ -98,8 +147,8 @@ TEST_F(HeapTest, FullRangeFailsThenEverythingFreedCoalesces) {
   EXPECT_NE(whole, nullptr);
 }
 
-// Threads allocate, fill, check and free objects of every size class and of
-// whole pages at random, keeping some across iterations; every byte checked.
+// Threads allocate, fill, check, resize and free objects of every size class
+// and of whole pages at random, keeping some across iterations; every byte checked.
 TEST_F(HeapTest, ConcurrentAllocationsNeverOverlap) {
   constexpr int kThreads = 8;
   std::atomic<int> bad{0};
@@ -127,6 +176,13 @@ TEST_F(HeapTest, ConcurrentAllocationsNeverOverlap) {
             if (live[i].p[k] != live[i].tag) bad.fetch_add(1);
           }
           if (live[i].p[live[i].n - 1] != live[i].tag) bad.fetch_add(1);
+          // Large blocks sometimes grow or shrink in place instead (realloc).
+          size_t to = 16385 + rng() % 200000;
+          if (live[i].n > 16384 && rng() % 2 == 0 && heap_->Resize(live[i].p, to)) {
+            live[i].n = to;
+            std::memset(live[i].p, live[i].tag, to);
+            continue;
+          }
           heap_->Free(live[i].p);
           live[i] = live.back();
           live.pop_back();

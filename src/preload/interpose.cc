@@ -151,6 +151,9 @@ __attribute__((visibility("default"))) void* realloc(void* p, size_t n) {
   }
   size_t have = owner->UsableSize(p);
   if (n <= have && n >= have / 2) return p;
+  // A buffer grown a little at a time (a shell reading a command's output)
+  // would otherwise be copied whole at every page it gains.
+  if (have > ManagedHeap::kMaxSmall && n > ManagedHeap::kMaxSmall && owner->Resize(p, n)) return p;
   void* q = malloc(n);
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, n < have ? n : have);
@@ -243,7 +246,10 @@ __attribute__((visibility("default"))) void* mremap(void* old, size_t old_len, s
     }
     return MmapResult(syscall(SYS_mremap, old, old_len, new_len, flags, new_addr));
   }
-  // Managed pages move by copy: shrink in place, grow elsewhere.
+  // Shrink in place; grow in place when the pages after a whole mapping are
+  // free, else by copy to new pages.
+  const size_t old_bytes = (old_len + ManagedHeap::kPage - 1) / ManagedHeap::kPage * ManagedHeap::kPage;
+  if (new_len > old_len && h->UsableSize(old) == old_bytes && h->Resize(old, new_len)) return old;
   if (new_len <= old_len) {
     size_t keep = (new_len + ManagedHeap::kPage - 1) / ManagedHeap::kPage * ManagedHeap::kPage;
     if (keep < old_len && !h->UnmapPages(static_cast<char*>(old) + keep, old_len - keep)) {

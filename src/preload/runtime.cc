@@ -59,11 +59,14 @@ Result<ManagedHeap*> StartRuntime(void (*mark_thread_unmanaged)()) {
   std::string me = std::to_string(getpid());
   const char* owner = Env("TESSERA_OWNER_PID");
   const bool program = owner == nullptr || me == owner;
-  if (owner == nullptr) setenv("TESSERA_OWNER_PID", me.c_str(), 1);
   auto st = std::make_unique<State>();
   if (const char* f = Env("TESSERA_STATS_FILE"); f != nullptr && program) {
     TS_ASSIGN_OR_RETURN(st->report, MapReport(f));
   }
+  // Last: a program may bring its own getenv and setenv (bash does), and
+  // bash's getenv, once its setenv has run, no longer sees the environment
+  // it was started with.
+  if (owner == nullptr) setenv("TESSERA_OWNER_PID", me.c_str(), 1);
   TS_ASSIGN_OR_RETURN(st->link, vnode::AgentLink::Join(agent, mark_thread_unmanaged));
   if (st->link == nullptr) return static_cast<ManagedHeap*>(nullptr);  // the agent serves as many as it will
   const vnode::SpaceLayout& l = st->link->layout();

@@ -15,13 +15,7 @@ Status PagerImpl::OnFork(UniqueFd child_uffd) {
   TS_ASSIGN_OR_RETURN(PageTable table, table_.ForkCopy());
   TS_RETURN_IF_ERROR(SettleForFork());
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Space> space, space_->Fork(std::move(child_uffd)));
-  // The parent's memory is no longer needed for this child: a parent waiting
-  // to hear that (its kForked is likely in by now) may go before the child's
-  // pager is made, unless another fork read meanwhile is unsettled.
-  if (--unsettled_forks_ == 0) {
-    TS_RETURN_IF_ERROR(TakeCompletions());
-    TS_RETURN_IF_ERROR(space_->ConfirmForks());
-  }
+  --unsettled_forks_;  // Step answers the parent's kForked once none is left
   return options_.on_fork({std::move(space), std::move(table)});
 }
 
