@@ -12,6 +12,8 @@ packages=(
   libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # baselines the benchmark compares against
   memcached
+  # the control plane across hosts; tests start their own members
+  etcd-server
   # used by the scripts; python3 and sqlite3 are unmodified programs the quick
   # start and the tests run under `tessera run`
   procps iproute2 python3 sqlite3
@@ -33,7 +35,10 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
-# Debian starts a system memcached on install; the benchmark runs its own.
-if command -v service >/dev/null && service memcached status >/dev/null 2>&1; then
-  service memcached stop >/dev/null 2>&1 || true
-fi
+# Debian starts a system memcached and etcd on install (where systemd runs);
+# the benchmark and the tests run their own, on ports of their choosing.
+for svc in memcached etcd; do
+  if command -v service >/dev/null && service "$svc" status >/dev/null 2>&1; then
+    service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a component includes a header from a component above it.
 # The order, lowest first: common <- proto <- net <- {memnode, controller, client},
+# common <- ctlplane,
 # and common <- ec <- {controller, client}
 # <- client <- vnode <- preload; <- bench <- cmd. memnode, controller and client may not
 # include each other.
@@ -8,6 +9,7 @@ set -euo pipefail
 root=${1:-.}
 declare -A allowed=(
   [common]="common"
+  [ctlplane]="common ctlplane"
   [proto]="common proto"
   [net]="common proto net"
   [ec]="common ec"
