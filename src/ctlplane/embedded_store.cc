@@ -135,12 +135,16 @@ bool EmbeddedStore::ApplyDelete(const std::string& key, Revision rev) {
   return true;
 }
 
+void EmbeddedStore::Watcher::Queue(Revision rev, const WatchEvent& event) {
+  // One batch per revision: a transaction's changes arrive together.
+  if (pending.empty() || pending.back().events.back().kv.mod_revision != rev) pending.emplace_back();
+  pending.back().events.push_back(event);
+}
+
 void EmbeddedStore::Record(Revision rev, WatchEvent event) {
   for (auto& [id, w] : watchers_) {
     if (w.ended || !event.kv.key.starts_with(w.prefix)) continue;
-    // One batch per revision: a transaction's changes arrive together.
-    if (w.pending.empty() || w.pending.back().events.back().kv.mod_revision != rev) w.pending.emplace_back();
-    w.pending.back().events.push_back(event);
+    w.Queue(rev, event);
   }
   history_.push_back({rev, std::move(event)});
   while (history_.size() > options_.history_events) {
@@ -229,8 +233,7 @@ Result<std::unique_ptr<Watch>> EmbeddedStore::WatchPrefix(const std::string& pre
   } else if (start_revision != 0) {
     for (const Change& c : history_) {
       if (c.revision < start_revision || !c.event.kv.key.starts_with(prefix)) continue;
-      if (w.pending.empty() || w.pending.back().events.back().kv.mod_revision != c.revision) w.pending.emplace_back();
-      w.pending.back().events.push_back(c.event);
+      w.Queue(c.revision, c.event);
     }
   }
   lk.unlock();

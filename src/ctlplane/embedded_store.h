@@ -68,6 +68,7 @@ class EmbeddedStore final : public Store {
     std::function<void(WatchBatch)> callback;
     std::deque<WatchBatch> pending;
     bool ended = false;  // its last batch, an error, is pending or delivered
+    void Queue(Revision rev, const WatchEvent& event);
   };
   struct Change {
     Revision revision = 0;
