@@ -102,7 +102,7 @@ Result<std::vector<Case>> RunBaselines(const BenchOptions& o, int connections, d
   return cases;
 }
 
-int Fail(const Status& s) {
+int FailBench(const Status& s) {
   std::fprintf(stderr, "tessera bench: %s\n", s.ToString().c_str());
   return 1;
 }
@@ -124,20 +124,20 @@ int RunBench(const BenchOptions& o) {
     Progress(o.json, "starting a local cluster of " + std::to_string(o.memnodes) + " memory nodes");
     auto c = LocalCluster::Start({.memnodes = o.memnodes, .capacity_bytes = 1ull << 30,
                                    .memnode_spin_us = o.memnode_spin_us});
-    if (!c.ok()) return Fail(c.status());
+    if (!c.ok()) return FailBench(c.status());
     cluster = std::move(*c);
     controller = cluster->controller_address();
   }
   auto client = Client::Connect({.controller = controller, .spin_us = o.client_spin_us});
-  if (!client.ok()) return Fail(client.status());
+  if (!client.ok()) return FailBench(client.status());
   auto status = (*client)->GetClusterStatus();
   int nodes = status.ok() ? static_cast<int>(status->nodes.size()) : o.memnodes;
   auto cases = RunTessera(**client, o, seconds);
-  if (!cases.ok()) return Fail(cases.status());
+  if (!cases.ok()) return FailBench(cases.status());
   client->reset();
   cluster.reset();  // the baselines run on a quiet machine, as Tessera did
   auto base = RunBaselines(o, nodes, seconds);
-  if (!base.ok()) return Fail(base.status());
+  if (!base.ok()) return FailBench(base.status());
   std::vector<Case> all = *cases;
   all.insert(all.end(), base->begin(), base->end());
 

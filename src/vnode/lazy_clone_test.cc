@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "vnode/fake_queue.h"
+#include "vnode/stress.h"
 
 namespace tessera::vnode {
 namespace {
 
-constexpr size_t kPage = 4096, kKeep = 2;
+using stress::kPage;
+constexpr size_t kKeep = 2;
 
 // A parent image with one child forked from it. The child's beacon is a page
 // of this process registered with a userfaultfd of its own, so the child

@@ -6,11 +6,12 @@
 #include <vector>
 
 #include "vnode/fake_queue.h"
+#include "vnode/stress.h"
 
 namespace tessera::vnode {
 namespace {
 
-constexpr size_t kPage = 4096;
+using stress::kPage;
 
 class LazyFreshTest : public ::testing::Test {
  protected:
