@@ -31,7 +31,7 @@ echo "=== fuzz: build"
 bash scripts/build.sh fuzz --target fuzz_all
 echo "=== fuzz: run"
 log=$(mktemp)
-bash fuzz/run.sh build/fuzz/fuzz "${FUZZ_SECONDS:-20}" | tee "$log"
+bash fuzz/run.sh build/fuzz/fuzz "${FUZZ_SECONDS:-10}" | tee "$log"
 targets=$(grep -c "executed_units" "$log")
 rm -f "$log"
 echo "tests: $((passed + targets)) passed, 0 failed"

@@ -59,7 +59,7 @@ InProcessCluster::~InProcessCluster() {
 
 void InProcessCluster::StartController(const std::string& listen) {
   controller::Options co{.listen = listen, .data_dir = data_dir_, .node_timeout_ms = options_.node_timeout_ms,
-                         .pages_per_stripe = options_.pages_per_stripe};
+                         .pages_per_stripe = options_.pages_per_stripe, .rebuild_delay_ms = options_.rebuild_delay_ms};
   auto c = controller::Controller::Start(co);
   CHECK(c.ok()) << c.status().ToString();
   controller_ = std::move(*c);

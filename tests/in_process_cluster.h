@@ -22,6 +22,7 @@ struct ClusterOptions {
   uint32_t pages_per_stripe = 16;
   uint32_t heartbeat_ms = 100;
   uint32_t node_timeout_ms = 2000;
+  uint32_t rebuild_delay_ms = 0;
 };
 
 class InProcessCluster {

@@ -73,12 +73,12 @@ class RunTest : public ::testing::Test {
 };
 
 TEST_F(RunTest, PythonHashesAStructureFourTimesTheCacheExactlyAsNatively) {
-  Output run = RunLikeNative("/usr/bin/python3 " + workloads_ + "/hash_structure.py 64", "--cache 16M");
+  Output run = RunLikeNative("/usr/bin/python3 " + workloads_ + "/hash_structure.py 32", "--cache 8M");
   EXPECT_NE(run.err.find("exited with status 0"), std::string::npos) << run.err;
   nlohmann::json s = Stats();
   ASSERT_TRUE(s.is_object());
-  EXPECT_LE(s["cache_peak_bytes"].get<uint64_t>(), 16u << 20);
-  EXPECT_GE(s["heap_peak_bytes"].get<uint64_t>(), 64u << 20);  // four times the cache
+  EXPECT_LE(s["cache_peak_bytes"].get<uint64_t>(), 8u << 20);
+  EXPECT_GE(s["heap_peak_bytes"].get<uint64_t>(), 32u << 20);  // four times the cache
   EXPECT_GT(s["pages_written"].get<uint64_t>(), 0u);
   EXPECT_GT(s["pages_read"].get<uint64_t>(), 0u);
   EXPECT_EQ(s["io_errors"].get<uint64_t>(), 0u);
@@ -196,13 +196,13 @@ TEST_F(RunTest, AShellsStringFiveTimesTheCacheGrowsWhereItLies) {
 // minute (debug) to publish each new map, and rebuilds in small rounds —
 // a scaling problem of its own (doc/notes/2026-11-25-vnode-pipeline.md).
 TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) {
-  const std::string script = "/usr/bin/python3 " + workloads_ + "/hash_structure.py 64";
+  const std::string script = "/usr/bin/python3 " + workloads_ + "/hash_structure.py 32";
   Output native = Shell(script, dir_);
   ASSERT_EQ(native.exit_code, 0) << native.err;
   const std::string d = dir_;
   const std::string sh =
       UpScript() +
-      "($B run --controller $ADDR --heap 256M --cache 16M -- " + script + " > " + d + "/out 2> " + d + "/err; echo $? > " + d + "/rc) & RUN=$!\n"
+      "($B run --controller $ADDR --heap 256M --cache 8M -- " + script + " > " + d + "/out 2> " + d + "/err; echo $? > " + d + "/rc) & RUN=$!\n"
       "for i in $(seq 100); do grep -q 'created region' " + d + "/up.log && break; sleep 0.1; done\n"
       "sleep 2\n"
       "VICTIM=$(pgrep -f \"memnode --listen [^ ]* --controller $ADDR\" | head -1)\n"

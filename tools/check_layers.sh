@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a component includes a header from a component above it.
 # The order, lowest first: common <- proto <- net <- {memnode, controller, client},
-# common <- ctlplane,
+# common <- ctlplane <- {memnode, controller},
 # and common <- ec <- {controller, client}
 # <- client <- vnode <- preload; <- bench <- cmd. memnode, controller and client may not
 # include each other.
@@ -13,8 +13,8 @@ declare -A allowed=(
   [proto]="common proto"
   [net]="common proto net"
   [ec]="common ec"
-  [memnode]="common proto net memnode"
-  [controller]="common proto net ec controller"
+  [memnode]="common proto net ctlplane memnode"
+  [controller]="common proto net ec ctlplane controller"
   [client]="common proto net ec client tessera"
   [vnode]="common net tessera vnode"
   [preload]="common tessera vnode preload"

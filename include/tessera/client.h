@@ -33,6 +33,8 @@
 namespace tessera {
 
 struct ClientOptions {
+  // The controllers, "host:port[,host:port...]": requests go to the one that
+  // leads, found by trying each in turn (the others are standbys).
   std::string controller = "127.0.0.1:7070";
   // How long a page I/O or control request may take before it fails.
   int timeout_ms = 10000;

@@ -1,11 +1,15 @@
-// ClientImpl: tessera::Client — control requests to the controller over the
-// same transport and NodePool the data path uses.
+// ClientImpl: tessera::Client — control requests to the leading controller
+// over the same transport and NodePool the data path uses.
 #include <atomic>
+#include <chrono>
+#include <thread>
+#include <type_traits>
 
 #include "client/node_pool.h"
 #include "client/region_impl.h"
 #include "client/version_clock.h"
 #include "common/check.h"
+#include "net/controller_list.h"
 #include "net/rpc.h"
 #include "proto/c2ctl.h"
 #include "tessera/client.h"
@@ -16,8 +20,8 @@ namespace {
 
 class ClientImpl final : public Client {
  public:
-  ClientImpl(const ClientOptions& o, std::unique_ptr<net::ClientTransport> t)
-      : options_(o), pool_(std::move(t), o.retry_down_ms) {}
+  ClientImpl(const ClientOptions& o, net::ControllerList controllers, std::unique_ptr<net::ClientTransport> t)
+      : options_(o), controllers_(std::move(controllers)), pool_(std::move(t), o.retry_down_ms) {}
   ~ClientImpl() override {
     CHECK(live_regions_.load() == 0) << "a Client destroyed while " << live_regions_.load()
                                      << " of its Regions are alive: destroy them first";
@@ -80,12 +84,38 @@ class ClientImpl final : public Client {
   }
 
  private:
+  // Asking twice is harmless: these may be sent again after a connection
+  // broke with the request in flight.
+  template <typename Req>
+  static constexpr bool kIdempotent =
+      std::is_same_v<Req, proto::c2ctl::OpenRegion> || std::is_same_v<Req, proto::c2ctl::ListRegions> ||
+      std::is_same_v<Req, proto::c2ctl::ClusterStatus> || std::is_same_v<Req, proto::c2ctl::RenewLeases>;
+
+  // Sends `req` to the leading controller. One that is down or a standby
+  // (NotLeader: it did nothing) is passed over for the next; a round with no
+  // leader waits a little for a fail-over to finish, until timeout_ms.
   template <typename Req>
   Result<typename Req::Reply> Control(const Req& req) {
-    auto conn = pool_.Get(options_.controller, /*probe=*/true);
-    if (!conn.ok()) return Unavailable("controller at " + options_.controller + " is unreachable: " +
-                                       conn.status().message());
-    return net::Call(pool_.transport(), **conn, req, options_.timeout_ms);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+    for (size_t tried = 1;; ++tried) {
+      const std::string addr = controllers_.current();
+      Status failed;
+      auto conn = pool_.Get(addr, /*probe=*/true);
+      if (conn.ok()) {
+        auto reply = net::Call(pool_.transport(), **conn, req, options_.timeout_ms);
+        const bool undone = !reply.ok() && reply.status().code() == Code::kNotLeader;
+        if (reply.ok() || !(undone || (kIdempotent<Req> && (*conn)->broken()))) return reply;
+        failed = reply.status();
+      } else {
+        failed = Unavailable("controller at " + addr + " is unreachable: " + conn.status().message());
+      }
+      controllers_.Next(addr);
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status(failed.code(), "no controller of " + controllers_.text() + " answered as the leader within " +
+                                         std::to_string(options_.timeout_ms) + " ms; the last: " + failed.message());
+      }
+      if (tried % controllers_.size() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
 
   // The controller checks names fully; this keeps the encoder's limit.
@@ -115,6 +145,7 @@ class ClientImpl final : public Client {
 
   std::atomic<int> live_regions_{0};  // Regions handed out and not yet destroyed
   ClientOptions options_;
+  net::ControllerList controllers_;
   NodePool pool_;
   VersionClock clock_;
 };
@@ -125,7 +156,8 @@ class ClientImpl final : public Client {
 Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   TS_ASSIGN_OR_RETURN(auto transport, net::NewTcpClientTransport({.wait = {.spin_us = options.spin_us},
                                                                    .connect_timeout_ms = options.timeout_ms}));
-  auto c = std::make_unique<client::ClientImpl>(options, std::move(transport));
+  TS_ASSIGN_OR_RETURN(auto controllers, net::ControllerList::Parse(options.controller));
+  auto c = std::make_unique<client::ClientImpl>(options, std::move(controllers), std::move(transport));
   TS_RETURN_IF_ERROR(c->Ping());
   return std::unique_ptr<Client>(std::move(c));
 }

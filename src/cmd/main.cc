@@ -41,11 +41,24 @@ int main(int argc, char** argv) {
   tessera::controller::Options co;
   auto* ctl = app.add_subcommand("controller", "Run the controller (global memory manager) in the foreground");
   ctl->add_option("--listen", co.listen, "Address to listen on")->capture_default_str();
-  ctl->add_option("--data-dir", co.data_dir, "Directory for the metadata log")->capture_default_str();
+  ctl->add_option("--data-dir", co.data_dir, "Directory for the embedded store's log (without --etcd)")
+      ->capture_default_str();
+  ctl->add_option("--etcd", co.etcd, "etcd client endpoints host:port[,...]: keep the cluster's state there, "
+                                     "with any number of controllers of which one leads")
+      ->delimiter(',');
+  ctl->add_option("--advertise", co.advertise, "Address clients and memory nodes use (default: the bound address)");
+  ctl->add_option("--leader-ttl", co.leader_ttl_s, "Seconds a silent leader keeps leading before a standby takes over")
+      ->check(CLI::Range(1, 60))->capture_default_str();
+  ctl->add_option("--member-ttl", co.member_ttl_s,
+                  "With --etcd: seconds a memory node killed or cut off stays alive before its rebuild starts")
+      ->check(CLI::Range(1, 60))->capture_default_str();
   ctl->add_option("--node-timeout-ms", co.node_timeout_ms, "Declare a node dead after this silence")
       ->capture_default_str();
   ctl->add_option("--pages-per-stripe", co.pages_per_stripe, "Placement unit in pages")
       ->check(CLI::Range(1u, 1u << 20))->capture_default_str();
+  ctl->add_option("--rebuild-delay-ms", co.rebuild_delay_ms,
+                  "Wait this long after a node is declared dead before rebuilding its fragments elsewhere")
+      ->capture_default_str();
   std::string rebuild_rate = "0";
   ctl->add_option("--rebuild-rate", rebuild_rate, "Cap on rebuild traffic per second, e.g. 200M (0: none)")
       ->check(SizeValidator())->capture_default_str();
@@ -55,7 +68,7 @@ int main(int argc, char** argv) {
   auto* mem = app.add_subcommand("memnode", "Run a memory node in the foreground");
   mem->add_option("--listen", mo.listen, "Address to listen on")->capture_default_str();
   mem->add_option("--advertise", mo.advertise, "Address clients should use (default: the bound address)");
-  mem->add_option("--controller", mo.controller, "Controller address")->required();
+  mem->add_option("--controller", mo.controller, "Controller addresses host:port[,...] (one leads)")->required();
   mem->add_option("--capacity", mem_capacity, "DRAM this node may hand out")->check(SizeValidator())
       ->capture_default_str();
   mem->add_option("--heartbeat-ms", mo.heartbeat_ms, "Heartbeat interval")->capture_default_str();
@@ -79,12 +92,12 @@ int main(int argc, char** argv) {
 
   bool json = false;
   auto* status = app.add_subcommand("status", "Show memory nodes, capacity and regions");
-  status->add_option("--controller", controller_flag, "Controller address (default: the running 'tessera up')");
+  status->add_option("--controller", controller_flag, "Controller addresses host:port[,...] (default: the running 'tessera up')");
   status->add_flag("--json", json, "Machine-readable output");
 
   auto* region = app.add_subcommand("region", "Create, list and remove regions");
   region->require_subcommand(1);
-  region->add_option("--controller", controller_flag, "Controller address (default: the running 'tessera up')");
+  region->add_option("--controller", controller_flag, "Controller addresses host:port[,...] (default: the running 'tessera up')");
   std::string region_name, region_size;
   tessera::RegionOptions region_opts{.redundancy = "ec:4+2"};
   auto* rcreate = region->add_subcommand("create", "Create a region");

@@ -20,6 +20,7 @@ std::string_view CodeName(Code code) {
     case Code::kCancelled: return "cancelled";
     case Code::kStaleMap: return "stale map";
     case Code::kDataLoss: return "data lost";
+    case Code::kNotLeader: return "not the leader";
   }
   return "unknown error";
 }

@@ -31,6 +31,7 @@ enum class Code : uint16_t {
   kCancelled = 11,
   kStaleMap = 12,        // the caller's region map is older than the node's
   kDataLoss = 13,        // too few fragments of a page survive to rebuild it
+  kNotLeader = 14,       // a standby controller: the request was not carried out; ask another
 };
 
 // Returns a stable lower-case name such as "not found".
@@ -75,6 +76,7 @@ inline Status Internal(std::string m) { return Status(Code::kInternal, std::move
 inline Status Cancelled(std::string m) { return Status(Code::kCancelled, std::move(m)); }
 inline Status StaleMap(std::string m) { return Status(Code::kStaleMap, std::move(m)); }
 inline Status DataLoss(std::string m) { return Status(Code::kDataLoss, std::move(m)); }
+inline Status NotLeader(std::string m) { return Status(Code::kNotLeader, std::move(m)); }
 
 }  // namespace tessera
 

@@ -86,12 +86,32 @@ uint32_t RegionRecord::StripePages(uint64_t s) const {
   return static_cast<uint32_t>(left < pages_per_stripe ? left : pages_per_stripe);
 }
 
+Result<std::vector<ctlplane::KeyValue>> ClusterState::List(const std::string& what) {
+  TS_ASSIGN_OR_RETURN(ctlplane::RangeResult r, store_->GetPrefix(prefix_ + what));
+  return std::move(r.kvs);
+}
+
+Status ClusterState::Write(ctlplane::Op op) {
+  op.key = prefix_ + op.key;
+  std::vector<ctlplane::Compare> compares;
+  if (fence_) compares.push_back(*fence_);
+  TS_ASSIGN_OR_RETURN(ctlplane::TxnResult r, store_->Txn(compares, {std::move(op)}, {}));
+  if (!r.succeeded) {
+    fenced_out_ = true;
+    return NotLeader("this controller no longer leads: its election key is gone, so another may");
+  }
+  return Status::Ok();
+}
+
 Status ClusterState::Load(uint64_t now_ns) {
-  TS_ASSIGN_OR_RETURN(auto nodes, store_->List("node/"));
-  for (auto& [key, value] : nodes) {
-    json j = json::parse(value, nullptr, false);
+  nodes_.clear();
+  regions_.clear();
+  next_node_id_ = next_region_id_ = 1;
+  TS_ASSIGN_OR_RETURN(auto nodes, List("node/"));
+  for (const ctlplane::KeyValue& kv : nodes) {
+    json j = json::parse(kv.value, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("id") || !j.contains("addr")) {
-      return Corruption("node record " + key + " is damaged");
+      return Corruption("node record " + kv.key + " is damaged");
     }
     NodeRecord n;
     n.id = j.value("id", uint64_t{0});
@@ -102,42 +122,46 @@ Status ClusterState::Load(uint64_t now_ns) {
     n.last_heartbeat_ns = now_ns;
     nodes_[n.id] = n;
   }
-  TS_ASSIGN_OR_RETURN(auto regions, store_->List("region/"));
-  for (auto& [key, value] : regions) {
-    TS_ASSIGN_OR_RETURN(RegionRecord r, RegionFromJson(value));
+  TS_ASSIGN_OR_RETURN(auto regions, List("region/"));
+  for (const ctlplane::KeyValue& kv : regions) {
+    TS_ASSIGN_OR_RETURN(RegionRecord r, RegionFromJson(kv.value));
     regions_[r.name] = std::move(r);
   }
-  TS_ASSIGN_OR_RETURN(auto meta, store_->List("meta/"));
-  for (auto& [key, value] : meta) {
-    uint64_t v = std::strtoull(value.c_str(), nullptr, 10);
-    if (key == "meta/next_node_id") next_node_id_ = v;
-    if (key == "meta/next_region_id") next_region_id_ = v;
+  TS_ASSIGN_OR_RETURN(auto meta, List("meta/"));
+  for (const ctlplane::KeyValue& kv : meta) {
+    uint64_t v = std::strtoull(kv.value.c_str(), nullptr, 10);
+    if (kv.key == prefix_ + "meta/next_node_id") next_node_id_ = v;
+    if (kv.key == prefix_ + "meta/next_region_id") next_region_id_ = v;
   }
   return Status::Ok();
 }
 
 Result<uint64_t> ClusterState::NextId(const std::string& key, uint64_t* counter) {
   uint64_t id = (*counter)++;
-  TS_RETURN_IF_ERROR(store_->Put(key, std::to_string(*counter)));
+  Status s = Write(ctlplane::Op::Put(key, std::to_string(*counter)));
+  if (!s.ok()) {
+    --*counter;
+    return s;
+  }
   return id;
 }
 
 Status ClusterState::PutNode(const NodeRecord& n) {
   json j = {{"id", n.id}, {"addr", n.addr}, {"capacity", n.capacity}, {"incarnation", n.incarnation},
             {"domain", n.domain}};
-  TS_RETURN_IF_ERROR(store_->Put("node/" + std::to_string(n.id), j.dump()));
+  TS_RETURN_IF_ERROR(Write(ctlplane::Op::Put("node/" + std::to_string(n.id), j.dump())));
   nodes_[n.id] = n;
   return Status::Ok();
 }
 
 Status ClusterState::PutRegion(const RegionRecord& r) {
-  TS_RETURN_IF_ERROR(store_->Put("region/" + r.name, RegionToJson(r)));
+  TS_RETURN_IF_ERROR(Write(ctlplane::Op::Put("region/" + r.name, RegionToJson(r))));
   regions_[r.name] = r;
   return Status::Ok();
 }
 
 Status ClusterState::DeleteRegion(const std::string& name) {
-  TS_RETURN_IF_ERROR(store_->Delete("region/" + name));
+  TS_RETURN_IF_ERROR(Write(ctlplane::Op::Delete("region/" + name)));
   regions_.erase(name);
   return Status::Ok();
 }

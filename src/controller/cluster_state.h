@@ -1,21 +1,29 @@
 // ClusterState: the controller's picture of the cluster — memory nodes and
-// regions — and its persistence in a MetaStore. Durable fields are written
-// through on every change; liveness and reported usage are soft state
-// rebuilt from heartbeats after a restart.
+// regions — and its persistence in the control-plane store (ctlplane/store.h:
+// embedded on one machine, etcd on many). Durable fields are written through
+// on every change; liveness and reported usage are soft state rebuilt from
+// heartbeats after a restart or a fail-over.
 //
-// Keys: "node/<id>", "region/<name>", "meta/next_node_id", "meta/next_region_id";
-// values are JSON (nlohmann).
+// Every write is a transaction guarded by the fence the leader election gives
+// (Election::Fence): a controller that has lost the leadership — cut off, its
+// lease expired, a standby leading in its place — cannot overwrite what its
+// successor wrote. Such a write fails with NotLeader and sets fenced_out().
 //
-// Thread-safety: not thread-safe; owned by the controller's server thread.
+// Keys, under the prefix given: "node/<id>", "region/<name>",
+// "meta/next_node_id", "meta/next_region_id"; values are JSON (nlohmann).
+//
+// Ownership: borrows the store. Thread-safety: not thread-safe; owned by the
+// controller's server thread.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
-#include "controller/meta_store.h"
+#include "ctlplane/store.h"
 #include "proto/c2ctl.h"
 
 namespace tessera::controller {
@@ -64,10 +72,16 @@ struct RegionRecord {
 
 class ClusterState {
  public:
-  explicit ClusterState(MetaStore* store) : store_(store) {}
+  ClusterState(ctlplane::Store* store, std::string prefix) : store_(store), prefix_(std::move(prefix)) {}
 
-  // Reads every record; nodes start with last_heartbeat_ns = now_ns so they
-  // get one heartbeat timeout of grace after a controller restart.
+  // The condition every write carries from now on.
+  void SetFence(ctlplane::Compare fence) { fence_ = std::move(fence); }
+  // A write found the fence gone: this controller no longer leads.
+  bool fenced_out() const { return fenced_out_; }
+
+  // Reads every record, replacing what was held; nodes start with
+  // last_heartbeat_ns = now_ns so they get one heartbeat timeout of grace
+  // after a controller restart or a fail-over.
   Status Load(uint64_t now_ns);
 
   std::map<uint64_t, NodeRecord>& nodes() { return nodes_; }
@@ -85,8 +99,13 @@ class ClusterState {
 
  private:
   Result<uint64_t> NextId(const std::string& key, uint64_t* counter);
+  Status Write(ctlplane::Op op);
+  Result<std::vector<ctlplane::KeyValue>> List(const std::string& what);
 
-  MetaStore* store_;
+  ctlplane::Store* store_;
+  const std::string prefix_;
+  std::optional<ctlplane::Compare> fence_;
+  bool fenced_out_ = false;
   std::map<uint64_t, NodeRecord> nodes_;
   std::map<std::string, RegionRecord> regions_;
   uint64_t next_node_id_ = 1;

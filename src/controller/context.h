@@ -1,19 +1,21 @@
 // Context: everything the controller's request handlers share — options, the
-// cluster state and its store, and the connections to memory nodes. Owned by
-// the Controller; handlers receive it by reference.
+// cluster state and the control-plane store under it, and the connections to
+// memory nodes. Owned by the Controller; handlers receive it by reference.
 //
 // Thread-safety: used only on the controller's server thread.
 #pragma once
 
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
+#include <vector>
 
 #include "controller/cluster_state.h"
-#include "controller/meta_store.h"
+#include "controller/members.h"
 #include "controller/placement.h"
 #include "controller/rebuild_job.h"
+#include "ctlplane/keys.h"
+#include "ctlplane/store.h"
 #include "net/rpc.h"
 #include "net/transport.h"
 
@@ -21,13 +23,28 @@ namespace tessera::controller {
 
 struct Options {
   std::string listen = "127.0.0.1:7070";
-  // Where the metadata log lives (created if missing).
+  // Where clients and memory nodes reach this controller, as the leader
+  // election publishes it; empty: the address bound.
+  std::string advertise;
+  // The control-plane store: etcd's client endpoints ("host:port"); empty:
+  // the embedded store, a log in data_dir.
+  std::vector<std::string> etcd;
+  // Where the embedded store's log lives (created if missing).
   std::string data_dir = "/var/lib/tessera";
+  // How long a leader that went silent (killed, cut off) keeps leading: its
+  // election lease, in seconds. A standby takes over about this long after.
+  int64_t leader_ttl_s = 2;
+  // With etcd: a memory node's membership lease, in seconds — how long a node
+  // killed or cut off stays alive to the cluster before its rebuild starts.
+  int64_t member_ttl_s = 2;
   // A node is dead after this long without a heartbeat.
   uint32_t node_timeout_ms = 2000;
   // Region stripes are this many pages (the unit of placement).
   uint32_t pages_per_stripe = 256;
   int memnode_timeout_ms = 5000;
+  // How long after a node is declared dead its fragments wait before they are
+  // rebuilt elsewhere: a node back within it (a reboot) costs no rebuild.
+  uint32_t rebuild_delay_ms = 0;
   // Caps the bytes a rebuild writes per second (0: no cap).
   uint64_t rebuild_rate_limit = 0;
   // How often the controller checks for dead nodes and lost fragments.
@@ -35,10 +52,13 @@ struct Options {
 };
 
 struct Context {
-  Context(const Options& o, std::unique_ptr<MetaStore> s, std::unique_ptr<net::ClientTransport> t)
-      : options(o), store(std::move(s)), state(store.get()), transport(std::move(t)) {}
+  Context(const Options& o, std::unique_ptr<ctlplane::Store> s, std::unique_ptr<net::ClientTransport> t)
+      : options(o), store(std::move(s)), state(store.get(), ctlplane::keys::kPrefix), transport(std::move(t)) {}
 
+  // With etcd, a node is alive while it holds its membership lease; on the
+  // embedded store, while it heartbeats.
   bool Alive(const NodeRecord& n, uint64_t now_ns) const {
+    if (members) return members->Holds(n.id, n.incarnation);
     return now_ns - n.last_heartbeat_ns < static_cast<uint64_t>(options.node_timeout_ms) * 1'000'000;
   }
   // Node `id` is registered and alive.
@@ -60,12 +80,17 @@ struct Context {
   std::vector<NodeSlot> LiveNodeSpace();
 
   Options options;
-  std::unique_ptr<MetaStore> store;
+  std::unique_ptr<ctlplane::Store> store;
   ClusterState state;
+  // This controller leads and has loaded the state: it serves requests and
+  // runs the ticks. A standby answers NotLeader.
+  bool leading = false;
+  // Who holds a membership lease (with etcd; null on the embedded store).
+  std::unique_ptr<Members> members;
   std::unique_ptr<net::ClientTransport> transport;
   std::map<uint64_t, std::shared_ptr<net::Connection>> conns;
-  // Nodes declared dead (their fragments marked lost); soft state.
-  std::set<uint64_t> declared_dead;
+  // Nodes declared dead (their fragments marked lost), and when; soft state.
+  std::map<uint64_t, uint64_t> declared_dead;
   // The running rebuild, if any, and the region it is for.
   std::unique_ptr<RebuildJob> rebuild;
   std::string rebuild_region;

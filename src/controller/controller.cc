@@ -8,13 +8,38 @@
 #include "common/log.h"
 #include "controller/handlers.h"
 #include "controller/repair.h"
+#include "ctlplane/embedded_store.h"
+#include "ctlplane/etcd_store.h"
 
 namespace tessera::controller {
 
+namespace {
+
+Result<std::unique_ptr<ctlplane::Store>> OpenStore(const Options& o) {
+  if (!o.etcd.empty()) {
+    TS_ASSIGN_OR_RETURN(auto etcd, ctlplane::EtcdStore::Open({.endpoints = o.etcd}));
+    return std::unique_ptr<ctlplane::Store>(std::move(etcd));
+  }
+  if (::mkdir(o.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "create data directory " + o.data_dir);
+  }
+  struct stat st;
+  if (::stat((o.data_dir + "/meta.log").c_str(), &st) == 0) {
+    log::Warn("{}/meta.log is the metadata log of an earlier Tessera, which this one does not read; "
+              "its regions are not on record here",
+              o.data_dir);
+  }
+  TS_ASSIGN_OR_RETURN(auto embedded, ctlplane::EmbeddedStore::Open({.path = o.data_dir + "/ctlplane.log"}));
+  return std::unique_ptr<ctlplane::Store>(std::move(embedded));
+}
+
+}  // namespace
+
 class Controller::Service final : public net::Handler {
  public:
-  explicit Service(Context* ctx) : ctx_(*ctx) {}
+  Service(Context* ctx, Controller* controller) : ctx_(*ctx), controller_(*controller) {}
   void Handle(const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) override {
+    if (!ctx_.leading) return proto::AppendErrorReply(req, controller_.Standby(), out);
     HandlerFn fn = nullptr;
     switch (static_cast<proto::Op>(req.opcode)) {
       case proto::Op::kM2ctlRegister: fn = HandleRegister; break;
@@ -34,6 +59,17 @@ class Controller::Service final : public net::Handler {
   }
 
   void OnTick() override {
+    if (ctx_.state.fenced_out()) return controller_.StepDown("a write found its election key gone");
+    if (!ctx_.leading) {
+      if (!controller_.election_->leading()) return;
+      Status s = controller_.TakeOver();
+      if (!s.ok()) return log::Warn("controller: taking over failed, trying again: {}", s.ToString());
+    }
+    if (ctx_.members && ctx_.members->ended()) {
+      auto again = Members::Follow(*ctx_.store);
+      if (!again.ok()) return log::Warn("controller: cannot read memberships again: {}", again.status().ToString());
+      ctx_.members = std::move(*again);
+    }
     DetectFailures(ctx_);
     FinishRebuild(ctx_);
     ScheduleRebuild(ctx_);
@@ -42,6 +78,7 @@ class Controller::Service final : public net::Handler {
 
  private:
   Context& ctx_;
+  Controller& controller_;
 };
 
 Result<net::Connection*> Context::ConnectTo(uint64_t id) {
@@ -67,30 +104,75 @@ std::vector<NodeSlot> Context::LiveNodeSpace() {
 }
 
 Result<std::unique_ptr<Controller>> Controller::Start(const Options& options) {
-  if (::mkdir(options.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Status::FromErrno(errno, "create data directory " + options.data_dir);
-  }
-  TS_ASSIGN_OR_RETURN(auto store, OpenFileMetaStore(options.data_dir + "/meta.log"));
+  if (options.leader_ttl_s < 1 || options.member_ttl_s < 1) return InvalidArgument("a lease is at least 1 s");
+  auto store = OpenStore(options);
+  if (!store.ok()) return store.status().With("control-plane store");
   TS_ASSIGN_OR_RETURN(auto transport, net::NewTcpClientTransport({.wait = {.spin_us = 0}}));
   std::unique_ptr<Controller> c(new Controller());
-  c->ctx_ = std::make_unique<Context>(options, std::move(store), std::move(transport));
-  TS_RETURN_IF_ERROR(c->ctx_->state.Load(NowNanos()));
-  c->service_ = std::make_unique<Service>(c->ctx_.get());
+  c->ctx_ = std::make_unique<Context>(options, std::move(*store), std::move(transport));
+  c->service_ = std::make_unique<Service>(c->ctx_.get(), c.get());
   TS_ASSIGN_OR_RETURN(c->server_, net::ListenTcp({.listen = options.listen, .wait = {.spin_us = 0}, .tick_ms = options.tick_ms},
                                                   c->service_.get()));
-  log::Info("controller at {}: {} memory node(s) and {} region(s) on record in {}", c->address(),
-            c->ctx_->state.nodes().size(), c->ctx_->state.regions().size(), options.data_dir);
-  c->Recover();
+  Controller* self = c.get();
+  c->advertised_ = options.advertise.empty() ? c->address() : options.advertise;
+  TS_ASSIGN_OR_RETURN(c->election_,
+                      ctlplane::Election::Join(*c->ctx_->store,
+                                               {.name = ctlplane::keys::ControllerElection(),
+                                                .value = c->advertised_,
+                                                .ttl_seconds = options.leader_ttl_s,
+                                                .on_lost = [self] { self->StepDown("its election lease was lost"); }}));
+  if (c->election_->leading()) {
+    TS_RETURN_IF_ERROR(c->TakeOver());
+  } else {
+    log::Info("controller at {} is a standby: {}", c->address(), c->Standby().message());
+  }
   return c;
 }
 
-Controller::~Controller() = default;
+Controller::~Controller() {
+  // Resigning first: no lease loss can call StepDown on a server being
+  // destroyed, and a standby takes over now rather than a lease term later.
+  election_.reset();
+}
 
 const std::string& Controller::address() const { return server_->address(); }
 
-Status Controller::Run() { return server_->Run(); }
+Status Controller::Run() {
+  Status s = server_->Run();
+  if (lost_) return NotLeader("controller at " + address() + " stopped: it no longer leads");
+  return s;
+}
 
 void Controller::Stop() { server_->Stop(); }
+
+void Controller::StepDown(const std::string& why) {
+  if (lost_.exchange(true)) return;
+  log::Warn("controller at {} steps down: {}", address(), why);
+  server_->Stop();
+}
+
+Status Controller::Standby() {
+  auto leader = ctlplane::Election::Leader(*ctx_->store, ctlplane::keys::ControllerElection());
+  std::string where = !leader.ok()                     ? "the store cannot say who leads: " + leader.status().ToString()
+                      : !leader->has_value()           ? "no controller leads at the moment"
+                      : (*leader)->value == advertised_ ? "it is about to lead"
+                                                       : "the leader is at " + (*leader)->value;
+  return NotLeader("controller at " + advertised_ + " is a standby; " + where);
+}
+
+Status Controller::TakeOver() {
+  const uint64_t start = NowNanos();
+  TS_RETURN_IF_ERROR(ctx_->state.Load(start));
+  if (!ctx_->options.etcd.empty()) {
+    TS_ASSIGN_OR_RETURN(ctx_->members, Members::Follow(*ctx_->store));
+  }
+  ctx_->state.SetFence(election_->Fence());
+  ctx_->leading = true;
+  log::Info("controller at {} leads: {} memory node(s) and {} region(s) on record ({} ms to load)", address(),
+            ctx_->state.nodes().size(), ctx_->state.regions().size(), (NowNanos() - start) / 1'000'000);
+  Recover();
+  return Status::Ok();
+}
 
 void Controller::Recover() {
   std::vector<RegionRecord> unfinished;

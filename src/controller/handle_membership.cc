@@ -34,7 +34,10 @@ void HandleRegister(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan
   if (!s.ok()) return proto::AppendErrorReply(req, s, out);
   ctx.conns.erase(n.id);  // its address may have changed
   log::Info("memory node {} at {} registered with {}", n.id, n.addr, FormatSize(n.capacity));
-  proto::AppendReply(req, proto::m2ctl::RegisterReply{n.id}, out);
+  proto::m2ctl::RegisterReply reply{.node_id = n.id};
+  for (const std::string& e : ctx.options.etcd) reply.etcd += (reply.etcd.empty() ? "" : ",") + e;
+  if (!reply.etcd.empty()) reply.lease_ttl_s = static_cast<uint32_t>(ctx.options.member_ttl_s);
+  proto::AppendReply(req, reply, out);
 }
 
 void HandleHeartbeat(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) {

@@ -64,6 +64,11 @@ int PlaceLost(Context& ctx, RegionRecord& r, uint64_t now) {
   std::map<uint64_t, std::vector<uint32_t>> frags_of;
   for (uint32_t f = 0; f < r.fragment_count(); ++f) {
     if (r.fragment_states[f] != FragmentState::kLost) continue;
+    auto dead = ctx.declared_dead.find(r.fragment_nodes[f]);
+    if (dead != ctx.declared_dead.end() &&
+        now - dead->second < static_cast<uint64_t>(ctx.options.rebuild_delay_ms) * 1'000'000) {
+      continue;  // its node may yet come back
+    }
     if (ReadableInStripe(ctx, r, f / r.width(), now) < r.redundancy.k) continue;  // nothing to rebuild from
     uint64_t target = ChooseReplacement(ctx, r, f, &planned);
     if (target == 0) continue;
@@ -142,9 +147,13 @@ void DetectFailures(Context& ctx) {
   uint64_t now = NowNanos();
   for (auto& [id, n] : ctx.state.nodes()) {
     if (ctx.Alive(n, now) || ctx.declared_dead.count(id)) continue;
-    ctx.declared_dead.insert(id);
-    log::Warn("memory node {} at {} declared dead: no heartbeat for {} ms", id, n.addr,
-              (now - n.last_heartbeat_ns) / 1'000'000);
+    ctx.declared_dead.emplace(id, now);
+    if (ctx.members) {
+      log::Warn("memory node {} at {} declared dead: its membership lease is gone", id, n.addr);
+    } else {
+      log::Warn("memory node {} at {} declared dead: no heartbeat for {} ms", id, n.addr,
+                (now - n.last_heartbeat_ns) / 1'000'000);
+    }
     std::vector<RegionRecord> changed;
     for (const auto& [name, r] : ctx.state.regions()) {
       RegionRecord copy = r;

@@ -29,6 +29,7 @@ Result<std::unique_ptr<Election>> Election::Join(Store& store, Options options) 
   TS_ASSIGN_OR_RETURN(TxnResult put, store.Txn({Compare::Absent(e->key_)},
                                                {Op::Put(e->key_, e->options_.value, e->lease_)}, {}));
   if (!put.succeeded) return Internal("candidate key " + e->key_ + " exists already");
+  e->put_revision_ = put.revision;
   Election* self = e.get();
   TS_ASSIGN_OR_RETURN(e->watch_, store.WatchPrefix(e->options_.name + "/", put.revision + 1,
                                                    [self](WatchBatch) { self->Check(); }));
@@ -56,6 +57,9 @@ void Election::Renew() {
   while (!cv_.wait_for(lk, every, [&] { return stopping_; })) {
     lk.unlock();
     Status s = store_.KeepAlive(lease_);
+    // A follower's watch may have ended (an error batch, a compacted
+    // revision): looking at every renewal bounds how late it notices.
+    if (s.ok() && !leading_.load()) Check();
     lk.lock();
     if (s.ok()) {
       renewed = NowMs();

@@ -5,7 +5,7 @@
 //     a lease it keeps alive;
 //   - the candidate whose key has the lowest create revision leads;
 //   - a follower watches the candidates' keys and checks again whenever one
-//     goes; a leader that stops renewing (killed, cut off) loses its key when
+//     goes, and at every renewal in case its watch has ended; a leader that stops renewing (killed, cut off) loses its key when
 //     the lease expires, and the next one leads.
 // Leader() tells anyone — a client looking for the controller — who leads.
 //
@@ -46,6 +46,10 @@ class Election {
   // `timeout_ms` passes (false either way).
   bool WaitLeader(int64_t timeout_ms);
   bool leading() const { return leading_.load(); }
+  // The condition a leader puts on each of its writes (Store::Txn): "my
+  // candidate key is still the one I put". It fails once the lease has gone,
+  // so a leader that was cut off and replaced cannot overwrite its successor.
+  Compare Fence() const { return Compare::ModRevisionIs(key_, put_revision_); }
   // Leaves the election now; the next candidate leads.
   Status Resign();
 
@@ -62,6 +66,7 @@ class Election {
   const Options options_;
   LeaseId lease_ = 0;
   std::string key_;
+  Revision put_revision_ = 0;
   std::atomic<bool> leading_{false};
   std::atomic<bool> lost_{false};
   std::mutex mu_;

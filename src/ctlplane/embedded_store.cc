@@ -1,6 +1,10 @@
 #include "ctlplane/embedded_store.h"
 
 #include <chrono>
+#include <optional>
+
+#include "common/check.h"
+#include "common/log.h"
 
 namespace tessera::ctlplane {
 
@@ -15,8 +19,23 @@ class EmbeddedStore::WatchHandle final : public Watch {
 };
 
 EmbeddedStore::EmbeddedStore(Options options) : options_(std::move(options)) {
+  CHECK(options_.path.empty()) << "a store on a log is made by EmbeddedStore::Open";
   dispatcher_ = std::thread([this] { DispatchLoop(); });
   if (options_.expiry_thread) expiry_ = std::thread([this] { ExpiryLoop(); });
+}
+
+Result<std::unique_ptr<EmbeddedStore>> EmbeddedStore::Open(Options options) {
+  const std::string path = std::exchange(options.path, {});
+  auto store = std::make_unique<EmbeddedStore>(std::move(options));
+  if (path.empty()) return store;
+  std::lock_guard lk(store->mu_);
+  TS_ASSIGN_OR_RETURN(store->log_, StoreLog::Open(path, &store->kvs_, &store->revision_));
+  // A lease id from before a restart must not name a new lease: start past
+  // any the last run could have granted.
+  store->next_lease_ =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  return store;
 }
 
 EmbeddedStore::~EmbeddedStore() {
@@ -92,8 +111,13 @@ Result<TxnResult> EmbeddedStore::Txn(const std::vector<Compare>& compares, const
   TxnResult r{.succeeded = true};
   for (const Compare& c : compares) r.succeeded = r.succeeded && Holds(c);
   const Revision rev = revision_ + 1;
+  const std::vector<Op>& ops = r.succeeded ? success : failure;
+  if (log_ != nullptr) {
+    std::vector<LoggedChange> changes = Changes(ops, rev);
+    if (!changes.empty()) TS_RETURN_IF_ERROR(log_->Append(rev, changes).With("the control-plane store's log"));
+  }
   bool changed = false;
-  for (const Op& op : r.succeeded ? success : failure) {
+  for (const Op& op : ops) {
     if (op.kind == Op::Kind::kPut) {
       ApplyPut(op.key, op.value, op.lease, rev);
       changed = true;
@@ -103,9 +127,43 @@ Result<TxnResult> EmbeddedStore::Txn(const std::vector<Compare>& compares, const
   }
   if (changed) revision_ = rev;
   r.revision = revision_;
+  if (log_ != nullptr && changed) {
+    Status s = log_->MaybeCompact(kvs_, revision_);
+    if (!s.ok()) log::Warn("the control-plane store's log stays long: {}", s.ToString());
+  }
   lk.unlock();
   cv_.notify_all();
   return r;
+}
+
+std::vector<LoggedChange> EmbeddedStore::Changes(const std::vector<Op>& ops, Revision rev) const {
+  std::map<std::string, std::optional<KeyValue>> after;  // the keys `ops` touch, as they leave them
+  for (const Op& op : ops) {
+    auto seen = after.find(op.key);
+    const KeyValue* now = nullptr;
+    if (seen != after.end()) {
+      now = seen->second ? &*seen->second : nullptr;
+    } else if (auto it = kvs_.find(op.key); it != kvs_.end()) {
+      now = &it->second;
+    }
+    if (op.kind == Op::Kind::kDelete) {
+      if (now != nullptr) after[op.key] = std::nullopt;
+      continue;
+    }
+    KeyValue kv{.key = op.key, .value = op.value, .create_revision = now ? now->create_revision : rev,
+                .mod_revision = rev, .lease = op.lease};
+    after[op.key] = std::move(kv);
+  }
+  std::vector<LoggedChange> changes;
+  for (auto& [key, kv] : after) {
+    // A key under a lease does not outlive the process: to the log it is gone.
+    if (!kv || kv->lease != 0) {
+      changes.push_back({.deleted = true, .kv = KeyValue{.key = key}});
+    } else {
+      changes.push_back({.kv = std::move(*kv)});
+    }
+  }
+  return changes;
 }
 
 void EmbeddedStore::ApplyPut(const std::string& key, const std::string& value, LeaseId lease, Revision rev) {
@@ -188,6 +246,11 @@ void EmbeddedStore::RevokeLocked(LeaseId lease) {
   leases_.erase(it);
   if (keys.empty()) return;
   const Revision rev = ++revision_;
+  if (log_ != nullptr) {
+    // Only the revision: the keys were never in the log.
+    Status s = log_->Append(rev, {});
+    if (!s.ok()) log::Warn("lease {} expired at revision {}, which a restart will not know: {}", lease, rev, s.ToString());
+  }
   for (const std::string& key : keys) ApplyDelete(key, rev);
 }
 

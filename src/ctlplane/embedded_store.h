@@ -3,7 +3,10 @@
 // Revisions, leases, transactions and watches behave as etcd's do, so code
 // written against Store runs on either back end.
 //
-// Not durable yet: what it holds lives as long as the object.
+// Durable when opened with a path (Open): every change to a key without a
+// lease is in its log (store_log.h) before the call returns. Leases and their
+// keys live as long as the object: after a restart they are gone, as if they
+// had all expired, and lease ids are not reused.
 //
 // Leases expire on a thread of the store's (Options::expiry_thread), or when
 // the owner calls ExpireDue() — tests drive time through Options::now_ms.
@@ -26,6 +29,7 @@
 #include <thread>
 
 #include "ctlplane/store.h"
+#include "ctlplane/store_log.h"
 
 namespace tessera::ctlplane {
 
@@ -35,8 +39,13 @@ class EmbeddedStore final : public Store {
     std::function<int64_t()> now_ms;  // monotonic milliseconds; the steady clock if empty
     bool expiry_thread = true;        // false: leases expire only in ExpireDue()
     size_t history_events = 100'000;  // changes kept for watches that start in the past
+    std::string path;                 // the log (Open); empty: in memory only
   };
 
+  // A store on `options.path`'s log (created if missing), or in memory only
+  // when the path is empty.
+  static Result<std::unique_ptr<EmbeddedStore>> Open(Options options);
+  // In memory only (options.path must be empty).
   explicit EmbeddedStore(Options options);
   EmbeddedStore() : EmbeddedStore(Options{}) {}
   ~EmbeddedStore() override;
@@ -79,6 +88,8 @@ class EmbeddedStore final : public Store {
   // With mu_ held: each applies one change at the revision given, recording
   // it for watchers.
   Status CheckOp(const Op& op) const;
+  // What `ops` would change at `rev`, in the log's terms.
+  std::vector<LoggedChange> Changes(const std::vector<Op>& ops, Revision rev) const;
   void ApplyPut(const std::string& key, const std::string& value, LeaseId lease, Revision rev);
   bool ApplyDelete(const std::string& key, Revision rev);  // false: no such key
   void Record(Revision rev, WatchEvent event);
@@ -94,6 +105,7 @@ class EmbeddedStore final : public Store {
   std::condition_variable stop_cv_;  // the expiry thread: stopping
   bool stopping_ = false;
   Revision revision_ = 1;  // etcd's empty store is at revision 1
+  std::unique_ptr<StoreLog> log_;  // null: in memory only
   std::map<std::string, KeyValue> kvs_;
   std::map<LeaseId, Lease> leases_;
   LeaseId next_lease_ = 1;

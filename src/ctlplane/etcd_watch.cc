@@ -41,41 +41,49 @@ bool Deliver(WatchState& st, WatchBatch batch) {
   return true;
 }
 
-// Delivers the events of one reply line, a batch per revision. False when
-// the watch has ended.
-bool OnLine(WatchState& st, const std::string& line) {
+// What one reply line leaves the stream to do.
+enum class Next { kRead, kReconnect, kEnd };
+
+// Delivers the events of one reply line, a batch per revision. An error a
+// member answers for a moment (no leader, shutting down, a cancel without a
+// reason) means another try, from the same revision; a bad request or a
+// compacted start revision ends the watch with that error.
+Next OnLine(WatchState& st, const std::string& line) {
   json msg = json::parse(line, nullptr, false);
   if (msg.is_discarded()) {
     Deliver(st, {.error = ProtocolError("etcd watch sent " + line.substr(0, 200))});
-    return false;
+    return Next::kEnd;
   }
   if (msg.contains("error")) {
-    Deliver(st, {.error = etcd::StatusOfError(msg["error"].is_object() ? msg["error"] : msg, "watch")});
-    return false;
+    Status s = etcd::StatusOfError(msg["error"].is_object() ? msg["error"] : msg, "watch");
+    if (s.code() != Code::kInvalidArgument) return Next::kReconnect;
+    Deliver(st, {.error = s});
+    return Next::kEnd;
   }
   const json& result = msg.value("result", json::object());
   if (etcd::Int(result, "compact_revision") != 0) {
     Deliver(st, {.error = InvalidArgument("watch: revision " + std::to_string(st.next) +
                                           " is compacted; the oldest kept is " +
                                           std::to_string(etcd::Int(result, "compact_revision")))});
-    return false;
+    return Next::kEnd;
   }
+  if (result.value("canceled", false)) return Next::kReconnect;
   WatchBatch batch;
   for (const json& e : result.value("events", json::array())) {
     Result<KeyValue> kv = etcd::KeyValueOf(e.value("kv", json::object()));
     if (!kv.ok()) {
       Deliver(st, {.error = kv.status()});
-      return false;
+      return Next::kEnd;
     }
     if (!batch.events.empty() && batch.events.back().kv.mod_revision != kv->mod_revision) {
-      if (!Deliver(st, std::move(batch))) return false;
+      if (!Deliver(st, std::move(batch))) return Next::kEnd;
       batch = {};
     }
     const bool deleted = e.value("type", std::string("PUT")) == "DELETE";
     batch.events.push_back({deleted ? WatchEvent::Type::kDelete : WatchEvent::Type::kPut, std::move(*kv)});
     st.next = batch.events.back().kv.mod_revision + 1;
   }
-  return batch.events.empty() || Deliver(st, std::move(batch));
+  return batch.events.empty() || Deliver(st, std::move(batch)) ? Next::kRead : Next::kEnd;
 }
 
 // Reads one stream from `endpoint` until it breaks or the watch stops. False
@@ -104,8 +112,10 @@ bool Stream(WatchState& st, const std::string& endpoint) {
     for (size_t nl; (nl = buffer.find('\n')) != std::string::npos;) {
       std::string line = buffer.substr(0, nl);
       buffer.erase(0, nl + 1);
-      if (!line.empty() && !OnLine(st, line)) {
-        ended = true;
+      if (line.empty()) continue;
+      Next next = OnLine(st, line);
+      if (next != Next::kRead) {
+        ended = next == Next::kEnd;
         return false;
       }
     }
@@ -115,7 +125,7 @@ bool Stream(WatchState& st, const std::string& endpoint) {
   httplib::Response res;
   httplib::Error error = httplib::Error::Success;
   client.send(req, res, error);
-  if (!ended && buffer.find_first_not_of(" \r\n") != std::string::npos) ended = !OnLine(st, buffer);
+  if (!ended && buffer.find_first_not_of(" \r\n") != std::string::npos) ended = OnLine(st, buffer) == Next::kEnd;
   std::lock_guard lk(st.mu);
   st.client = nullptr;
   return !ended && !st.stopping;

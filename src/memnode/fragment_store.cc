@@ -138,6 +138,14 @@ uint64_t FragmentStore::FreeRegion(uint64_t region) {
   return freed;
 }
 
+uint64_t FragmentStore::FreeAll() {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, r] : regions_) ids.push_back(id);
+  uint64_t freed = 0;
+  for (uint64_t id : ids) freed += FreeRegion(id);
+  return freed;
+}
+
 Result<SlotView> FragmentStore::Lookup(uint64_t region, uint32_t fragment, uint32_t slot) {
   auto it = regions_.find(region);
   if (it == regions_.end()) return NotFound("region " + std::to_string(region) + " has no fragments here");

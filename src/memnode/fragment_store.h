@@ -70,6 +70,9 @@ class FragmentStore {
   Status Clone(uint64_t region, uint64_t epoch, uint64_t source, std::span<const uint32_t> fragments);
   // Unmaps every fragment of `region`; returns the bytes freed (0 if unknown).
   uint64_t FreeRegion(uint64_t region);
+  // Unmaps every fragment of every region (the node's membership expired:
+  // the cluster has given up what it held); returns the bytes freed.
+  uint64_t FreeAll();
 
   // Translates a name to the slot's memory. NotFound for an unknown region
   // or fragment, InvalidArgument for a slot past the fragment's end.

@@ -4,10 +4,15 @@
 #include <unistd.h>
 
 #include <cinttypes>
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <random>
+#include <utility>
 
 #include "common/log.h"
+#include "common/units.h"
+#include "ctlplane/etcd_store.h"
 #include "memnode/handlers.h"
 #include "net/rpc.h"
 #include "proto/m2ctl.h"
@@ -16,8 +21,13 @@ namespace tessera::memnode {
 
 class Memnode::Service final : public net::Handler {
  public:
-  explicit Service(FragmentStore* store) : store_(*store) {}
+  Service(FragmentStore* store, Memnode* node) : store_(*store), node_(*node) {}
   void Handle(const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) override {
+    node_.DropIfAsked();
+    if (node_.Fenced()) {
+      return proto::AppendErrorReply(
+          req, Unavailable("memory node fenced: its membership lease is unconfirmed or expired"), out);
+    }
     switch (static_cast<proto::Op>(req.opcode)) {
       case proto::Op::kC2mReadPages: return HandleReadPages(store_, req, body, out);
       case proto::Op::kC2mWritePages: return HandleWritePages(store_, req, body, out);
@@ -31,9 +41,20 @@ class Memnode::Service final : public net::Handler {
     }
   }
 
+  void OnTick() override { node_.DropIfAsked(); }
+
  private:
   FragmentStore& store_;
+  Memnode& node_;
 };
+
+namespace {
+
+uint64_t NewIncarnation() {
+  return std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
+}
+
+}  // namespace
 
 uint64_t CurrentRssBytes() {
   int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -49,13 +70,17 @@ uint64_t CurrentRssBytes() {
 }
 
 Memnode::Memnode(const Options& options)
-    : options_(options), store_(options.capacity_bytes, UndoOptions{.max_bytes = options.undo_bytes, .orphan_ms = options.orphan_ms}), service_(std::make_unique<Service>(&store_)) {}
+    : options_(options), store_(options.capacity_bytes, UndoOptions{.max_bytes = options.undo_bytes, .orphan_ms = options.orphan_ms}), service_(std::make_unique<Service>(&store_, this)) {}
 
 Result<std::unique_ptr<Memnode>> Memnode::Start(const Options& options) {
   std::unique_ptr<Memnode> m(new Memnode(options));
-  net::ServerOptions so{.listen = options.listen, .wait = options.wait};
+  // Ticks let the server thread drop the fragments of an expired membership
+  // while no request comes.
+  net::ServerOptions so{.listen = options.listen, .wait = options.wait, .tick_ms = 100};
   TS_ASSIGN_OR_RETURN(m->server_, net::ListenTcp(so, m->service_.get()));
   if (!options.controller.empty()) {
+    TS_ASSIGN_OR_RETURN(auto controllers, net::ControllerList::Parse(options.controller));
+    m->controllers_.emplace(std::move(controllers));
     TS_ASSIGN_OR_RETURN(m->controller_transport_, net::NewTcpClientTransport({.wait = {.spin_us = 0}}));
     m->heartbeat_ = std::thread([raw = m.get()] { raw->HeartbeatLoop(); });
   }
@@ -78,28 +103,91 @@ void Memnode::Stop() {
   if (server_) server_->Stop();  // null when Start failed to listen
 }
 
+bool Memnode::KeepMembership(const proto::m2ctl::RegisterReply& reg, uint64_t* incarnation) {
+  if (reg.etcd.empty()) return true;  // membership by heartbeats
+  lease_mode_ = true;
+  std::unique_lock lk(membership_mu_);
+  if (membership_ && !membership_->expired()) return true;
+  if (membership_) {
+    // Dead to the cluster: what this node holds has been given up (rebuilt
+    // elsewhere). It drops it all and comes back empty, a new incarnation.
+    lk.unlock();
+    drop_asked_ = true;
+    std::unique_lock wait(mu_);
+    cv_.wait(wait, [&] { return !drop_asked_.load() || stopping_; });
+    wait.unlock();
+    *incarnation = NewIncarnation();
+    lk.lock();
+    membership_.reset();
+    return false;
+  }
+  lk.unlock();
+  std::vector<std::string> endpoints;
+  for (size_t start = 0, comma = 0; comma != std::string::npos; start = comma + 1) {
+    comma = reg.etcd.find(',', start);
+    endpoints.push_back(reg.etcd.substr(start, comma == std::string::npos ? comma : comma - start));
+  }
+  const int64_t ttl_s = reg.lease_ttl_s;
+  auto etcd = ctlplane::EtcdStore::Open({.endpoints = endpoints, .timeout_ms = std::max<int64_t>(300, ttl_s * 1000 / 3)});
+  Result<std::unique_ptr<Membership>> m =
+      etcd.ok() ? Membership::Join(std::move(*etcd), {.node_id = reg.node_id, .incarnation = *incarnation, .ttl_s = ttl_s})
+                : etcd.status();
+  if (!m.ok()) {
+    log::Warn("memory node {}: cannot hold its membership in etcd at {}: {} (serving no page I/O until it can)",
+              reg.node_id, reg.etcd, m.status().ToString());
+    return true;
+  }
+  lk.lock();
+  membership_ = std::move(*m);
+  log::Info("memory node {}: membership held in etcd under a {} s lease", reg.node_id, ttl_s);
+  return true;
+}
+
+bool Memnode::Fenced() {
+  if (!lease_mode_) return false;
+  std::lock_guard lk(membership_mu_);
+  return membership_ == nullptr || membership_->fenced();
+}
+
+void Memnode::DropIfAsked() {
+  if (!drop_asked_.load()) return;
+  const uint64_t freed = store_.FreeAll();
+  log::Warn("memory node: dropped every fragment ({}) after its membership expired", FormatSize(freed));
+  {
+    std::lock_guard lk(mu_);
+    drop_asked_ = false;
+  }
+  cv_.notify_all();
+}
+
 void Memnode::HeartbeatLoop() {
   const std::string advertise = options_.advertise.empty() ? address() : options_.advertise;
-  const uint64_t incarnation = std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
+  uint64_t incarnation = NewIncarnation();
   uint64_t node_id = 0;
   bool registered = false;
-  Status last_error;
+  std::optional<proto::m2ctl::RegisterReply> reply;  // the last registration's
+  std::map<std::string, std::string> last_error;  // by controller: log each change once
   net::ClientTransport& transport = *controller_transport_;
   std::shared_ptr<net::Connection> conn;
+  std::string conn_addr;
   for (;;) {
     Status s;
-    if (!conn || conn->broken()) {
-      auto c = transport.Connect(options_.controller);
+    const std::string addr = controllers_->current();
+    if (!conn || conn->broken() || conn_addr != addr) {
+      conn.reset();
+      auto c = transport.Connect(addr);
       if (c.ok()) conn = *c; else s = c.status();
+      conn_addr = addr;
     }
     if (s.ok() && !registered) {
       proto::m2ctl::Register reg{node_id,          incarnation,          advertise,
                                  store_.capacity_bytes(), store_.used_bytes(), options_.domain};
       auto r = net::Call(transport, *conn, reg, 2000);
       if (r.ok()) {
-        if (node_id != r->node_id) log::Info("registered with controller {} as node {}", options_.controller, r->node_id);
+        if (node_id != r->node_id) log::Info("registered with controller {} as node {}", addr, r->node_id);
         node_id = r->node_id;
         registered = true;
+        reply = *r;
       }
       s = r.status();
     } else if (s.ok()) {
@@ -108,12 +196,18 @@ void Memnode::HeartbeatLoop() {
       if (r.ok() && !r->known) registered = false;
       s = r.status();
     }
-    if (!s.ok() && s.ToString() != last_error.ToString()) {
-      log::Warn("controller {}: {} (retrying every {} ms)", options_.controller, s.ToString(), options_.heartbeat_ms);
+    if (!s.ok()) {
+      // Down, a standby, or gone quiet: the next controller, shortly.
+      if (std::exchange(last_error[addr], s.ToString()) != s.ToString()) {
+        log::Warn("controller {}: {} (trying the next)", addr, s.ToString());
+      }
+      conn.reset();
+      controllers_->Next(addr);
     }
-    last_error = s;
+    if (s.ok()) last_error.erase(addr);
+    if (registered && reply && !KeepMembership(*reply, &incarnation)) registered = false;
     std::unique_lock lk(mu_);
-    if (cv_.wait_for(lk, std::chrono::milliseconds(registered ? options_.heartbeat_ms : 100),
+    if (cv_.wait_for(lk, std::chrono::milliseconds(registered && s.ok() ? options_.heartbeat_ms : 100),
                      [&] { return stopping_; })) {
       return;
     }

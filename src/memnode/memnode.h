@@ -13,11 +13,15 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "common/result.h"
 #include "memnode/fragment_store.h"
+#include "memnode/membership.h"
+#include "proto/m2ctl.h"
+#include "net/controller_list.h"
 #include "net/transport.h"
 
 namespace tessera::memnode {
@@ -26,7 +30,10 @@ struct Options {
   std::string listen = "127.0.0.1:0";
   // The address given to the controller; empty: the address actually bound.
   std::string advertise;
-  std::string controller;  // empty: run without a controller (tests)
+  // The controllers, "host:port[,host:port...]": registration and heartbeats
+  // go to the one that leads, found by trying each in turn. Empty: run
+  // without a controller (tests).
+  std::string controller;
   uint64_t capacity_bytes = 1ull << 30;
   // Failure domain label: no stripe puts two fragments in one domain while
   // there are enough domains.
@@ -59,11 +66,26 @@ class Memnode {
   class Service;
   explicit Memnode(const Options& options);
   void HeartbeatLoop();
+  // Membership by lease (membership.h), when the controller's reply names
+  // the cluster's etcd: joins, or after an expiry drops every fragment and
+  // asks for a new incarnation. False: register again first.
+  bool KeepMembership(const proto::m2ctl::RegisterReply& reg, uint64_t* incarnation);
+  // A node whose lease is unconfirmed, expired or not yet held serves no
+  // page I/O. Any thread.
+  bool Fenced();
+  // On the server thread: frees every fragment if the heartbeat thread
+  // asked (after an expiry).
+  void DropIfAsked();
 
   Options options_;
   FragmentStore store_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<net::Server> server_;
+  std::optional<net::ControllerList> controllers_;
+  std::atomic<bool> lease_mode_{false};  // the cluster keeps membership in etcd
+  std::mutex membership_mu_;             // guards membership_
+  std::unique_ptr<Membership> membership_;
+  std::atomic<bool> drop_asked_{false};
   std::unique_ptr<net::ClientTransport> controller_transport_;
   std::thread heartbeat_;
   std::mutex mu_;

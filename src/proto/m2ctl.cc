@@ -6,8 +6,11 @@ Result<RegisterReply> RegisterReply::Decode(ByteSpan body) {
   Reader r(body);
   RegisterReply m;
   m.node_id = r.U64();
+  m.etcd = r.String();
+  m.lease_ttl_s = r.U32();
   TS_RETURN_IF_ERROR(r.Finish("m2ctl::RegisterReply"));
   if (m.node_id == 0) return ProtocolError("m2ctl::RegisterReply: node id 0");
+  if (!m.etcd.empty() && m.lease_ttl_s == 0) return ProtocolError("m2ctl::RegisterReply: a lease of 0 s");
   return m;
 }
 

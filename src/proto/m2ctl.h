@@ -2,7 +2,7 @@
 //
 //   Register       = node_id:u64 incarnation:u64 addr:string capacity:u64 used:u64
 //                    domain:string
-//   RegisterReply  = node_id:u64
+//   RegisterReply  = node_id:u64 etcd:string lease_ttl_s:u32
 //   Heartbeat      = node_id:u64 incarnation:u64 used:u64 rss:u64
 //   HeartbeatReply = known:u8
 //
@@ -12,6 +12,11 @@
 // with a new incarnation is a node that restarted and lost its memory.
 // known = 0 tells a node to register again. domain is the node's failure
 // domain label (rack, host, power feed); empty: the node is a domain alone.
+//
+// etcd, when not empty, is the cluster's store ("host:port,..."): the node
+// then holds its membership there, a key under a lease of lease_ttl_s
+// seconds (memnode/membership.h), and is dead to the cluster when the lease
+// expires. Empty: membership by heartbeats (the embedded store).
 //
 // Thread-safety: value types.
 #pragma once
@@ -27,7 +32,13 @@ namespace tessera::proto::m2ctl {
 
 struct RegisterReply {
   uint64_t node_id = 0;
-  void Encode(Writer& w) const { w.U64(node_id); }
+  std::string etcd;
+  uint32_t lease_ttl_s = 0;
+  void Encode(Writer& w) const {
+    w.U64(node_id);
+    w.String(etcd);
+    w.U32(lease_ttl_s);
+  }
   static Result<RegisterReply> Decode(ByteSpan body);
 };
 

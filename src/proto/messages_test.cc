@@ -159,6 +159,15 @@ TEST(MessagesTest, MembershipRoundTrips) {
   EXPECT_EQ(d->domain, "rack-2");
   ExpectEveryTruncationFails<m2ctl::Register>(b);
   ExpectEveryTruncationFails<m2ctl::Heartbeat>(Encode(m2ctl::Heartbeat{1, 2, 3, 4}));
+
+  m2ctl::RegisterReply reply{.node_id = 7, .etcd = "10.0.0.1:2379,10.0.0.2:2379", .lease_ttl_s = 2};
+  Result<m2ctl::RegisterReply> rd = m2ctl::RegisterReply::Decode(Encode(reply));
+  ASSERT_TRUE(rd.ok()) << rd.status().ToString();
+  EXPECT_EQ(rd->etcd, reply.etcd);
+  EXPECT_EQ(rd->lease_ttl_s, 2u);
+  ExpectEveryTruncationFails<m2ctl::RegisterReply>(Encode(reply));
+  EXPECT_FALSE(m2ctl::RegisterReply::Decode(Encode(m2ctl::RegisterReply{.node_id = 7, .etcd = "a:1"})).ok())
+      << "a store without a lease term";
 }
 
 TEST(MessagesTest, RegionInfoChecksTheMap) {
