@@ -72,7 +72,11 @@ class FailoverTest : public ::testing::Test {
       if (p > 0) StopProcess(p, 2000);
     }
     etcd_.reset();
-    std::filesystem::remove_all(dir_);
+    if (HasFailure()) {
+      std::printf("the daemons' logs are kept in %s\n", dir_.c_str());
+    } else {
+      std::filesystem::remove_all(dir_);
+    }
   }
 
   void StartController(int i) {

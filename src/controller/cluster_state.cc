@@ -119,7 +119,7 @@ Status ClusterState::Load(uint64_t now_ns) {
     n.capacity = j.value("capacity", uint64_t{0});
     n.incarnation = j.value("incarnation", uint64_t{0});
     n.domain = j.value("domain", std::string());
-    n.last_heartbeat_ns = now_ns;
+    n.last_heartbeat_ns = n.registered_ns = now_ns;
     nodes_[n.id] = n;
   }
   TS_ASSIGN_OR_RETURN(auto regions, List("region/"));

@@ -38,6 +38,9 @@ struct NodeRecord {
   uint64_t reported_used = 0;
   uint64_t rss = 0;
   uint64_t last_heartbeat_ns = 0;
+  // When it registered (or this controller loaded it): with etcd, a node has
+  // until a membership term after this to put its key before it counts as dead.
+  uint64_t registered_ns = 0;
 };
 
 enum class RegionState { kCreating, kReady, kDeleting };

@@ -61,10 +61,12 @@ struct Context {
     if (members) return members->Holds(n.id, n.incarnation);
     return now_ns - n.last_heartbeat_ns < static_cast<uint64_t>(options.node_timeout_ms) * 1'000'000;
   }
-  // Node `id` is registered and alive.
+  // Node `id` is registered, alive, and not declared dead: one declared dead
+  // counts again only once Rejoin has dropped what it held, so nothing new is
+  // placed on it before that (Rejoin would drop it too).
   bool NodeAlive(uint64_t id, uint64_t now_ns) {
     auto it = state.nodes().find(id);
-    return it != state.nodes().end() && Alive(it->second, now_ns);
+    return it != state.nodes().end() && Alive(it->second, now_ns) && !declared_dead.contains(id);
   }
   // A live connection to node `id`, made on first use and after a failure.
   Result<net::Connection*> ConnectTo(uint64_t id);

@@ -96,7 +96,7 @@ std::vector<NodeSlot> Context::LiveNodeSpace() {
   auto allocated = state.AllocatedByNode();
   std::vector<NodeSlot> out;
   for (auto& [id, n] : state.nodes()) {
-    if (!Alive(n, now)) continue;
+    if (!NodeAlive(id, now)) continue;
     uint64_t used = allocated[id];
     out.push_back({id, n.capacity > used ? n.capacity - used : 0, n.domain});
   }

@@ -29,7 +29,7 @@ void HandleRegister(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan
   n.incarnation = m->incarnation;
   n.domain = m->domain;
   n.reported_used = m->used;
-  n.last_heartbeat_ns = NowNanos();
+  n.last_heartbeat_ns = n.registered_ns = NowNanos();
   Status s = ctx.state.PutNode(n);
   if (!s.ok()) return proto::AppendErrorReply(req, s, out);
   ctx.conns.erase(n.id);  // its address may have changed
@@ -48,11 +48,15 @@ void HandleHeartbeat(Context& ctx, const proto::FrameHeader& req, proto::ByteSpa
   if (known) {
     NodeRecord& n = it->second;
     uint64_t now = NowNanos();
-    if (!ctx.Alive(n, now)) log::Info("memory node {} at {} is back", n.id, n.addr);
+    const bool was_alive = ctx.Alive(n, now);
     n.last_heartbeat_ns = now;
     n.reported_used = m->used;
     n.rss = m->rss;
-    Rejoin(ctx, n.id);
+    // With etcd, heartbeats do not make a node alive: its membership key does.
+    if (ctx.Alive(n, now)) {
+      if (!was_alive) log::Info("memory node {} at {} is back", n.id, n.addr);
+      Rejoin(ctx, n.id);
+    }
   }
   proto::AppendReply(req, proto::m2ctl::HeartbeatReply{known}, out);
 }

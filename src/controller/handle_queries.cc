@@ -95,7 +95,7 @@ void HandleClusterStatus(Context& ctx, const proto::FrameHeader& req, proto::Byt
   for (auto& [id, n] : ctx.state.nodes()) {
     uint64_t ago_ms = (now - n.last_heartbeat_ns) / 1'000'000;
     reply.nodes.push_back({.id = id, .addr = n.addr, .capacity = n.capacity, .used = allocated[id], .rss = n.rss,
-                           .alive = ctx.Alive(n, now),
+                           .alive = ctx.NodeAlive(id, now),
                            .ms_since_heartbeat = static_cast<uint32_t>(std::min<uint64_t>(ago_ms, UINT32_MAX))});
   }
   reply.regions = ListReady(ctx);

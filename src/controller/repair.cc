@@ -147,6 +147,11 @@ void DetectFailures(Context& ctx) {
   uint64_t now = NowNanos();
   for (auto& [id, n] : ctx.state.nodes()) {
     if (ctx.Alive(n, now) || ctx.declared_dead.count(id)) continue;
+    // With etcd, a node that has just registered is given a membership term
+    // to put its key.
+    if (ctx.members && now - n.registered_ns < static_cast<uint64_t>(ctx.options.member_ttl_s) * 1'000'000'000) {
+      continue;
+    }
     ctx.declared_dead.emplace(id, now);
     if (ctx.members) {
       log::Warn("memory node {} at {} declared dead: its membership lease is gone", id, n.addr);
