@@ -68,6 +68,13 @@ TEST_F(CliTest, BadInputGetsAClearError) {
   o = Tessera("status --controller 127.0.0.1:1");
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_NE(o.text.find("tessera up"), std::string::npos) << "says how to start a cluster: " << o.text;
+  // Nothing listens at any of them: said at once, not after a wait for a leader.
+  o = Tessera("status --controller 127.0.0.1:1,127.0.0.1:2");
+  EXPECT_EQ(o.exit_code, 1);
+  EXPECT_NE(o.text.find("no controller of 127.0.0.1:1,127.0.0.1:2 can be reached"), std::string::npos) << o.text;
+  o = Tessera("status --controller 127.0.0.1:1,nonsense");
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.text.find("controller list"), std::string::npos) << o.text;
 }
 
 TEST_F(CliTest, ADaemonThatCannotListenSaysWhyAndExits) {

@@ -27,7 +27,10 @@ class ClientImpl final : public Client {
                                      << " of its Regions are alive: destroy them first";
   }
 
-  Status Ping() { return ListRegions().status(); }
+  // At Connect, a list none of whose controllers can be reached is an error
+  // at once (nothing to wait for: a typo, or no cluster); one that a standby
+  // answers waits for its fail-over like any request.
+  Status Ping() { return Control(proto::c2ctl::ListRegions{}, /*wait_if_unreachable=*/false).status(); }
 
   Result<std::unique_ptr<Region>> CreateRegion(const std::string& name, uint64_t size_bytes,
                                                const RegionOptions& options) override {
@@ -93,14 +96,17 @@ class ClientImpl final : public Client {
 
   // Sends `req` to the leading controller. One that is down or a standby
   // (NotLeader: it did nothing) is passed over for the next; a round with no
-  // leader waits a little for a fail-over to finish, until timeout_ms.
+  // leader waits a little for a fail-over to finish, until timeout_ms —
+  // unless every controller was unreachable and `wait_if_unreachable` is off.
   template <typename Req>
-  Result<typename Req::Reply> Control(const Req& req) {
+  Result<typename Req::Reply> Control(const Req& req, bool wait_if_unreachable = true) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+    size_t unreachable = 0;  // in a row
     for (size_t tried = 1;; ++tried) {
       const std::string addr = controllers_.current();
       Status failed;
       auto conn = pool_.Get(addr, /*probe=*/true);
+      unreachable = conn.ok() ? 0 : unreachable + 1;
       if (conn.ok()) {
         auto reply = net::Call(pool_.transport(), **conn, req, options_.timeout_ms);
         const bool undone = !reply.ok() && reply.status().code() == Code::kNotLeader;
@@ -110,9 +116,13 @@ class ClientImpl final : public Client {
         failed = Unavailable("controller at " + addr + " is unreachable: " + conn.status().message());
       }
       controllers_.Next(addr);
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return Status(failed.code(), "no controller of " + controllers_.text() + " answered as the leader within " +
-                                         std::to_string(options_.timeout_ms) + " ms; the last: " + failed.message());
+      const bool none_up = !wait_if_unreachable && unreachable >= controllers_.size();
+      if (none_up || std::chrono::steady_clock::now() >= deadline) {
+        return Status(failed.code(), (none_up ? "no controller of " + controllers_.text() + " can be reached"
+                                              : "no controller of " + controllers_.text() +
+                                                    " answered as the leader within " +
+                                                    std::to_string(options_.timeout_ms) + " ms") +
+                                         "; the last: " + failed.message());
       }
       if (tried % controllers_.size() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
