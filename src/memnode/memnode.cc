@@ -23,7 +23,6 @@ class Memnode::Service final : public net::Handler {
  public:
   Service(FragmentStore* store, Memnode* node) : store_(*store), node_(*node) {}
   void Handle(const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) override {
-    node_.DropIfAsked();
     if (node_.Fenced()) {
       return proto::AppendErrorReply(
           req, Unavailable("memory node fenced: its membership lease is unconfirmed or expired"), out);
@@ -74,8 +73,7 @@ Memnode::Memnode(const Options& options)
 
 Result<std::unique_ptr<Memnode>> Memnode::Start(const Options& options) {
   std::unique_ptr<Memnode> m(new Memnode(options));
-  // Ticks let the server thread drop the fragments of an expired membership
-  // while no request comes.
+  // The server thread drops an expired membership's fragments on a tick.
   net::ServerOptions so{.listen = options.listen, .wait = options.wait, .tick_ms = 100};
   TS_ASSIGN_OR_RETURN(m->server_, net::ListenTcp(so, m->service_.get()));
   if (!options.controller.empty()) {

@@ -73,8 +73,9 @@ class Memnode {
   // A node whose lease is unconfirmed, expired or not yet held serves no
   // page I/O. Any thread.
   bool Fenced();
-  // On the server thread: frees every fragment if the heartbeat thread
-  // asked (after an expiry).
+  // On the server thread's tick: frees every fragment if the heartbeat
+  // thread asked (after an expiry). Requests meanwhile are refused: the node
+  // is fenced until it has registered again.
   void DropIfAsked();
 
   Options options_;
