@@ -216,6 +216,10 @@ TEST_F(FailoverTest, AFrozenMemoryNodeIsRebuiltAroundAndServesNothingStaleOnRetu
   ASSERT_TRUE(old_map.ok());
 
   ::kill(memnode_pids_[victim], SIGSTOP);
+  // Written at once through the old map, which names the frozen node: the
+  // client gives up on it after node_silence_ms and the pages settle on the
+  // five that answer (before, they waited out timeout_ms and failed).
+  ASSERT_NO_FATAL_FAILURE(Write(**old_map, 2));
   const std::string addr = memnode_addrs_[victim];
   auto healthy_without = [&](const ClusterStatus& s) {
     bool dead = false;
@@ -223,12 +227,9 @@ TEST_F(FailoverTest, AFrozenMemoryNodeIsRebuiltAroundAndServesNothingStaleOnRetu
     return dead && s.regions.size() == 1 && s.regions[0].health == "healthy";
   };
   ASSERT_TRUE(WaitStatus(healthy_without)) << "the node's lease expired and the region was rebuilt";
-  // Written through a map from after the rebuild, which names the node no
-  // more. (A write through the old map would wait out the client's timeout
-  // for the frozen node's reply: see doc/notes/2026-11-27-controller-ha.md.)
   auto rebuilt = client_->OpenRegion("r");
   ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
-  ASSERT_NO_FATAL_FAILURE(Write(**rebuilt, 2));
+  ASSERT_NO_FATAL_FAILURE(Write(**rebuilt, 3));
 
   ::kill(memnode_pids_[victim], SIGCONT);
   ASSERT_TRUE(WaitStatus([&](const ClusterStatus& s) {
@@ -237,12 +238,12 @@ TEST_F(FailoverTest, AFrozenMemoryNodeIsRebuiltAroundAndServesNothingStaleOnRetu
     }
     return false;
   })) << "the node came back, empty";
-  EXPECT_EQ(BadPages(**old_map, 2), 0u) << "read through the map from before the freeze";
+  EXPECT_EQ(BadPages(**old_map, 3), 0u) << "read through the map from before the freeze";
   std::ifstream log(dir_ + "/memnode" + std::to_string(victim) + ".log");
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("membership lease expired"), std::string::npos) << text;
   EXPECT_NE(text.find("dropped every fragment"), std::string::npos) << text;
-  EXPECT_EQ(BadPages(**rebuilt, 2), 0u);
+  EXPECT_EQ(BadPages(**rebuilt, 3), 0u);
   old_map->reset();
   rebuilt->reset();
   region->reset();

@@ -45,6 +45,11 @@ struct ClientOptions {
   // A memory node whose connection failed is skipped (I/O goes degraded) for
   // this long before it is tried again.
   uint32_t retry_down_ms = 1000;
+  // A memory node that leaves a page request unanswered and sends nothing at
+  // all for this long — stopped, or its link cut — is treated as failed: its
+  // connection is dropped and I/O goes on degraded, instead of waiting out
+  // timeout_ms. Well above a busy node's slowest reply. 0: never.
+  uint32_t node_silence_ms = 2000;
 };
 
 struct RegionOptions {

@@ -21,7 +21,7 @@ namespace {
 class ClientImpl final : public Client {
  public:
   ClientImpl(const ClientOptions& o, net::ControllerList controllers, std::unique_ptr<net::ClientTransport> t)
-      : options_(o), controllers_(std::move(controllers)), pool_(std::move(t), o.retry_down_ms) {}
+      : options_(o), controllers_(std::move(controllers)), pool_(std::move(t), o.retry_down_ms, o.node_silence_ms) {}
   ~ClientImpl() override {
     CHECK(live_regions_.load() == 0) << "a Client destroyed while " << live_regions_.load()
                                      << " of its Regions are alive: destroy them first";

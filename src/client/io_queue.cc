@@ -161,6 +161,7 @@ Status IoQueueImpl::SendBatch(std::unique_ptr<Batch> batch) {
   {
     std::lock_guard lk(mu_);
     sent_shares_.fetch_add(raw->targets.size());
+    raw->sent_ns = NowNanos();
     in_flight_.emplace(raw, std::move(batch));
     batches_in_flight_.fetch_add(1);
     if (conn.ok()) raw->conn = *conn;

@@ -17,6 +17,13 @@
 // in flight (in any queue of the region: WriteTracker) waits, deferred, until
 // that one is done.
 //
+// A node that leaves a batch unanswered and sends nothing on its connection
+// for NodePool::silence_ms (stopped, or its link cut: no reply, no close) has
+// that connection aborted by the driving thread, which checks while it waits:
+// its shares fail as Unavailable, the node is marked down, writes settle on
+// the shares that answered and reads ask others, instead of every page
+// waiting out timeout_ms.
+//
 // Ownership: borrows the MapSource, NodePool, VersionClock and WriteTracker
 // (which outlive it); owns its batches, PageOps and Resolver. Thread-safety: one thread drives a queue;
 // its reply callbacks may run on any thread that is receiving for the shared
@@ -78,6 +85,7 @@ class IoQueueImpl final : public IoQueue {
     bool with_previous;
     std::vector<Target> targets;
     std::shared_ptr<net::Connection> conn;
+    uint64_t sent_ns = 0;
   };
   using BatchKey = std::tuple<std::string, PageIo::Kind, uint64_t, bool>;
 
@@ -98,6 +106,10 @@ class IoQueueImpl final : public IoQueue {
   // Drives the transport until done() holds, re-issuing pages that need it.
   Status Drive(const std::function<bool()>& done, uint64_t deadline_ns);
   Status ServiceRetries();
+  // When Drive should next look for silent nodes (UINT64_MAX: nothing in
+  // flight, or the check is off); then AbortSilent does (driving thread).
+  uint64_t NextSilenceCheck() const;
+  void AbortSilent();
   // Starts deferred writes whose page has come free (driving thread).
   Status StartDeferred();
   // Settles the conflicts of `pages` and issues their writes again.
@@ -129,6 +141,7 @@ class IoQueueImpl final : public IoQueue {
   std::atomic<size_t> batches_in_flight_{0};  // in_flight_.size()
   std::atomic<size_t> sent_shares_{0};        // targets of in_flight_
   std::atomic<bool> aborting_{false};
+  uint64_t silence_checked_ns_ = 0;  // driving thread only
   int wake_fd_ = -1;               // WakeOnReadable; driving thread only
   std::atomic<bool> woken_{false};  // set by the transport when wake_fd_ fires
   std::mutex mu_;

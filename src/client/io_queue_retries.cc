@@ -2,6 +2,9 @@
 // (another round, a newer map, a conflict to settle) and writes deferred
 // until their page is free are issued again here, never from a callback.
 #include <algorithm>
+#include <set>
+
+#include "common/clock.h"
 
 #include "client/io_queue.h"
 
@@ -113,8 +116,39 @@ Status IoQueueImpl::Drive(const std::function<bool()>& done, uint64_t deadline_n
   for (;;) {
     TS_RETURN_IF_ERROR(ServiceRetries());
     if (done()) return Status::Ok();
-    TS_RETURN_IF_ERROR(pool_->transport().WaitUntil(
-        [&] { return retries_waiting_.load() > 0 || DeferredMayStart() || FlushDue() || done(); }, deadline_ns));
+    const uint64_t check_ns = NextSilenceCheck();
+    Status waited = pool_->transport().WaitUntil(
+        [&] { return retries_waiting_.load() > 0 || DeferredMayStart() || FlushDue() || done(); },
+        std::min(deadline_ns, check_ns));
+    if (!waited.ok() && (waited.code() != Code::kTimedOut || NowNanos() >= deadline_ns)) return waited;
+    if (NowNanos() >= check_ns) AbortSilent();
+  }
+}
+
+uint64_t IoQueueImpl::NextSilenceCheck() const {
+  const uint64_t silence_ns = uint64_t{pool_->silence_ms()} * 1'000'000;
+  if (silence_ns == 0 || batches_in_flight_.load() == 0) return UINT64_MAX;
+  // A quarter of the silence apart: a node is given up on within 1.25× it.
+  return silence_checked_ns_ + silence_ns / 4;
+}
+
+void IoQueueImpl::AbortSilent() {
+  const uint64_t now = NowNanos();
+  silence_checked_ns_ = now;
+  const uint64_t silence_ns = uint64_t{pool_->silence_ms()} * 1'000'000;
+  std::set<std::shared_ptr<net::Connection>> silent;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [raw, batch] : in_flight_) {
+      if (batch->conn && now - batch->sent_ns >= silence_ns && now - batch->conn->last_heard_ns() >= silence_ns) {
+        silent.insert(batch->conn);
+      }
+    }
+  }
+  // Outside mu_: the aborted requests' callbacks take it.
+  for (const auto& conn : silent) {
+    conn->Abort(Unavailable("it left a request unanswered and sent nothing for " +
+                            std::to_string(pool_->silence_ms()) + " ms"));
   }
 }
 

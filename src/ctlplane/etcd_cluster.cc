@@ -33,16 +33,23 @@ Result<int> FreePort() {
 }  // namespace
 
 Result<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(Options options) {
+  if (!options.placements.empty()) options.members = static_cast<int>(options.placements.size());
   if (options.members < 1) return InvalidArgument("an etcd cluster needs a member");
   std::unique_ptr<EtcdCluster> c(new EtcdCluster(std::move(options)));
   const Options& o = c->options_;
   std::vector<std::string> peers;
   std::string initial;
   for (int i = 0; i < o.members; ++i) {
-    TS_ASSIGN_OR_RETURN(int client_port, FreePort());
-    TS_ASSIGN_OR_RETURN(int peer_port, FreePort());
-    c->endpoints_.push_back(o.host + ":" + std::to_string(client_port));
-    peers.push_back("http://" + o.host + ":" + std::to_string(peer_port));
+    if (o.placements.empty()) {
+      TS_ASSIGN_OR_RETURN(int client_port, FreePort());
+      TS_ASSIGN_OR_RETURN(int peer_port, FreePort());
+      c->endpoints_.push_back(o.host + ":" + std::to_string(client_port));
+      peers.push_back("http://" + o.host + ":" + std::to_string(peer_port));
+    } else {
+      const std::string& address = o.placements[static_cast<size_t>(i)].address;
+      c->endpoints_.push_back(address + ":2379");
+      peers.push_back("http://" + address + ":2380");
+    }
     initial += (i > 0 ? "," : "") + ("m" + std::to_string(i)) + "=" + peers.back();
   }
   for (int i = 0; i < o.members; ++i) {
@@ -51,12 +58,14 @@ Result<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(Options options) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return Status::FromErrno(ec.value(), "create " + dir);
     const std::string client = "http://" + c->endpoints_[static_cast<size_t>(i)];
-    Result<pid_t> pid = SpawnProcess(
-        {o.binary, "--name", name, "--data-dir", dir + "/data", "--listen-client-urls", client,
-         "--advertise-client-urls", client, "--listen-peer-urls", peers[static_cast<size_t>(i)],
-         "--initial-advertise-peer-urls", peers[static_cast<size_t>(i)], "--initial-cluster", initial,
-         "--initial-cluster-state", "new", "--heartbeat-interval", "20", "--election-timeout", "200"},
-        dir + "/log");
+    std::vector<std::string> argv =
+        o.placements.empty() ? std::vector<std::string>{} : o.placements[static_cast<size_t>(i)].prefix;
+    argv.insert(argv.end(),
+                {o.binary, "--name", name, "--data-dir", dir + "/data", "--listen-client-urls", client,
+                 "--advertise-client-urls", client, "--listen-peer-urls", peers[static_cast<size_t>(i)],
+                 "--initial-advertise-peer-urls", peers[static_cast<size_t>(i)], "--initial-cluster", initial,
+                 "--initial-cluster-state", "new", "--heartbeat-interval", "20", "--election-timeout", "200"});
+    Result<pid_t> pid = SpawnProcess(argv, dir + "/log");
     if (!pid.ok()) return pid.status().With("start etcd (Debian's etcd-server; scripts/setup.sh installs it)");
     c->pids_.push_back(*pid);
   }

@@ -26,6 +26,15 @@ class EtcdCluster {
     int members = 1;
     std::string host = "127.0.0.1";
     std::string binary = "etcd";  // searched in PATH
+    // Where each member runs, if not on free ports of `host`: its own
+    // address (then etcd's own ports, 2379 and 2380) and the command prefix
+    // that puts it there ("ip netns exec NS" for a host of scripts/netns.sh).
+    // One per member; `members` is then their number.
+    struct Placement {
+      std::string address;
+      std::vector<std::string> prefix;
+    };
+    std::vector<Placement> placements;
   };
 
   // Starts every member and waits until the cluster answers.

@@ -31,7 +31,7 @@ class TcpClient;
 class TcpConnection final : public Connection {
  public:
   TcpConnection(TcpClient* owner, UniqueFd fd, std::string peer)
-      : owner_(owner), fd_(std::move(fd)), peer_(std::move(peer)) {}
+      : owner_(owner), fd_(std::move(fd)), peer_(std::move(peer)), heard_ns_(NowNanos()) {}
   ~TcpConnection() override { Abort(Cancelled("connection closed")); }
 
   const std::string& peer() const override { return peer_; }
@@ -43,6 +43,7 @@ class TcpConnection final : public Connection {
     pollfd p{fd_.get(), POLLRDHUP, 0};
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
   }
+  uint64_t last_heard_ns() const override { return heard_ns_.load(std::memory_order_relaxed); }
 
   int fd() const { return fd_.get(); }
   // Receiver side; called only by the thread holding the receiving role.
@@ -55,6 +56,7 @@ class TcpConnection final : public Connection {
   UniqueFd fd_;
   std::string peer_;
   std::atomic<bool> broken_{false};
+  std::atomic<uint64_t> heard_ns_;
   std::mutex send_mu_;
   FrameBuffer in_;  // receiver-only
   // Guarded by owner_->mu_.
@@ -169,6 +171,7 @@ void TcpConnection::Abort(const Status& why) {
 void TcpConnection::OnReadable() {
   Result<FrameBuffer::ReadResult> got = in_.ReadFrom(fd_.get());
   if (!got.ok()) return Abort(got.status().With("receive from " + peer_));
+  if (got->bytes > 0) heard_ns_.store(NowNanos(), std::memory_order_relaxed);
   for (;;) {
     Result<FrameBuffer::Frame> f = in_.Next();
     if (!f.ok()) return Abort(f.status().With("reply from " + peer_));

@@ -83,6 +83,10 @@ class Connection {
   // True if the peer has closed its end (checked now, with a system call):
   // an idle connection to a peer that restarted looks healthy until used.
   virtual bool PeerHungUp() = 0;
+  // When bytes last arrived from the peer (or the connection was made), on
+  // the NowNanos clock: a peer that has left requests unanswered and sent
+  // nothing for long is silent — stopped, or its link cut — not just busy.
+  virtual uint64_t last_heard_ns() const = 0;
 };
 
 class ClientTransport {
