@@ -27,6 +27,17 @@ namespace {
 constexpr uint32_t kPage = 4096;
 constexpr int kMemnodes = 7;  // ec:4+2 and one to spare
 
+// The time of day, in ms, of the first line of a daemon's log that holds
+// `needle` ("2026-11-27 05:12:01.234 info [pid] ..."); -1 if none does.
+int64_t LogMs(const std::string& text, const std::string& needle) {
+  const size_t at = text.find(needle);
+  if (at == std::string::npos) return -1;
+  const size_t line = text.rfind('\n', at) == std::string::npos ? 0 : text.rfind('\n', at) + 1;
+  int h = 0, m = 0, sec = 0, ms = 0;
+  if (std::sscanf(text.c_str() + line + 11, "%d:%d:%d.%d", &h, &m, &sec, &ms) != 4) return -1;
+  return ((h * 60 + m) * 60 + sec) * 1000LL + ms;
+}
+
 class FailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -227,6 +238,14 @@ TEST_F(FailoverTest, AFrozenMemoryNodeIsRebuiltAroundAndServesNothingStaleOnRetu
     return dead && s.regions.size() == 1 && s.regions[0].health == "healthy";
   };
   ASSERT_TRUE(WaitStatus(healthy_without)) << "the node's lease expired and the region was rebuilt";
+  {
+    std::ifstream log(dir_ + "/controller0.log");
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    const int64_t gone = LogMs(text, "membership key is gone"), rebuilding = LogMs(text, "rebuilding");
+    ASSERT_TRUE(gone >= 0 && rebuilding >= 0) << text;
+    std::printf("lease expiry (the key's deletion seen by the controller) to rebuild start: %lld ms\n",
+                static_cast<long long>(rebuilding - gone));
+  }
   auto rebuilt = client_->OpenRegion("r");
   ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().ToString();
   ASSERT_NO_FATAL_FAILURE(Write(**rebuilt, 3));

@@ -76,8 +76,10 @@ size_t LocalCluster::MemnodeIndex(const std::string& address) const {
 }
 
 Result<pid_t> LocalCluster::SpawnController() {
-  return Spawn({"controller", "--listen", controller_address_, "--data-dir", data_dir_ + "/controller"},
-               "controller.log");
+  std::vector<std::string> args{"controller", "--listen", controller_address_, "--data-dir",
+                                data_dir_ + "/controller"};
+  if (!options_.etcd.empty()) args.insert(args.end(), {"--etcd", options_.etcd});
+  return Spawn(args, "controller.log");
 }
 
 void LocalCluster::Kill(size_t i, int signal) {

@@ -33,6 +33,9 @@ struct LocalClusterOptions {
   uint32_t memnode_spin_us = 0;
   // The tessera binary to run the daemons with.
   std::string binary = "/proc/self/exe";
+  // etcd's client endpoints ("host:port,..."): the controller keeps its state
+  // there instead of in its embedded store.
+  std::string etcd;
 };
 
 class LocalCluster {

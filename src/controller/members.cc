@@ -40,7 +40,8 @@ void Members::Apply(const ctlplane::WatchBatch& batch) {
     const uint64_t id = NodeIdOf(e.kv.key);
     if (id == 0) continue;
     if (e.type == ctlplane::WatchEvent::Type::kDelete) {
-      incarnations_.erase(id);
+      // Its lease expired (or it left): the moment rebuild is timed from.
+      if (incarnations_.erase(id) > 0) log::Info("memory node {}: its membership key is gone from etcd", id);
     } else {
       incarnations_[id] = std::strtoull(e.kv.value.c_str(), nullptr, 10);
     }
