@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tessera::proto;
   if (size == 0) return 0;
   ByteSpan body(data + 1, size - 1);
-  switch (data[0] % 16) {
+  switch (data[0] % 18) {
     case 0: RoundTrip<c2m::ReadPages>(body); break;
     case 1: RoundTrip<c2m::ReadPagesReply>(body); break;
     case 2: RoundTrip<c2m::WritePages>(body); break;
@@ -49,6 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 10: RoundTrip<c2ctl::ClusterStatusReply>(body); break;
     case 11: RoundTrip<c2ctl::OpenRegion>(body); break;
     case 12: RoundTrip<c2ctl::RegionList>(body); break;
+    case 16: RoundTrip<c2ctl::WatchMaps>(body); break;
+    case 17: RoundTrip<c2ctl::MapChanges>(body); break;
     case 13:
       if (size >= kHeaderSize) (void)DecodeHeader(ByteSpan(data, kHeaderSize));
       (void)ReplyStatus(FrameHeader{.opcode = 0x81, .status = data[0]}, body);

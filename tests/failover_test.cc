@@ -194,7 +194,11 @@ TEST_F(FailoverTest, TheStandbyTakesOverWithEveryRegionAndByte) {
   reopened->reset();
 }
 
+// The client follows the leader for its requests and for its map watch: a
+// handle that does no I/O gets the map the new leader publishes.
 TEST_F(FailoverTest, AStoppedLeaderHandsOverAndTheClientFollows) {
+  auto idle = client_->CreateRegion("idle", 1ull << 20, {.redundancy = "ec:4+2"});
+  ASSERT_TRUE(idle.ok()) << idle.status().ToString();
   // SIGTERM: the leader resigns, so the standby need not wait out its lease.
   StopProcess(controller_pids_[0], 5000);
   controller_pids_[0] = 0;
@@ -202,7 +206,26 @@ TEST_F(FailoverTest, AStoppedLeaderHandsOverAndTheClientFollows) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_NO_FATAL_FAILURE(Write(**r, 3));
   EXPECT_EQ(BadPages(**r, 3), 0u);
+
+  const std::string victim = (*idle)->NodeOfEachFragment()[0];
+  for (size_t i = 0; i < memnode_addrs_.size(); ++i) {
+    if (memnode_addrs_[i] == victim) ::kill(memnode_pids_[i], SIGKILL);
+  }
+  ASSERT_TRUE(WaitStatus([&](const ClusterStatus& s) {
+    bool dead = false, healthy = false;
+    for (const NodeStatus& n : s.nodes) dead |= n.address == victim && !n.alive;
+    for (const RegionSummary& region : s.regions) healthy |= region.name == "idle" && region.health == "healthy";
+    return dead && healthy;
+  })) << "the region rebuilt without " << victim;
+  bool followed = false;
+  for (int i = 0; i < 250 && !followed; ++i) {
+    followed = true;
+    for (const std::string& n : (*idle)->NodeOfEachFragment()) followed &= n != victim;
+    if (!followed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(followed) << "the idle handle's map still names " << victim;
   r->reset();
+  idle->reset();
 }
 
 // A memory node frozen (SIGSTOP: the process neither renews its lease nor
@@ -223,7 +246,10 @@ TEST_F(FailoverTest, AFrozenMemoryNodeIsRebuiltAroundAndServesNothingStaleOnRetu
     }
   }
   ASSERT_LT(victim, memnode_addrs_.size()) << "no memory node holds a fragment";
-  auto old_map = client_->OpenRegion("r");  // keeps the map from before the freeze
+  // Keeps the map from before the freeze: its client does not follow maps.
+  auto unwatched = Client::Connect({.controller = controllers_, .timeout_ms = 10000, .watch_maps = false});
+  ASSERT_TRUE(unwatched.ok()) << unwatched.status().ToString();
+  auto old_map = (*unwatched)->OpenRegion("r");
   ASSERT_TRUE(old_map.ok());
 
   ::kill(memnode_pids_[victim], SIGSTOP);

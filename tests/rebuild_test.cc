@@ -130,6 +130,35 @@ TEST_P(RebuildTest, ALostNodeIsRebuiltWhileAWriterKeepsGoing) {
   VerifyAll(versions);
 }
 
+// A handle that does no I/O at all still follows the map: the controller's
+// map watch brings it the rebuilt map, which no longer names the dead node.
+// A client that does not watch keeps the old map until a node refuses it.
+TEST_P(RebuildTest, AnIdleHandleFollowsTheMapThroughTheRebuild) {
+  auto unwatched = Client::Connect({.controller = cluster_.controller_address(), .watch_maps = false});
+  ASSERT_TRUE(unwatched.ok()) << unwatched.status().ToString();
+  auto idle = client_->OpenRegion("r");
+  auto idle_unwatched = (*unwatched)->OpenRegion("r");
+  ASSERT_TRUE(idle.ok() && idle_unwatched.ok());
+  const std::string victim = region_->NodeOfEachFragment()[0];
+  ASSERT_NO_FATAL_FAILURE(Kill(victim));
+  ASSERT_NO_FATAL_FAILURE(WaitHealthy());
+  auto names = [](Region& r, const std::string& node) {
+    for (const std::string& n : r.NodeOfEachFragment()) {
+      if (n == node) return true;
+    }
+    return false;
+  };
+  bool followed = false;
+  for (int i = 0; i < 300 && !followed; ++i) {
+    followed = !names(**idle, victim);
+    if (!followed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(followed) << "the idle handle still names " << victim;
+  EXPECT_TRUE(names(**idle_unwatched, victim)) << "without a watch the map moves only when a node refuses it";
+  idle->reset();
+  idle_unwatched->reset();
+}
+
 INSTANTIATE_TEST_SUITE_P(Schemes, RebuildTest, ::testing::Values("ec:4+2", "replicas:3"),
                          [](const auto& info) { return info.param == "ec:4+2" ? "Ec4p2" : "Replicas3"; });
 

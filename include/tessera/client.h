@@ -50,6 +50,9 @@ struct ClientOptions {
   // connection is dropped and I/O goes on degraded, instead of waiting out
   // timeout_ms. Well above a busy node's slowest reply. 0: never.
   uint32_t node_silence_ms = 2000;
+  // Follow the open regions' maps as the controller changes them (a thread
+  // long-polls it), rather than only when a memory node refuses a stale one.
+  bool watch_maps = true;
 };
 
 struct RegionOptions {

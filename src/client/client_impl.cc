@@ -1,10 +1,12 @@
 // ClientImpl: tessera::Client — control requests to the leading controller
 // over the same transport and NodePool the data path uses.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
 #include <type_traits>
 
+#include "client/map_watcher.h"
 #include "client/node_pool.h"
 #include "client/region_impl.h"
 #include "client/version_clock.h"
@@ -21,7 +23,13 @@ namespace {
 class ClientImpl final : public Client {
  public:
   ClientImpl(const ClientOptions& o, net::ControllerList controllers, std::unique_ptr<net::ClientTransport> t)
-      : options_(o), controllers_(std::move(controllers)), pool_(std::move(t), o.retry_down_ms, o.node_silence_ms) {}
+      : options_(o), controllers_(std::move(controllers)), pool_(std::move(t), o.retry_down_ms, o.node_silence_ms) {
+    if (o.watch_maps) {
+      watcher_ = std::make_unique<MapWatcher>(
+          &pool_.transport(), &controllers_,
+          MapWatcher::Options{.hold_ms = std::max(100, o.timeout_ms / 2), .timeout_ms = o.timeout_ms});
+    }
+  }
   ~ClientImpl() override {
     CHECK(live_regions_.load() == 0) << "a Client destroyed while " << live_regions_.load()
                                      << " of its Regions are alive: destroy them first";
@@ -150,7 +158,8 @@ class ClientImpl final : public Client {
     TS_ASSIGN_OR_RETURN(auto map, client::RegionMap::Make(std::move(info)));
     auto fetch = [this, name] { return Control(proto::c2ctl::OpenRegion{.name = name}); };
     return std::unique_ptr<Region>(
-        std::make_unique<RegionImpl>(std::move(map), fetch, &pool_, &clock_, &live_regions_, options_.timeout_ms));
+        std::make_unique<RegionImpl>(std::move(map), fetch, &pool_, &clock_, &live_regions_, options_.timeout_ms,
+                                     watcher_.get()));
   }
 
   std::atomic<int> live_regions_{0};  // Regions handed out and not yet destroyed
@@ -158,6 +167,7 @@ class ClientImpl final : public Client {
   net::ControllerList controllers_;
   NodePool pool_;
   VersionClock clock_;
+  std::unique_ptr<MapWatcher> watcher_;  // null without ClientOptions::watch_maps
 };
 
 }  // namespace

@@ -21,18 +21,21 @@ constexpr int kCloseTimeoutMs = 500;
 }  // namespace
 
 RegionImpl::RegionImpl(std::shared_ptr<const RegionMap> map, FetchMap fetch, NodePool* pool, VersionClock* clock,
-                       std::atomic<int>* live, int timeout_ms)
+                       std::atomic<int>* live, int timeout_ms, MapWatcher* watcher)
     : map_(std::move(map)),
       fetch_(std::move(fetch)),
       pool_(pool),
       clock_(clock),
       live_(live),
       timeout_ms_(timeout_ms),
+      watcher_(watcher),
       writes_(NewWriterId()) {
   live_->fetch_add(1);
+  if (watcher_ != nullptr) watcher_->Add(this);
 }
 
 RegionImpl::~RegionImpl() {
+  if (watcher_ != nullptr) watcher_->Remove(this);
   SayDone();
   live_->fetch_sub(1);
 }
@@ -79,6 +82,16 @@ Status RegionImpl::Refresh(uint64_t stale_epoch) {
   // The node that refused us has seen a map the controller has not handed
   // out yet only in a race with a map change; the retry will tell.
   return Status::Ok();
+}
+
+void RegionImpl::Install(proto::c2ctl::RegionInfo info) {
+  if (info.id != id()) return;
+  // A map that does not make sense is left alone: a StaleMap reply still
+  // makes the region fetch one.
+  Result<std::shared_ptr<const RegionMap>> map = RegionMap::Make(std::move(info));
+  if (!map.ok()) return;
+  std::lock_guard lk(mu_);
+  if ((*map)->epoch() > map_->epoch()) map_ = std::move(*map);
 }
 
 Status RegionImpl::Read(uint64_t first_page, uint64_t count, void* buf) {

@@ -3,8 +3,11 @@
 // (MapSource). Synchronous Read/Write run through a private IoQueueImpl so
 // there is one page I/O path.
 //
-// Ownership: shares the Client's NodePool and VersionClock (which must
-// outlive it). Thread-safety: thread-safe; each synchronous call uses its own
+// A MapWatcher, if the client has one, installs newer maps as the controller
+// publishes them, so a stale map is rarely met at all.
+//
+// Ownership: shares the Client's NodePool, VersionClock and MapWatcher (which
+// must outlive it). Thread-safety: thread-safe; each synchronous call uses its own
 // queue; the map pointer is under mu_.
 #pragma once
 
@@ -13,6 +16,7 @@
 #include <mutex>
 
 #include "client/io_queue.h"
+#include "client/map_watcher.h"
 #include "client/node_pool.h"
 #include "client/region_map.h"
 #include "client/version_clock.h"
@@ -26,7 +30,7 @@ class RegionImpl final : public Region, public MapSource {
   using FetchMap = std::function<Result<proto::c2ctl::RegionInfo>()>;
   // `live` counts the client's regions (the Client checks it is 0 when it goes).
   RegionImpl(std::shared_ptr<const RegionMap> map, FetchMap fetch, NodePool* pool, VersionClock* clock,
-             std::atomic<int>* live, int timeout_ms);
+             std::atomic<int>* live, int timeout_ms, MapWatcher* watcher);
   ~RegionImpl() override;
 
   uint64_t id() const override { return info().id; }
@@ -43,6 +47,8 @@ class RegionImpl final : public Region, public MapSource {
 
   std::shared_ptr<const RegionMap> Current() override;
   Status Refresh(uint64_t stale_epoch) override;
+  // Takes `info` as the map if it is newer than the one held (MapWatcher).
+  void Install(proto::c2ctl::RegionInfo info);
 
  private:
   Status Sync(PageIo::Kind kind, uint64_t first_page, uint64_t count, void* buf);
@@ -59,6 +65,7 @@ class RegionImpl final : public Region, public MapSource {
   VersionClock* clock_;
   std::atomic<int>* live_;
   int timeout_ms_;
+  MapWatcher* watcher_;
   WriteTracker writes_;
 };
 

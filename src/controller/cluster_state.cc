@@ -106,6 +106,7 @@ Status ClusterState::Write(ctlplane::Op op) {
 Status ClusterState::Load(uint64_t now_ns) {
   nodes_.clear();
   regions_.clear();
+  ++region_generation_;
   next_node_id_ = next_region_id_ = 1;
   TS_ASSIGN_OR_RETURN(auto nodes, List("node/"));
   for (const ctlplane::KeyValue& kv : nodes) {
@@ -157,12 +158,14 @@ Status ClusterState::PutNode(const NodeRecord& n) {
 Status ClusterState::PutRegion(const RegionRecord& r) {
   TS_RETURN_IF_ERROR(Write(ctlplane::Op::Put("region/" + r.name, RegionToJson(r))));
   regions_[r.name] = r;
+  ++region_generation_;
   return Status::Ok();
 }
 
 Status ClusterState::DeleteRegion(const std::string& name) {
   TS_RETURN_IF_ERROR(Write(ctlplane::Op::Delete("region/" + name)));
   regions_.erase(name);
+  ++region_generation_;
   return Status::Ok();
 }
 

@@ -96,6 +96,9 @@ class ClusterState {
   Status PutNode(const NodeRecord& n);
   Status PutRegion(const RegionRecord& r);
   Status DeleteRegion(const std::string& name);
+  // Grows with every region written or deleted (and Load): whoever follows
+  // maps checks them again only when it moved.
+  uint64_t region_generation() const { return region_generation_; }
 
   // Bytes of fragments the controller has placed on each node.
   std::map<uint64_t, uint64_t> AllocatedByNode() const;
@@ -113,6 +116,7 @@ class ClusterState {
   std::map<std::string, RegionRecord> regions_;
   uint64_t next_node_id_ = 1;
   uint64_t next_region_id_ = 1;
+  uint64_t region_generation_ = 0;
 };
 
 }  // namespace tessera::controller

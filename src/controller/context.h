@@ -18,6 +18,7 @@
 #include "ctlplane/store.h"
 #include "net/rpc.h"
 #include "net/transport.h"
+#include "proto/c2ctl.h"
 
 namespace tessera::controller {
 
@@ -49,6 +50,14 @@ struct Options {
   uint64_t rebuild_rate_limit = 0;
   // How often the controller checks for dead nodes and lost fragments.
   uint32_t tick_ms = 100;
+};
+
+// A client's c2ctl::WatchMaps that found nothing newer, kept until a map it
+// names changes or its hold runs out.
+struct MapWatch {
+  net::Deferred reply;
+  std::vector<proto::c2ctl::WatchedRegion> regions;
+  uint64_t until_ns = 0;
 };
 
 struct Context {
@@ -102,6 +111,13 @@ struct Context {
   // When each leased region's lease was last renewed; soft state (a
   // controller that restarts gives every lease a full term again).
   std::map<std::string, uint64_t> lease_renewed_ns;
+  // The server this controller answers on: map watches are answered later
+  // through it (handle_watch_maps.cc).
+  net::Server* server = nullptr;
+  // Clients' map watches waiting for a change, and the region generation
+  // they were last checked at; soft state (a client asks the next leader).
+  std::vector<MapWatch> watches;
+  uint64_t watches_checked_generation = 0;
 };
 
 }  // namespace tessera::controller

@@ -51,11 +51,13 @@ class Controller::Service final : public net::Handler {
       case proto::Op::kC2ctlDeleteRegion: fn = HandleDeleteRegion; break;
       case proto::Op::kC2ctlListRegions: fn = HandleListRegions; break;
       case proto::Op::kC2ctlClusterStatus: fn = HandleClusterStatus; break;
+      case proto::Op::kC2ctlWatchMaps: fn = HandleWatchMaps; break;
       default:
         return proto::AppendErrorReply(
             req, InvalidArgument(std::string(proto::OpName(req.opcode)) + " is not served by the controller"), out);
     }
     fn(ctx_, req, body, out);
+    AnswerWatches(ctx_);
   }
 
   void OnTick() override {
@@ -74,6 +76,7 @@ class Controller::Service final : public net::Handler {
     FinishRebuild(ctx_);
     ScheduleRebuild(ctx_);
     ExpireLeases(ctx_);
+    AnswerWatches(ctx_);
   }
 
  private:
@@ -113,6 +116,7 @@ Result<std::unique_ptr<Controller>> Controller::Start(const Options& options) {
   c->service_ = std::make_unique<Service>(c->ctx_.get(), c.get());
   TS_ASSIGN_OR_RETURN(c->server_, net::ListenTcp({.listen = options.listen, .wait = {.spin_us = 0}, .tick_ms = options.tick_ms},
                                                   c->service_.get()));
+  c->ctx_->server = c->server_.get();
   Controller* self = c.get();
   c->advertised_ = options.advertise.empty() ? c->address() : options.advertise;
   TS_ASSIGN_OR_RETURN(c->election_,

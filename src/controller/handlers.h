@@ -1,7 +1,8 @@
 // The controller's request handlers, one file per concern
 // (handle_membership.cc, handle_create_region.cc, handle_delete_region.cc,
-// handle_queries.cc). Each decodes its request, acts on the Context and
-// appends exactly one reply frame.
+// handle_queries.cc, handle_watch_maps.cc). Each decodes its request, acts on
+// the Context and appends exactly one reply frame — but WatchMaps, which may
+// answer later.
 //
 // Thread-safety: called only on the controller's server thread.
 #pragma once
@@ -26,6 +27,12 @@ void ExpireLeases(Context& ctx);
 void HandleOpenRegion(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleListRegions(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
 void HandleClusterStatus(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+// Answers at once if a map the client names is newer, or keeps the request
+// in ctx.watches (the one handler that may append no reply).
+void HandleWatchMaps(Context&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
+// Answers the kept watches whose maps changed or whose hold ran out (after
+// every request and tick: cheap unless a region was written).
+void AnswerWatches(Context& ctx);
 
 // The region map a client needs: nodes with their addresses, and for each
 // fragment the index of its node and its state. A fragment on a node that

@@ -21,6 +21,7 @@ namespace {
 constexpr size_t kMaxQueuedReply = 32u << 20;
 
 struct Conn {
+  uint64_t id = 0;  // never reused: a deferred reply finds its connection or none
   UniqueFd fd;
   std::string peer;
   FrameBuffer in;
@@ -43,6 +44,8 @@ class TcpServer final : public Server {
     ssize_t n = ::write(stop_.get(), &one, sizeof one);
     (void)n;
   }
+  Deferred Defer(const proto::FrameHeader& req) override { return {serving_, req}; }
+  bool SendDeferred(const Deferred& d, const proto::Bytes& frame) override;
 
  private:
   void Accept();
@@ -59,6 +62,9 @@ class TcpServer final : public Server {
   UniqueFd stop_;
   WaitPolicy wait_;
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
+  std::unordered_map<uint64_t, Conn*> by_id_;
+  uint64_t next_id_ = 1;
+  uint64_t serving_ = 0;  // the connection whose request Handle is serving
 };
 
 Status TcpServer::Init() {
@@ -124,6 +130,8 @@ void TcpServer::Accept() {
       c->peer = FormatAddress(peer);
     }
     Conn* raw = c.get();
+    raw->id = next_id_++;
+    by_id_[raw->id] = raw;
     conns_[fd] = std::move(c);
     Watch(raw, EPOLLIN);
   }
@@ -167,7 +175,9 @@ bool TcpServer::ReadAndServe(Conn* c) {
     if (f->header.is_reply()) {
       proto::AppendErrorReply(f->header, ProtocolError("a reply sent to a server"), &c->out);
     } else {
+      serving_ = c->id;
       handler_->Handle(f->header, f->body, &c->out);
+      serving_ = 0;
     }
     c->in.Consume();
   }
@@ -197,7 +207,19 @@ bool TcpServer::Flush(Conn* c) {
 void TcpServer::Close(Conn* c, const std::string& why) {
   if (!why.empty()) log::Debug("connection from {} closed: {}", c->peer, why);
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
+  by_id_.erase(c->id);
   conns_.erase(c->fd.get());
+}
+
+bool TcpServer::SendDeferred(const Deferred& d, const proto::Bytes& frame) {
+  auto it = by_id_.find(d.conn);
+  if (it == by_id_.end()) return false;
+  Conn* c = it->second;
+  c->out.insert(c->out.end(), frame.begin(), frame.end());
+  // Sent when the socket is writable: never from here, which may run inside
+  // the serving of this very connection.
+  Watch(c, c->events | EPOLLOUT);
+  return true;
 }
 
 }  // namespace

@@ -44,9 +44,23 @@ class Handler {
   virtual void OnTick() {}
 };
 
+// A request whose reply the handler gives later (a long poll): which
+// connection it came on and its header.
+struct Deferred {
+  uint64_t conn = 0;
+  proto::FrameHeader req;
+};
+
 class Server {
  public:
   virtual ~Server() = default;
+  // Server thread, inside Handler::Handle only: the request being handled
+  // will be answered later, through SendDeferred; Handle appends no reply.
+  virtual Deferred Defer(const proto::FrameHeader& req) = 0;
+  // Server thread only: queues `frame` (the reply to d.req, made with
+  // proto::AppendReply / AppendErrorReply) on d's connection. False if that
+  // connection has closed since: the reply has nobody to go to.
+  virtual bool SendDeferred(const Deferred& d, const proto::Bytes& frame) = 0;
   // The address clients connect to, with the real port.
   virtual const std::string& address() const = 0;
   // Serves until Stop(). Call from one thread.

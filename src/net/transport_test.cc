@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -21,18 +23,39 @@ using proto::Bytes;
 using proto::ByteSpan;
 
 // Replies to CreateRegion with a RegionInfo naming the requested region, so
-// a reply proves which request it answers.
+// a reply proves which request it answers. Requests named "later" are
+// deferred, and answered when one named "release" comes, whose id says how
+// many were deferred (high 32 bits) and how many found their connection.
 class EchoHandler : public Handler {
  public:
   void Handle(const proto::FrameHeader& req, ByteSpan body, Bytes* out) override {
     Result<proto::c2ctl::CreateRegion> m = proto::c2ctl::CreateRegion::Decode(body);
     if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
-    proto::c2ctl::RegionInfo info{.id = m->size_bytes, .name = m->name, .page_size = 4096,
-                                  .num_pages = 1, .pages_per_stripe = 1,
-                                  .nodes = {{1, "x:1"}}, .fragment_nodes = {0},
-                                  .fragment_states = {proto::c2ctl::FragmentState::kReady}};
-    proto::AppendReply(req, info, out);
+    if (m->name == "later") {
+      deferred_.push_back({server->Defer(req), m->size_bytes});
+      return;
+    }
+    uint64_t id = m->size_bytes;
+    if (m->name == "release") {
+      id = uint64_t{deferred_.size()} << 32;
+      for (auto& [d, later_id] : deferred_) {
+        Bytes frame;
+        proto::AppendReply(d.req, Info("later", later_id), &frame);
+        id += server->SendDeferred(d, frame);
+      }
+      deferred_.clear();
+    }
+    proto::AppendReply(req, Info(m->name, id), out);
   }
+  Server* server = nullptr;
+
+ private:
+  static proto::c2ctl::RegionInfo Info(const std::string& name, uint64_t id) {
+    return {.id = id, .name = name, .page_size = 4096, .num_pages = 1, .pages_per_stripe = 1,
+            .nodes = {{1, "x:1"}}, .fragment_nodes = {0},
+            .fragment_states = {proto::c2ctl::FragmentState::kReady}};
+  }
+  std::vector<std::pair<Deferred, uint64_t>> deferred_;  // server thread only
 };
 
 class TransportTest : public ::testing::Test {
@@ -41,6 +64,7 @@ class TransportTest : public ::testing::Test {
     Result<std::unique_ptr<Server>> s = ListenTcp({}, &handler_);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(*s);
+    handler_.server = server_.get();
     thread_ = std::thread([this] { CHECK_OK(server_->Run()); });
     auto t = NewTcpClientTransport({});
     ASSERT_TRUE(t.ok());
@@ -87,6 +111,40 @@ TEST_F(TransportTest, RequestAndReply) {
   Result<uint64_t> r = Call(**c, "a", 42);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, 42u);
+}
+
+// A deferred request is answered later, after requests that came behind it
+// on its connection; one whose connection has gone is dropped.
+TEST_F(TransportTest, ADeferredRequestIsAnsweredLaterOnItsConnection) {
+  auto c = client_->Connect(server_->address());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::optional<Result<uint64_t>> later;
+  std::thread waiter([&] { later = Call(**c, "later", 7); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let it arrive first (order only)
+  Result<uint64_t> released = Call(**c, "release", 0);
+  waiter.join();
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(*released, (1ull << 32) + 1) << "one deferred reply, and it found its connection";
+  ASSERT_TRUE(later->ok()) << later->status().ToString();
+  EXPECT_EQ(**later, 7u);
+
+  // A caller that goes away: once the server has seen its connection close
+  // (which may take it a moment), the reply is dropped, not sent.
+  bool dropped = false;
+  for (int attempt = 0; attempt < 100 && !dropped; ++attempt) {
+    auto gone = client_->Connect(server_->address());
+    ASSERT_TRUE(gone.ok());
+    std::thread abandoned([&] { EXPECT_FALSE(Call(**gone, "later", 8).ok()); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    (*gone)->Abort(Cancelled("the caller went away"));
+    abandoned.join();
+    gone->reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    released = Call(**c, "release", 0);
+    ASSERT_TRUE(released.ok()) << released.status().ToString();
+    dropped = *released == 1ull << 32;  // one deferred (it had arrived), none sent
+  }
+  EXPECT_TRUE(dropped) << "a reply to a closed connection found nowhere to go";
 }
 
 // A watched descriptor wakes waiters each time new data arrives on it, from

@@ -212,4 +212,48 @@ Result<ClusterStatus> ClusterStatus::Decode(ByteSpan body) {
   return ClusterStatus{};
 }
 
+void MapChanges::Encode(Writer& w) const {
+  w.U32(static_cast<uint32_t>(maps.size()));
+  Bytes info;
+  for (const RegionInfo& m : maps) {
+    info.clear();
+    Writer iw(&info);
+    m.Encode(iw);
+    w.Blob(info);
+  }
+  w.U32(static_cast<uint32_t>(gone.size()));
+  for (uint64_t id : gone) w.U64(id);
+}
+
+Result<MapChanges> MapChanges::Decode(ByteSpan body) {
+  Reader r(body);
+  MapChanges m;
+  uint32_t n = r.Count(4, kMaxWatchedRegions, "map");
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    ByteSpan blob = r.Blob();
+    if (!r.ok()) break;
+    Result<RegionInfo> info = RegionInfo::Decode(blob);
+    if (!info.ok()) return info.status().With("c2ctl::MapChanges");
+    m.maps.push_back(std::move(*info));
+  }
+  m.gone.resize(r.Count(8, kMaxWatchedRegions, "gone region"));
+  for (uint64_t& id : m.gone) id = r.U64();
+  TS_RETURN_IF_ERROR(r.Finish("c2ctl::MapChanges"));
+  return m;
+}
+
+Result<WatchMaps> WatchMaps::Decode(ByteSpan body) {
+  Reader r(body);
+  WatchMaps m;
+  m.hold_ms = r.U32();
+  if (m.hold_ms > kMaxWatchHoldMs) r.Fail("hold of " + std::to_string(m.hold_ms) + " ms");
+  m.regions.resize(r.Count(16, kMaxWatchedRegions, "region"));
+  for (WatchedRegion& w : m.regions) {
+    w.id = r.U64();
+    w.epoch = r.U64();
+  }
+  TS_RETURN_IF_ERROR(r.Finish("c2ctl::WatchMaps"));
+  return m;
+}
+
 }  // namespace tessera::proto::c2ctl

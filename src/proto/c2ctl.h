@@ -8,9 +8,17 @@
 //   ClusterStatus     = (empty)
 //   CloneRegion       = source:string name:string lease_ms:u32
 //   RenewLeases       = count:u32 { name:string }*count
+//   WatchMaps         = hold_ms:u32 count:u32 { region:u64 epoch:u64 }*count
 //   CreateRegion, CloneRegion, OpenRegion reply with RegionInfo; DeleteRegion
 //   and RenewLeases with (empty); ListRegions with RegionList; ClusterStatus
-//   with ClusterStatusReply.
+//   with ClusterStatusReply; WatchMaps with MapChanges — at once if a region
+//   named has a newer map than the epoch given, or is gone; otherwise as soon
+//   as one changes, or when hold_ms pass (with no changes). A client follows
+//   its regions' maps this way without polling; after a reconnect (another
+//   controller leading) it sends the epochs it has and misses nothing.
+//
+//   MapChanges        = count:u32 { info:blob(RegionInfo) }*count
+//                       gone_count:u32 { region:u64 }*gone_count
 //
 // lease_ms = 0: the region lives until deleted. Otherwise the controller
 // deletes it once lease_ms pass without a RenewLeases naming it (a program
@@ -163,6 +171,37 @@ struct RenewLeases {
     for (const std::string& n : names) w.String(n);
   }
   static Result<RenewLeases> Decode(ByteSpan body);
+};
+
+inline constexpr uint32_t kMaxWatchedRegions = 4096;  // regions per WatchMaps
+inline constexpr uint32_t kMaxWatchHoldMs = 60000;
+
+struct WatchedRegion {
+  uint64_t id = 0;
+  uint64_t epoch = 0;  // of the map the client has
+};
+
+struct MapChanges {
+  std::vector<RegionInfo> maps;  // newer maps of regions watched
+  std::vector<uint64_t> gone;    // regions watched that no longer exist
+  void Encode(Writer& w) const;
+  static Result<MapChanges> Decode(ByteSpan body);
+};
+
+struct WatchMaps {
+  static constexpr Op kOp = Op::kC2ctlWatchMaps;
+  using Reply = MapChanges;
+  uint32_t hold_ms = 0;
+  std::vector<WatchedRegion> regions;
+  void Encode(Writer& w) const {
+    w.U32(hold_ms);
+    w.U32(static_cast<uint32_t>(regions.size()));
+    for (const WatchedRegion& r : regions) {
+      w.U64(r.id);
+      w.U64(r.epoch);
+    }
+  }
+  static Result<WatchMaps> Decode(ByteSpan body);
 };
 
 // OpenRegion and DeleteRegion carry only a name.

@@ -201,6 +201,35 @@ TEST(MessagesTest, RegionInfoChecksTheMap) {
   EXPECT_FALSE(c2ctl::RegionInfo::Decode(Encode(bad_shape)).ok());
 }
 
+TEST(MessagesTest, WatchMapsCarriesEpochsAndItsReplyWholeMaps) {
+  c2ctl::WatchMaps w{.hold_ms = 15000, .regions = {{7, 3}, {9, 1}}};
+  Result<c2ctl::WatchMaps> wd = c2ctl::WatchMaps::Decode(Encode(w));
+  ASSERT_TRUE(wd.ok()) << wd.status().ToString();
+  EXPECT_EQ(wd->hold_ms, 15000u);
+  ASSERT_EQ(wd->regions.size(), 2u);
+  EXPECT_EQ(wd->regions[1].id, 9u);
+  EXPECT_EQ(wd->regions[0].epoch, 3u);
+  ExpectEveryTruncationFails<c2ctl::WatchMaps>(Encode(w));
+  w.hold_ms = c2ctl::kMaxWatchHoldMs + 1;
+  EXPECT_FALSE(c2ctl::WatchMaps::Decode(Encode(w)).ok()) << "a hold past a minute";
+
+  c2ctl::MapChanges changes;
+  changes.maps.push_back({.id = 7, .name = "r", .page_size = 4096, .num_pages = 2, .pages_per_stripe = 2,
+                          .redundancy = {Redundancy::Kind::kNone, 1, 0}, .epoch = 4, .nodes = {{1, "a:1"}},
+                          .fragment_nodes = {0}, .fragment_states = {c2ctl::FragmentState::kReady}});
+  changes.gone = {9};
+  Bytes b = Encode(changes);
+  Result<c2ctl::MapChanges> d = c2ctl::MapChanges::Decode(b);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_EQ(d->maps.size(), 1u);
+  EXPECT_EQ(d->maps[0].epoch, 4u);
+  EXPECT_EQ(d->maps[0].nodes[0].addr, "a:1");
+  EXPECT_EQ(d->gone, std::vector<uint64_t>{9});
+  ExpectEveryTruncationFails<c2ctl::MapChanges>(b);
+  changes.maps[0].fragment_nodes = {1};  // a map that names no such node
+  EXPECT_FALSE(c2ctl::MapChanges::Decode(Encode(changes)).ok());
+}
+
 TEST(MessagesTest, SlotSizeCoversAPageShare) {
   EXPECT_EQ(c2ctl::SlotSize(4096, 1), 4096u);
   EXPECT_EQ(c2ctl::SlotSize(4096, 4), 1024u);

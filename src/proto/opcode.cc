@@ -19,6 +19,7 @@ std::string_view OpName(uint8_t op) {
     case Op::kC2ctlClusterStatus: return "c2ctl::ClusterStatus";
     case Op::kC2ctlCloneRegion: return "c2ctl::CloneRegion";
     case Op::kC2ctlRenewLeases: return "c2ctl::RenewLeases";
+    case Op::kC2ctlWatchMaps: return "c2ctl::WatchMaps";
   }
   return "unknown";
 }

@@ -33,6 +33,7 @@ enum class Op : uint8_t {
   kC2ctlClusterStatus = 0x34,
   kC2ctlCloneRegion = 0x35,
   kC2ctlRenewLeases = 0x36,
+  kC2ctlWatchMaps = 0x37,
 };
 
 bool IsKnownOpcode(uint8_t op);
