@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # libraries (README says why each is here)
   libisal-dev liburing-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev
-  libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev
   # baselines the benchmark compares against
   memcached
   # the control plane across hosts; tests start their own members

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -75,6 +76,47 @@ TEST_F(CliTest, BadInputGetsAClearError) {
   o = Tessera("status --controller 127.0.0.1:1,nonsense");
   EXPECT_NE(o.exit_code, 0);
   EXPECT_NE(o.text.find("controller list"), std::string::npos) << o.text;
+}
+
+// A daemon's flags from a TOML file: the file sets them, the command line
+// wins over it, --print-config writes a file that reads back the same, and a
+// mistake in the file is named with its line.
+TEST_F(CliTest, ADaemonTakesItsFlagsFromATomlFile) {
+  const std::string file = dir_ + "/controller.toml";
+  std::ofstream(file) << "listen = \"127.0.0.1:7999\"\n"
+                         "etcd = [\"10.0.0.1:2379\", \"10.0.0.2:2379\"]\n"
+                         "leader_ttl = 5\n"
+                         "data-dir = \"/srv/tessera\"\n";
+  Output o = Tessera("controller --config " + file + " --leader-ttl 4 --print-config");
+  ASSERT_EQ(o.exit_code, 0) << o.text;
+  EXPECT_NE(o.text.find("listen = '127.0.0.1:7999'"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("etcd = [ '10.0.0.1:2379', '10.0.0.2:2379' ]"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("data_dir = '/srv/tessera'"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("leader_ttl = 4"), std::string::npos) << "the command line wins: " << o.text;
+  EXPECT_NE(o.text.find("member_ttl = 2"), std::string::npos) << "defaults are written too: " << o.text;
+
+  const std::string printed = dir_ + "/printed.toml";
+  std::ofstream(printed) << o.text;
+  Output again = Tessera("controller --config " + printed + " --print-config");
+  ASSERT_EQ(again.exit_code, 0) << again.text;
+  EXPECT_EQ(again.text, o.text) << "what --print-config writes reads back the same";
+
+  std::ofstream(file) << "leader_ttl = 5\nlistn = \"127.0.0.1:1\"\n";
+  o = Tessera("controller --config " + file);
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.text.find(file + ", line 2: key 'listn' is not an option of 'controller'"), std::string::npos)
+      << o.text;
+  std::ofstream(file) << "listen = \"127.0.0.1:1\n";
+  o = Tessera("controller --config " + file);
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.text.find(file + " is not TOML: line 1"), std::string::npos) << o.text;
+  std::ofstream(file) << "leader_ttl = 500\n";
+  o = Tessera("controller --config " + file);
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.text.find("--leader-ttl: Value 500 not in range"), std::string::npos) << o.text;
+  o = Tessera("memnode --config " + dir_ + "/missing.toml");
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.text.find("missing.toml"), std::string::npos) << o.text;
 }
 
 TEST_F(CliTest, ADaemonThatCannotListenSaysWhyAndExits) {

@@ -9,6 +9,7 @@
 #include "cmd/run_cmd.h"
 #include "cmd/run_file.h"
 #include "cmd/signals.h"
+#include "cmd/toml_config.h"
 #include "cmd/workload.h"
 #include "common/log.h"
 #include "common/units.h"
@@ -35,6 +36,14 @@ int main(int argc, char** argv) {
   tessera::cmd::SignalWaiter signals;
   CLI::App app{"Tessera: disaggregated memory in user space"};
   app.require_subcommand(1);
+  // Every subcommand's flags may come from a TOML file (`tessera controller
+  // --config FILE`): the option is the main app's, reached through fallthrough.
+  auto toml = std::make_shared<tessera::cmd::TomlConfig>(&app);
+  app.config_formatter(toml);
+  app.set_config("--config", "", "A TOML file of the subcommand's options by long name (flags given win)");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.fallthrough();
+  bool print_config = false;
   std::string controller_flag, log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")->capture_default_str();
 
@@ -62,6 +71,8 @@ int main(int argc, char** argv) {
   std::string rebuild_rate = "0";
   ctl->add_option("--rebuild-rate", rebuild_rate, "Cap on rebuild traffic per second, e.g. 200M (0: none)")
       ->check(SizeValidator())->capture_default_str();
+  ctl->add_flag("--print-config", print_config, "Print these options as a --config file and exit")
+      ->configurable(false);
 
   tessera::memnode::Options mo;
   std::string mem_capacity = "1G";
@@ -80,6 +91,8 @@ int main(int argc, char** argv) {
   mem->add_option("--domain", mo.domain, "Failure domain label (rack, host): a stripe avoids two fragments in one");
   mem->add_option("--spin-us", mo.wait.spin_us, "Busy-poll this long after a request before sleeping (0: never)")
       ->capture_default_str();
+  mem->add_flag("--print-config", print_config, "Print these options as a --config file and exit")
+      ->configurable(false);
 
   tessera::cmd::LocalClusterOptions up_opts{.controller_listen = "127.0.0.1:7070", .quiet = false};
   std::string up_capacity = "1G";
@@ -158,6 +171,10 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   tessera::log::ToStderr(log_level);
+  if (print_config) {
+    std::fputs(toml->to_config(*ctl ? ctl : mem, true, true, "").c_str(), stdout);
+    return 0;
+  }
 
   if (*ctl) {
     co.rebuild_rate_limit = Bytes(rebuild_rate);
