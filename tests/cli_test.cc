@@ -119,6 +119,17 @@ TEST_F(CliTest, ADaemonTakesItsFlagsFromATomlFile) {
   EXPECT_NE(o.text.find("missing.toml"), std::string::npos) << o.text;
 }
 
+// The example files doc/deploy.md points at are valid for the daemons.
+TEST_F(CliTest, TheDeploymentExamplesAreValidConfigs) {
+  Output o = Tessera(std::string("controller --config ") + TESSERA_DEPLOY_DIR + "/controller.toml --print-config");
+  EXPECT_EQ(o.exit_code, 0) << o.text;
+  EXPECT_NE(o.text.find("etcd = [ '10.0.0.1:2379', '10.0.0.2:2379', '10.0.0.3:2379' ]"), std::string::npos)
+      << o.text;
+  o = Tessera(std::string("memnode --config ") + TESSERA_DEPLOY_DIR + "/memnode.toml --print-config");
+  EXPECT_EQ(o.exit_code, 0) << o.text;
+  EXPECT_NE(o.text.find("capacity = '48G'"), std::string::npos) << o.text;
+}
+
 TEST_F(CliTest, ADaemonThatCannotListenSaysWhyAndExits) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};

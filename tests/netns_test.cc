@@ -267,7 +267,7 @@ TEST_F(NetnsTest, AWriterVerifierLosesNothingThroughFailoverEtcdLossALinkCutAndA
 
   // An etcd member, kill -9 (the first: every client of etcd starts with it).
   etcd_->Kill(0);
-  ASSERT_TRUE(client_->CreateRegion("after-etcd-loss", 1 << 20, {}).ok());
+  ASSERT_TRUE(client_->CreateRegion("after-etcd-loss", 1 << 20, {.redundancy = "ec:4+2"}).ok());
   ASSERT_NO_FATAL_FAILURE(WaitRounds(wv, 3, "after an etcd member was killed"));
 
   // A memory node's link, cut: its packets vanish, nothing is refused.
@@ -316,6 +316,16 @@ TEST_F(NetnsTest, AWriterVerifierLosesNothingThroughFailoverEtcdLossALinkCutAndA
   uint64_t stale = 0, v = 0;
   for (uint64_t p = 0; p < half; ++p) stale += !CheckPattern(&buf[p * kPage], kPage, p, &v) || v != 1;
   EXPECT_EQ(stale, 0u) << "pages read wrong through the map from before the cut";
+
+  // The operator's view of the remote cluster, from the compute host.
+  FILE* status = popen((bin_ + " status --controller " + controllers_ + " 2>&1").c_str(), "r");
+  ASSERT_NE(status, nullptr);
+  std::string shown;
+  char line[512];
+  while (fgets(line, sizeof line, status) != nullptr) shown += line;
+  EXPECT_EQ(pclose(status), 0) << shown;
+  EXPECT_NE(shown.find(addr_["mem7"] + ":7071"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("soak"), std::string::npos) << shown;
 
   std::printf("writer/verifier: %llu rounds of %llu pages\n", static_cast<unsigned long long>(wv.rounds()),
               static_cast<unsigned long long>((*region)->num_pages()));

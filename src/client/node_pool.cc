@@ -23,7 +23,8 @@ Result<std::shared_ptr<net::Connection>> NodePool::Get(const std::string& addres
   // other callers while a node is being (re)connected.
   Result<std::shared_ptr<net::Connection>> c = transport_->Connect(address);
   if (!c.ok()) {
-    if (!probe) MarkDownLocked(address);
+    if (probe) return c.status();  // the control path: the caller says what it was reaching
+    MarkDownLocked(address);
     return c.status().With("memory node " + address);
   }
   down_.erase(address);
