@@ -18,12 +18,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -117,6 +119,7 @@ class NetnsTest : public ::testing::Test {
     char tmpl[] = "/tmp/tessera-netns-XXXXXX";
     dir_ = mkdtemp(tmpl);
     prefix_ = "ts" + std::to_string(getpid());
+    RemoveLeftovers();
     std::string hosts = "etcd1 etcd2 etcd3 ctl1 ctl2 compute";
     for (int i = 1; i <= kMemnodes + 1; ++i) hosts += " mem" + std::to_string(i);
     ASSERT_NO_FATAL_FAILURE(Script("up " + hosts));
@@ -174,6 +177,25 @@ class NetnsTest : public ::testing::Test {
     std::string host, address;
     while (lines >> host >> address) addr_[host] = address;
     return Status::Ok();
+  }
+  // Namespaces a run killed before its TearDown left behind (their prefix
+  // names a process that is gone) are taken down.
+  void RemoveLeftovers() {
+    FILE* list = popen("ip netns list 2>/dev/null", "r");
+    if (list == nullptr) return;
+    std::set<std::string> stale;
+    char line[256];
+    while (fgets(line, sizeof line, list) != nullptr) {
+      unsigned pid = 0;
+      if (std::sscanf(line, "ts%u-", &pid) == 1 && !std::filesystem::exists("/proc/" + std::to_string(pid))) {
+        stale.insert("ts" + std::to_string(pid));
+      }
+    }
+    pclose(list);
+    for (const std::string& prefix : stale) {
+      const int rc = std::system(("bash " + std::string(TESSERA_NETNS_SCRIPT) + " down " + prefix).c_str());
+      if (rc != 0) std::printf("could not remove namespaces %s-* left by an earlier run\n", prefix.c_str());
+    }
   }
   void EnterHost(const std::string& host) {
     int fd = open(("/run/netns/" + prefix_ + "-" + host).c_str(), O_RDONLY | O_CLOEXEC);

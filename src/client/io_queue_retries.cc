@@ -4,9 +4,8 @@
 #include <algorithm>
 #include <set>
 
-#include "common/clock.h"
-
 #include "client/io_queue.h"
+#include "common/clock.h"
 
 namespace tessera::client {
 namespace {
@@ -140,9 +139,10 @@ void IoQueueImpl::AbortSilent() {
   {
     std::lock_guard lk(mu_);
     for (auto& [raw, batch] : in_flight_) {
-      if (batch->conn && now - batch->sent_ns >= silence_ns && now - batch->conn->last_heard_ns() >= silence_ns) {
-        silent.insert(batch->conn);
-      }
+      if (!batch->conn || now - batch->sent_ns < silence_ns) continue;
+      // Heard from after `now` was read (a receiving thread): not silent.
+      const uint64_t heard = batch->conn->last_heard_ns();
+      if (heard < now && now - heard >= silence_ns) silent.insert(batch->conn);
     }
   }
   // Outside mu_: the aborted requests' callbacks take it.

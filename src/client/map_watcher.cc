@@ -31,6 +31,7 @@ MapWatcher::~MapWatcher() {
 void MapWatcher::Add(RegionImpl* region) {
   {
     std::lock_guard lk(mu_);
+    if (!regions_.contains(region->id())) restart_ = true;
     regions_.emplace(region->id(), region);
   }
   cv_.notify_all();
@@ -65,6 +66,7 @@ std::vector<proto::c2ctl::WatchedRegion> MapWatcher::Watched() const {
 void MapWatcher::Run() {
   std::unique_lock lk(mu_);
   while (!stop_) {
+    restart_ = false;  // the list below has every region added so far
     std::vector<proto::c2ctl::WatchedRegion> watched = Watched();
     if (watched.empty()) {
       cv_.wait(lk);
@@ -75,7 +77,7 @@ void MapWatcher::Run() {
     lk.lock();
     if (stop_) break;
     if (!changes.ok()) {
-      cv_.wait_for(lk, kPauseAfterFailure);
+      if (!restart_) cv_.wait_for(lk, kPauseAfterFailure);
       continue;
     }
     for (proto::c2ctl::RegionInfo& info : changes->maps) {
@@ -121,8 +123,11 @@ Result<proto::c2ctl::MapChanges> MapWatcher::Poll(const std::vector<proto::c2ctl
                                   state->done.store(true, std::memory_order_release);
                                 }));
   const uint64_t deadline = NowNanos() + uint64_t(options_.hold_ms + options_.timeout_ms) * 1'000'000;
-  Status waited = transport_->WaitUntil([&] { return state->done.load(std::memory_order_acquire) || stop_; },
-                                        deadline);
+  Status waited = transport_->WaitUntil(
+      [&] { return state->done.load(std::memory_order_acquire) || stop_ || restart_; }, deadline);
+  if (!state->done.load(std::memory_order_acquire) && restart_ && !stop_) {
+    return Cancelled("a region was added to the watch");  // the connection stays: it is fine
+  }
   if (!state->done.load(std::memory_order_acquire)) {
     conn->Abort(waited.ok() ? Cancelled("the client is closing") : waited.With("map watch at " + addr));
     return waited.ok() ? Cancelled("the client is closing") : waited;

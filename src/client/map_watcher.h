@@ -56,6 +56,9 @@ class MapWatcher {
   net::ControllerList* controllers_;
   const Options options_;
   std::atomic<bool> stop_{false};
+  // A region not in the poll in flight was added: poll again with it now
+  // rather than after the hold (the old poll's answer is dropped).
+  std::atomic<bool> restart_{false};
   std::mutex mu_;
   std::condition_variable cv_;
   std::multimap<uint64_t, RegionImpl*> regions_;  // by region id; guarded by mu_
