@@ -3,7 +3,7 @@
 #include <chrono>
 
 #include "client/region_impl.h"
-#include "common/clock.h"
+#include "net/rpc.h"
 
 namespace tessera::client {
 namespace {
@@ -31,7 +31,10 @@ MapWatcher::~MapWatcher() {
 void MapWatcher::Add(RegionImpl* region) {
   {
     std::lock_guard lk(mu_);
-    if (!regions_.contains(region->id())) restart_ = true;
+    if (!regions_.contains(region->id())) {
+      restart_ = true;
+      if (conn_) conn_->Abort(Cancelled("a region was added to the watch"));
+    }
     regions_.emplace(region->id(), region);
   }
   cv_.notify_all();
@@ -105,35 +108,17 @@ Result<proto::c2ctl::MapChanges> MapWatcher::Poll(const std::vector<proto::c2ctl
       return made.status();
     }
     std::lock_guard lk(mu_);
-    if (stop_) return Cancelled("the client is closing");
+    if (stop_ || restart_) return Cancelled("the client is closing, or the regions to watch changed");
     conn = conn_ = *made;
   }
-  proto::Bytes body;
-  proto::Writer w(&body);
-  proto::c2ctl::WatchMaps{.hold_ms = static_cast<uint32_t>(options_.hold_ms), .regions = watched}.Encode(w);
-  struct State {
-    std::atomic<bool> done{false};
-    Result<proto::c2ctl::MapChanges> result = Internal("no reply");
-  };
-  auto state = std::make_shared<State>();
-  TS_RETURN_IF_ERROR(conn->Send(proto::c2ctl::WatchMaps::kOp, body,
-                                [state](const Status& s, const proto::FrameHeader& h, proto::ByteSpan b) {
-                                  state->result = s.ok() ? proto::DecodeReply<proto::c2ctl::MapChanges>(h, b)
-                                                         : Result<proto::c2ctl::MapChanges>(s);
-                                  state->done.store(true, std::memory_order_release);
-                                }));
-  const uint64_t deadline = NowNanos() + uint64_t(options_.hold_ms + options_.timeout_ms) * 1'000'000;
-  Status waited = transport_->WaitUntil(
-      [&] { return state->done.load(std::memory_order_acquire) || stop_ || restart_; }, deadline);
-  if (!state->done.load(std::memory_order_acquire) && restart_ && !stop_) {
-    return Cancelled("a region was added to the watch");  // the connection stays: it is fine
-  }
-  if (!state->done.load(std::memory_order_acquire)) {
-    conn->Abort(waited.ok() ? Cancelled("the client is closing") : waited.With("map watch at " + addr));
-    return waited.ok() ? Cancelled("the client is closing") : waited;
-  }
-  if (!state->result.ok() && state->result.status().code() == Code::kNotLeader) controllers_->Next(addr);
-  return std::move(state->result);
+  // Stopping, and a region added meanwhile, abort this connection: the call
+  // ends at once (its connection is the watcher's own).
+  Result<proto::c2ctl::MapChanges> changes =
+      net::Call(*transport_, *conn, proto::c2ctl::WatchMaps{.hold_ms = static_cast<uint32_t>(options_.hold_ms),
+                                                            .regions = watched},
+                options_.hold_ms + options_.timeout_ms);
+  if (!changes.ok() && changes.status().code() == Code::kNotLeader) controllers_->Next(addr);
+  return changes;
 }
 
 }  // namespace tessera::client

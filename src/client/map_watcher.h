@@ -56,8 +56,9 @@ class MapWatcher {
   net::ControllerList* controllers_;
   const Options options_;
   std::atomic<bool> stop_{false};
-  // A region not in the poll in flight was added: poll again with it now
-  // rather than after the hold (the old poll's answer is dropped).
+  // A region not in the poll in flight was added: its connection is aborted
+  // and the next poll, with the region, goes at once rather than after the
+  // hold and the pause after a failure.
   std::atomic<bool> restart_{false};
   std::mutex mu_;
   std::condition_variable cv_;

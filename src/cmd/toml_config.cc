@@ -11,8 +11,8 @@ namespace {
 
 // A scalar as the command line would spell it.
 bool ScalarText(const toml::node& node, std::string* out) {
-  if (auto s = node.value<std::string>(); s && node.is_string()) {
-    *out = *s;
+  if (auto s = node.as_string()) {
+    *out = s->get();
   } else if (auto i = node.as_integer()) {
     *out = std::to_string(i->get());
   } else if (auto f = node.as_floating_point()) {

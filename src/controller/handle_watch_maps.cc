@@ -16,9 +16,16 @@ namespace {
 // told to come back (it does, after a pause).
 constexpr size_t kMaxWatches = 16384;
 
-proto::c2ctl::MapChanges ChangesFor(Context& ctx, const std::vector<proto::c2ctl::WatchedRegion>& watched) {
-  std::unordered_map<uint64_t, const RegionRecord*> by_id;
+using RegionsById = std::unordered_map<uint64_t, const RegionRecord*>;
+
+RegionsById IndexRegions(Context& ctx) {
+  RegionsById by_id;
   for (const auto& [name, r] : ctx.state.regions()) by_id.emplace(r.id, &r);
+  return by_id;
+}
+
+proto::c2ctl::MapChanges ChangesFor(Context& ctx, const RegionsById& by_id,
+                                    const std::vector<proto::c2ctl::WatchedRegion>& watched) {
   proto::c2ctl::MapChanges changes;
   for (const proto::c2ctl::WatchedRegion& w : watched) {
     auto it = by_id.find(w.id);
@@ -38,7 +45,7 @@ bool Empty(const proto::c2ctl::MapChanges& c) { return c.maps.empty() && c.gone.
 void HandleWatchMaps(Context& ctx, const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out) {
   auto m = proto::c2ctl::WatchMaps::Decode(body);
   if (!m.ok()) return proto::AppendErrorReply(req, m.status(), out);
-  proto::c2ctl::MapChanges changes = ChangesFor(ctx, m->regions);
+  proto::c2ctl::MapChanges changes = ChangesFor(ctx, IndexRegions(ctx), m->regions);
   if (!Empty(changes) || m->hold_ms == 0) return proto::AppendReply(req, changes, out);
   if (ctx.watches.size() >= kMaxWatches) {
     return proto::AppendErrorReply(
@@ -53,10 +60,11 @@ void AnswerWatches(Context& ctx) {
   const bool changed = ctx.state.region_generation() != ctx.watches_checked_generation;
   ctx.watches_checked_generation = ctx.state.region_generation();
   const uint64_t now = NowNanos();
+  const RegionsById by_id = changed ? IndexRegions(ctx) : RegionsById{};
   std::vector<MapWatch> waiting;
   for (MapWatch& w : ctx.watches) {
     proto::c2ctl::MapChanges changes;
-    if (changed) changes = ChangesFor(ctx, w.regions);
+    if (changed) changes = ChangesFor(ctx, by_id, w.regions);
     if (Empty(changes) && now < w.until_ns) {
       waiting.push_back(std::move(w));
       continue;
