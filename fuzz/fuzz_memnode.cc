@@ -23,10 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using Handler = void (*)(memnode::FragmentStore&, const proto::FrameHeader&, proto::ByteSpan, proto::Bytes*);
   static const Handler kHandlers[] = {memnode::HandleReadPages, memnode::HandleWritePages,
                                       memnode::HandleAllocFragments, memnode::HandleFreeRegion,
-                                      memnode::HandleSetEpoch, memnode::HandleCloneFragments};
+                                      memnode::HandleSetEpoch, memnode::HandleCloneFragments,
+                                      memnode::HandleFreeFragments};
   Handler h = kHandlers[data[0] % std::size(kHandlers)];
   // Keep region 1 alive so reads and writes reach real memory.
-  if (h == memnode::HandleFreeRegion || h == memnode::HandleAllocFragments) {
+  if (h == memnode::HandleFreeRegion || h == memnode::HandleAllocFragments || h == memnode::HandleFreeFragments) {
     if (size >= 9 && data[1] == 1) return 0;
   }
   proto::FrameHeader req{.opcode = 1, .request_id = 77};

@@ -33,13 +33,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tessera::proto;
   if (size == 0) return 0;
   ByteSpan body(data + 1, size - 1);
-  switch (data[0] % 18) {
+  switch (data[0] % 19) {
     case 0: RoundTrip<c2m::ReadPages>(body); break;
     case 1: RoundTrip<c2m::ReadPagesReply>(body); break;
     case 2: RoundTrip<c2m::WritePages>(body); break;
     case 3: RoundTrip<ctl2m::AllocFragments>(body); break;
     case 4: RoundTrip<ctl2m::FreeRegion>(body); break;
     case 14: RoundTrip<ctl2m::SetEpoch>(body); break;
+    case 18: RoundTrip<ctl2m::FreeFragments>(body); break;
     case 15: RoundTrip<c2m::WritePagesReply>(body); break;
     case 5: RoundTrip<ctl2m::FreeRegionReply>(body); break;
     case 6: RoundTrip<m2ctl::Register>(body); break;

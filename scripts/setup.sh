@@ -17,6 +17,8 @@ packages=(
   # used by the scripts; python3 and sqlite3 are unmodified programs the quick
   # start and the tests run under `tessera run`
   procps iproute2 python3 sqlite3
+  # clients with clocks that disagree (tests/clock_test.cc)
+  faketime
 )
 
 missing=()

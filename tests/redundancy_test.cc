@@ -212,7 +212,7 @@ void WriteTorn(const Region& region, const std::vector<std::string>& homes, uint
                          Crc32c(share[j], slot), proto::ByteSpan(share[j], slot)});
       auto reply = net::Call(**transport, **conn, w, 5000);
       ASSERT_TRUE(reply.ok()) << reply.status().ToString();
-      ASSERT_TRUE(reply->conflicts.empty());
+      ASSERT_TRUE(reply->unapplied.empty());
     }
   }
 }

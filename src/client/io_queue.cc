@@ -1,5 +1,7 @@
 #include "client/io_queue.h"
 
+#include <algorithm>
+
 #include "common/clock.h"
 #include "common/crc.h"
 #include "proto/c2m.h"
@@ -209,20 +211,30 @@ void IoQueueImpl::OnReply(Batch* batch, const Status& status, const proto::Frame
   Status s = status;
   const size_t n = batch->targets.size();
   Result<proto::c2m::ReadPagesReply> reply = proto::c2m::ReadPagesReply{};
-  std::vector<bool> conflict(n);
+  std::vector<ShareReply> written(batch->kind == PageIo::Kind::kWrite ? n : 0);
+  uint64_t newest = 0;  // the newest version the reply shows: the clock joins it
   if (s.ok() && batch->kind == PageIo::Kind::kRead) {
     reply = proto::DecodeReply<proto::c2m::ReadPagesReply>(h, body);
     s = reply.status();
     if (s.ok() && (reply->pages.size() != n || (batch->with_previous && reply->previous.size() != n))) {
       s = ProtocolError("asked for " + std::to_string(n) + " pages, got " + std::to_string(reply->pages.size()));
     }
+    for (const proto::c2m::PageData& p : s.ok() ? reply->pages : std::vector<proto::c2m::PageData>{}) {
+      newest = std::max(newest, p.version);
+    }
   } else if (s.ok()) {
-    auto written = proto::DecodeReply<proto::c2m::WritePagesReply>(h, body);
-    s = written.status();
-    for (uint32_t i : s.ok() ? written->conflicts : std::vector<uint32_t>{}) {
-      if (i < n) conflict[i] = true;
+    auto w = proto::DecodeReply<proto::c2m::WritePagesReply>(h, body);
+    s = w.status();
+    for (const proto::c2m::Unapplied& u : s.ok() ? w->unapplied : std::vector<proto::c2m::Unapplied>{}) {
+      if (u.index >= n) continue;
+      ShareReply& r = written[u.index];
+      r.conflict = u.reason == proto::c2m::Unapplied::Reason::kConflict;
+      r.superseded = u.reason == proto::c2m::Unapplied::Reason::kSuperseded;
+      r.held = u.held;
+      newest = std::max(newest, u.held);
     }
   }
+  if (newest != 0) clock_->Observe(newest);
   if (!s.ok()) {
     s = s.With("memory node " + batch->address);
     if (NodeFailure(s) && !aborting_.load()) pool_->MarkDown(batch->address);
@@ -237,7 +249,7 @@ void IoQueueImpl::OnReply(Batch* batch, const Status& status, const proto::Frame
     if (!s.ok()) {
       t.page->Record(t.share, s);
     } else if (batch->kind == PageIo::Kind::kWrite) {
-      t.page->Record(t.share, s, {.conflict = conflict[i]});
+      t.page->Record(t.share, s, written[i]);
     } else {
       const proto::c2m::PageData& p = reply->pages[i];
       Status share_ok = intact(p) ? Status::Ok()
@@ -283,7 +295,8 @@ void IoQueueImpl::Advance(PageOp* page) {
       writes_->Release(page->page(), page->version(), page->taken());
     }
     delete page;
-  } else if (st == State::kNeedsRound || st == State::kNeedsMap || st == State::kNeedsResolve) {
+  } else if (st == State::kNeedsRound || st == State::kNeedsMap || st == State::kNeedsResolve ||
+             st == State::kNeedsVersion) {
     retries_.push_back(page);
     retries_waiting_.store(retries_.size());
   }

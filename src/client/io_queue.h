@@ -112,6 +112,8 @@ class IoQueueImpl final : public IoQueue {
   void AbortSilent();
   // Starts deferred writes whose page has come free (driving thread).
   Status StartDeferred();
+  // Gives a write that found newer versions a version above them.
+  void Rebase(PageOp* page);
   // Settles the conflicts of `pages` and issues their writes again.
   Status ResolveAndRetry(std::vector<PageOp*> pages);
   // Whether a deferred write may have come free (the driving thread's wait

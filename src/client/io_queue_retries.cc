@@ -1,5 +1,6 @@
 // The IoQueue's driving-thread side: pages handed back by reply callbacks
-// (another round, a newer map, a conflict to settle) and writes deferred
+// (another round, a newer map, a conflict to settle, a write to write again
+// above a newer version) and writes deferred
 // until their page is free are issued again here, never from a callback.
 #include <algorithm>
 #include <set>
@@ -15,6 +16,10 @@ constexpr int kMaxAttempts = 4;
 // before giving up; how many conflicted pages one Resolve call takes.
 constexpr int kMaxResolves = 3;
 constexpr size_t kResolveChunk = 1024;
+// How often a write may find a newer version in place and be written again
+// above it: each time it goes above the newest it saw, so only writers
+// racing it on the same page, again and again, can use these up.
+constexpr int kMaxRebases = 8;
 
 }  // namespace
 
@@ -38,7 +43,19 @@ Status IoQueueImpl::ServiceRetries() {
       conflicted.push_back(page);
       continue;
     }
-    if (page->state() == PageOp::State::kNeedsMap) {
+    if (page->state() == PageOp::State::kNeedsVersion) {
+      if (aborting_.load()) {
+        FailPage(page, Cancelled("I/O aborted"));
+        continue;
+      }
+      if (page->rebases() >= kMaxRebases) {
+        FailPage(page, Unavailable("page " + std::to_string(page->page()) + ": other writers' newer versions " +
+                                   "overtook this write " + std::to_string(kMaxRebases) + " times"));
+        continue;
+      }
+      Rebase(page);
+      page->Begin(maps_->Current());
+    } else if (page->state() == PageOp::State::kNeedsMap) {
       Status refreshed = aborting_.load() ? Cancelled("I/O aborted")
                          : page->attempts() >= kMaxAttempts
                              ? StaleMap("the region map kept changing over " + std::to_string(kMaxAttempts) +
@@ -61,6 +78,17 @@ Status IoQueueImpl::ServiceRetries() {
   }
   TS_RETURN_IF_ERROR(StartDeferred());
   return FlushIfDue();
+}
+
+void IoQueueImpl::Rebase(PageOp* page) {
+  // Above every version a share showed (the clock joined them on arrival).
+  clock_->Observe(page->newest_held());
+  const uint64_t version = clock_->Next();
+  // The new version is reserved before the old one goes, so the watermark
+  // never passes this write.
+  writes_->Reserve(version);
+  writes_->Release(page->page(), page->version(), /*taken=*/false);
+  page->Rebase(version);
 }
 
 Status IoQueueImpl::ResolveAndRetry(std::vector<PageOp*> pages) {

@@ -16,7 +16,8 @@ void PageOp::Begin(std::shared_ptr<const RegionMap> map) {
   map_ = std::move(map);
   ++attempts_;
   asked_ = replied_ = have_ = has_previous_ = 0;
-  stale_ = conflict_ = with_previous_ = false;
+  stale_ = conflict_ = superseded_ = with_previous_ = false;
+  newest_held_ = 0;
   first_error_ = Status::Ok();
   unreachable_.clear();
   state_ = State::kIssued;
@@ -142,6 +143,10 @@ PageOp::State PageOp::Record(int j, const Status& status, const ShareReply& repl
   ++replied_;
   if (status.ok() && reply.conflict) {
     conflict_ = true;
+  } else if (status.ok() && reply.superseded && reply.held != version_) {
+    // (Holding this very version is having it: an earlier attempt's share.)
+    superseded_ = true;
+    newest_held_ = std::max(newest_held_, reply.held);
   } else if (status.ok()) {
     have_ |= 1u << j;
     versions_[j] = reply.version;
@@ -209,6 +214,10 @@ void PageOp::AfterLastReply() {
   if (kind_ == PageIo::Kind::kWrite) {
     if (conflict_) {
       state_ = State::kNeedsResolve;
+      return;
+    }
+    if (superseded_) {
+      state_ = State::kNeedsVersion;
       return;
     }
     return SettleWrite();

@@ -15,8 +15,11 @@
 // Page states: kIssued (shares in flight) -> kSettled (outcome known, late
 // replies may still arrive) -> kRetired (last reply in; the queue deletes it).
 // kIssued -> kNeedsRound / kNeedsMap / kNeedsResolve (a write met another
-// writer's unfinished write) hand the page to the queue's driving thread,
-// which issues it again.
+// writer's unfinished write) / kNeedsVersion (a write found a newer version
+// in place on some share: it did not land there, and is written again above
+// that version) hand the page to the queue's driving thread, which issues it
+// again. A write settles only on shares that applied it: a share that holds
+// a newer version is never counted.
 //
 // Thread-safety: none; the IoQueue calls it under its lock.
 #pragma once
@@ -48,12 +51,13 @@ struct ShareReply {
   uint64_t previous_version = 0;
   proto::ByteSpan previous;
   bool conflict = false;  // writes: another writer's unfinished write is there
+  bool superseded = false;  // writes: not applied, the share holds version `held`
+  uint64_t held = 0;
 };
 
 class PageOp {
  public:
-  enum class State : uint8_t { kIssued, kNeedsRound, kNeedsMap, kNeedsResolve, kSettled, kRetired };
-
+  enum class State : uint8_t { kIssued, kNeedsRound, kNeedsMap, kNeedsResolve, kNeedsVersion, kSettled, kRetired };
 
   PageOp(UserOp* op, PageIo::Kind kind, uint64_t page, uint8_t* buf, uint64_t version);
 
@@ -76,6 +80,15 @@ class PageOp {
   void count_resolve() { ++resolves_; }
   bool taken() const { return taken_; }
   void set_taken() { taken_ = true; }
+  // Writes after kNeedsVersion: the newest version a share holds instead of
+  // this write's; the write then carries `version`, above it, from its next
+  // Begin. rebases() counts how often.
+  uint64_t newest_held() const { return newest_held_; }
+  void Rebase(uint64_t version) {
+    version_ = version;
+    ++rebases_;
+  }
+  int rebases() const { return rebases_; }
 
   State state() const { return state_; }
   const Status& outcome() const { return outcome_; }
@@ -109,7 +122,7 @@ class PageOp {
   const PageIo::Kind kind_;
   const uint64_t page_;
   uint8_t* const buf_;
-  const uint64_t version_;  // writes: the version this write stores
+  uint64_t version_;  // writes: the version this write stores
   std::shared_ptr<const RegionMap> map_;
   std::vector<uint8_t> scratch_;
   const uint8_t* share_[proto::Redundancy::kMaxWidth] = {};
@@ -125,6 +138,9 @@ class PageOp {
   bool reported_ = false;
   bool with_previous_ = false;
   bool conflict_ = false;
+  bool superseded_ = false;
+  uint64_t newest_held_ = 0;
+  int rebases_ = 0;
   bool taken_ = false;
   bool checked_map_ = false;  // refreshed the map once because nodes were unreachable
   int resolves_ = 0;

@@ -268,8 +268,12 @@ void Resolver::WriteShares(const RegionMap& map, std::vector<PageState>& pages) 
                OnFailure(reply.status(), plan.requests[r].first, targets, pages);
                return;
              }
-             for (uint32_t n : reply->conflicts) {
-               if (n < targets.size()) pages[targets[n].page].conflict = true;
+             // A share holding a newer version is settled already: only
+             // another writer's unfinished write keeps the page open.
+             for (const proto::c2m::Unapplied& u : reply->unapplied) {
+               if (u.index < targets.size() && u.reason == proto::c2m::Unapplied::Reason::kConflict) {
+                 pages[targets[u.index].page].conflict = true;
+               }
              }
            });
 }

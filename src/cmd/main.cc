@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
       ->check(SizeValidator())->capture_default_str();
   mem->add_option("--orphan-ms", mo.orphan_ms,
                   "A write unfinished this long may be rolled back by another writer")->capture_default_str();
+  mem->add_option("--max-clock-ahead-ms", mo.max_clock_ahead_ms,
+                  "Refuse a write whose version (its writer's clock) is this far ahead of this node's clock")
+      ->check(CLI::Range(1u, 86'400'000u))->capture_default_str();
   mem->add_option("--domain", mo.domain, "Failure domain label (rack, host): a stripe avoids two fragments in one");
   mem->add_option("--spin-us", mo.wait.spin_us, "Busy-poll this long after a request before sleeping (0: never)")
       ->capture_default_str();

@@ -21,6 +21,8 @@ std::string_view CodeName(Code code) {
     case Code::kStaleMap: return "stale map";
     case Code::kDataLoss: return "data lost";
     case Code::kNotLeader: return "not the leader";
+    case Code::kClockSkew: return "clock skew";
+    case Code::kWrongCluster: return "wrong cluster";
   }
   return "unknown error";
 }

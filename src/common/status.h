@@ -32,7 +32,11 @@ enum class Code : uint16_t {
   kStaleMap = 12,        // the caller's region map is older than the node's
   kDataLoss = 13,        // too few fragments of a page survive to rebuild it
   kNotLeader = 14,       // a standby controller: the request was not carried out; ask another
+  kClockSkew = 15,       // a version (a clock reading) too far ahead of the receiver's clock
+  kWrongCluster = 16,    // a peer belongs to another cluster (another control-plane store)
 };
+// The highest code a peer may send; a larger one on the wire is a protocol error.
+inline constexpr Code kLastCode = Code::kWrongCluster;
 
 // Returns a stable lower-case name such as "not found".
 std::string_view CodeName(Code code);
@@ -77,6 +81,8 @@ inline Status Cancelled(std::string m) { return Status(Code::kCancelled, std::mo
 inline Status StaleMap(std::string m) { return Status(Code::kStaleMap, std::move(m)); }
 inline Status DataLoss(std::string m) { return Status(Code::kDataLoss, std::move(m)); }
 inline Status NotLeader(std::string m) { return Status(Code::kNotLeader, std::move(m)); }
+inline Status ClockSkew(std::string m) { return Status(Code::kClockSkew, std::move(m)); }
+inline Status WrongCluster(std::string m) { return Status(Code::kWrongCluster, std::move(m)); }
 
 }  // namespace tessera
 

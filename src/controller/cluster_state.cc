@@ -1,5 +1,7 @@
 #include "controller/cluster_state.h"
 
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 namespace tessera::controller {
@@ -95,8 +97,13 @@ Status ClusterState::Write(ctlplane::Op op) {
   op.key = prefix_ + op.key;
   std::vector<ctlplane::Compare> compares;
   if (fence_) compares.push_back(*fence_);
-  TS_ASSIGN_OR_RETURN(ctlplane::TxnResult r, store_->Txn(compares, {std::move(op)}, {}));
-  if (!r.succeeded) {
+  Result<ctlplane::TxnResult> r = store_->Txn(compares, {std::move(op)}, {});
+  if (!r.ok()) {
+    health_.Failed(r.status());
+    return r.status();
+  }
+  health_.Succeeded();
+  if (!r->succeeded) {
     fenced_out_ = true;
     return NotLeader("this controller no longer leads: its election key is gone, so another may");
   }
@@ -128,13 +135,61 @@ Status ClusterState::Load(uint64_t now_ns) {
     TS_ASSIGN_OR_RETURN(RegionRecord r, RegionFromJson(kv.value));
     regions_[r.name] = std::move(r);
   }
+  cluster_id_ = 0;
   TS_ASSIGN_OR_RETURN(auto meta, List("meta/"));
   for (const ctlplane::KeyValue& kv : meta) {
     uint64_t v = std::strtoull(kv.value.c_str(), nullptr, 10);
     if (kv.key == prefix_ + "meta/next_node_id") next_node_id_ = v;
     if (kv.key == prefix_ + "meta/next_region_id") next_region_id_ = v;
+    if (kv.key == prefix_ + "meta/cluster_id") cluster_id_ = v;
   }
+  return cluster_id_ != 0 ? Status::Ok() : LoadClusterId();
+}
+
+Status ClusterState::LoadClusterId() {
+  // A random id, and region ids from a random point below 2^47 (they stay
+  // exact in JSON and in doubles): a region id of an earlier cluster whose
+  // clients are still running is then all but certainly not one of ours.
+  std::random_device rd;
+  auto random64 = [&rd] { return uint64_t{rd()} << 32 | rd(); };
+  uint64_t id = 0;
+  while (id == 0) id = random64();
+  const uint64_t first_region = next_region_id_ > 1 || !regions_.empty()
+                                    ? next_region_id_
+                                    : 1 + random64() % (uint64_t{1} << 47);
+  const std::string key = prefix_ + "meta/cluster_id";
+  std::vector<ctlplane::Compare> compares{ctlplane::Compare::Absent(key)};
+  if (fence_) compares.push_back(*fence_);
+  Result<ctlplane::TxnResult> r =
+      store_->Txn(compares,
+                  {ctlplane::Op::Put(key, std::to_string(id)),
+                   ctlplane::Op::Put(prefix_ + "meta/next_region_id", std::to_string(first_region))},
+                  {});
+  if (!r.ok()) {
+    health_.Failed(r.status());
+    return r.status().With("record the cluster's id");
+  }
+  health_.Succeeded();
+  if (!r->succeeded) {
+    // Made meanwhile by another controller, or this one's fence is gone.
+    TS_ASSIGN_OR_RETURN(ctlplane::RangeResult got, store_->Get(key));
+    if (got.kvs.empty()) {
+      fenced_out_ = true;
+      return NotLeader("this controller no longer leads: its election key is gone, so another may");
+    }
+    cluster_id_ = std::strtoull(got.kvs[0].value.c_str(), nullptr, 10);
+    return cluster_id_ != 0 ? Status::Ok() : Corruption("the store's cluster id is '" + got.kvs[0].value + "'");
+  }
+  cluster_id_ = id;
+  next_region_id_ = first_region;
   return Status::Ok();
+}
+
+void ClusterState::ProbeIfDue() {
+  if (!health_.ProbeDue()) return;
+  // As large as a small region's record: a nearly full disk that still
+  // takes a few bytes into the slack of its last block is not yet writable.
+  Write(ctlplane::Op::Put("meta/probe", std::string(2048, '.'))).IgnoreError();  // health_ hears of it either way
 }
 
 Result<uint64_t> ClusterState::NextId(const std::string& key, uint64_t* counter) {

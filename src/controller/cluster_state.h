@@ -4,13 +4,23 @@
 // on every change; liveness and reported usage are soft state rebuilt from
 // heartbeats after a restart or a fail-over.
 //
+// The store also keeps the cluster's id (proto/m2ctl.h): made by the first
+// Load of a store that has none, with the region ids starting at a random
+// point, so that a client or memory node of an earlier cluster (a controller
+// restarted on an empty store) can never take one region for another.
+//
+// A store that stops taking writes (a full disk) is reported through
+// StoreHealth, once a minute, not once per failed write; ProbeIfDue tries a
+// write now and then so that the controller notices when it takes writes again.
+//
 // Every write is a transaction guarded by the fence the leader election gives
 // (Election::Fence): a controller that has lost the leadership — cut off, its
 // lease expired, a standby leading in its place — cannot overwrite what its
 // successor wrote. Such a write fails with NotLeader and sets fenced_out().
 //
 // Keys, under the prefix given: "node/<id>", "region/<name>",
-// "meta/next_node_id", "meta/next_region_id"; values are JSON (nlohmann).
+// "meta/next_node_id", "meta/next_region_id", "meta/cluster_id",
+// "meta/probe"; values are JSON (nlohmann) or decimal numbers.
 //
 // Ownership: borrows the store. Thread-safety: not thread-safe; owned by the
 // controller's server thread.
@@ -23,6 +33,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "controller/store_health.h"
 #include "ctlplane/store.h"
 #include "proto/c2ctl.h"
 
@@ -75,7 +86,8 @@ struct RegionRecord {
 
 class ClusterState {
  public:
-  ClusterState(ctlplane::Store* store, std::string prefix) : store_(store), prefix_(std::move(prefix)) {}
+  ClusterState(ctlplane::Store* store, std::string prefix, StoreHealth::Options health = {})
+      : store_(store), prefix_(std::move(prefix)), health_(std::move(health)) {}
 
   // The condition every write carries from now on.
   void SetFence(ctlplane::Compare fence) { fence_ = std::move(fence); }
@@ -84,8 +96,16 @@ class ClusterState {
 
   // Reads every record, replacing what was held; nodes start with
   // last_heartbeat_ns = now_ns so they get one heartbeat timeout of grace
-  // after a controller restart or a fail-over.
+  // after a controller restart or a fail-over. Makes the cluster's id if the
+  // store has none.
   Status Load(uint64_t now_ns);
+
+  // Never 0 after a successful Load.
+  uint64_t cluster_id() const { return cluster_id_; }
+  // The last write failed for the store's sake (not a lost leadership).
+  bool store_failing() const { return health_.failing(); }
+  // While the store fails, tries a write once in a while (StoreHealth).
+  void ProbeIfDue();
 
   std::map<uint64_t, NodeRecord>& nodes() { return nodes_; }
   const std::map<std::string, RegionRecord>& regions() const { return regions_; }
@@ -96,6 +116,11 @@ class ClusterState {
   Status PutNode(const NodeRecord& n);
   Status PutRegion(const RegionRecord& r);
   Status DeleteRegion(const std::string& name);
+  // Drops a region from memory only (its record could not be deleted).
+  void Forget(const std::string& name) {
+    regions_.erase(name);
+    ++region_generation_;
+  }
   // Grows with every region written or deleted (and Load): whoever follows
   // maps checks them again only when it moved.
   uint64_t region_generation() const { return region_generation_; }
@@ -106,6 +131,8 @@ class ClusterState {
  private:
   Result<uint64_t> NextId(const std::string& key, uint64_t* counter);
   Status Write(ctlplane::Op op);
+  // Reads meta/cluster_id, or makes it with the first region id.
+  Status LoadClusterId();
   Result<std::vector<ctlplane::KeyValue>> List(const std::string& what);
 
   ctlplane::Store* store_;
@@ -117,6 +144,8 @@ class ClusterState {
   uint64_t next_node_id_ = 1;
   uint64_t next_region_id_ = 1;
   uint64_t region_generation_ = 0;
+  uint64_t cluster_id_ = 0;
+  StoreHealth health_;
 };
 
 }  // namespace tessera::controller

@@ -102,6 +102,9 @@ struct Context {
   std::map<uint64_t, std::shared_ptr<net::Connection>> conns;
   // Nodes declared dead (their fragments marked lost), and when; soft state.
   std::map<uint64_t, uint64_t> declared_dead;
+  // Some declared-dead node's fragments are not yet marked lost in the
+  // store: DetectFailures tries again.
+  bool losses_unrecorded = false;
   // The running rebuild, if any, and the region it is for.
   std::unique_ptr<RebuildJob> rebuild;
   std::string rebuild_region;

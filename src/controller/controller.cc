@@ -65,8 +65,11 @@ class Controller::Service final : public net::Handler {
     if (!ctx_.leading) {
       if (!controller_.election_->leading()) return;
       Status s = controller_.TakeOver();
-      if (!s.ok()) return log::Warn("controller: taking over failed, trying again: {}", s.ToString());
+      // A store that takes no writes says so itself, once a minute.
+      if (!s.ok() && !ctx_.state.store_failing()) log::Warn("controller: taking over failed, trying again: {}", s.ToString());
+      if (!s.ok()) return;
     }
+    ctx_.state.ProbeIfDue();
     if (ctx_.members && ctx_.members->ended()) {
       auto again = Members::Follow(*ctx_.store);
       if (!again.ok()) return log::Warn("controller: cannot read memberships again: {}", again.status().ToString());
@@ -74,8 +77,12 @@ class Controller::Service final : public net::Handler {
     }
     DetectFailures(ctx_);
     FinishRebuild(ctx_);
-    ScheduleRebuild(ctx_);
-    ExpireLeases(ctx_);
+    // What would write the store waits while it takes no writes (and then
+    // starts by itself): a rebuild places fragments before recording them.
+    if (!ctx_.state.store_failing()) {
+      ScheduleRebuild(ctx_);
+      ExpireLeases(ctx_);
+    }
     AnswerWatches(ctx_);
   }
 
@@ -166,14 +173,16 @@ Status Controller::Standby() {
 
 Status Controller::TakeOver() {
   const uint64_t start = NowNanos();
+  // Fenced first: Load makes the cluster's id on a new store.
+  ctx_->state.SetFence(election_->Fence());
   TS_RETURN_IF_ERROR(ctx_->state.Load(start));
   if (!ctx_->options.etcd.empty()) {
     TS_ASSIGN_OR_RETURN(ctx_->members, Members::Follow(*ctx_->store));
   }
-  ctx_->state.SetFence(election_->Fence());
   ctx_->leading = true;
-  log::Info("controller at {} leads: {} memory node(s) and {} region(s) on record ({} ms to load)", address(),
-            ctx_->state.nodes().size(), ctx_->state.regions().size(), (NowNanos() - start) / 1'000'000);
+  log::Info("controller at {} leads cluster {:016x}: {} memory node(s) and {} region(s) on record ({} ms to load)",
+            address(), ctx_->state.cluster_id(), ctx_->state.nodes().size(), ctx_->state.regions().size(),
+            (NowNanos() - start) / 1'000'000);
   Recover();
   return Status::Ok();
 }

@@ -87,16 +87,20 @@ Status Materialize(Context& ctx, RegionRecord& r, const std::function<Status()>&
   r.state = RegionState::kCreating;
   TS_RETURN_IF_ERROR(ctx.state.PutRegion(r));
   Status s = allocate();
-  if (!s.ok()) {
-    Status undo = FreeRegionOnNodes(ctx, r);
-    if (undo.ok()) {
-      undo = ctx.state.DeleteRegion(r.name);
-    }
-    if (!undo.ok()) log::Warn("region '{}' left in state creating: {}", r.name, undo.ToString());
-    return s;
+  if (s.ok()) {
+    r.state = RegionState::kReady;
+    s = ctx.state.PutRegion(r);  // fails if the store stopped taking writes meanwhile
+    if (s.ok()) return s;
   }
-  r.state = RegionState::kReady;
-  return ctx.state.PutRegion(r);
+  Status undo = FreeRegionOnNodes(ctx, r);
+  if (undo.ok()) undo = ctx.state.DeleteRegion(r.name);
+  if (!undo.ok()) {
+    // The store keeps a "creating" record: a new create of the name
+    // overwrites it, and a restart's recovery removes it.
+    ctx.state.Forget(r.name);
+    if (!ctx.state.store_failing()) log::Warn("region '{}' left in state creating: {}", r.name, undo.ToString());
+  }
+  return s;
 }
 
 Result<RegionRecord> Clone(Context& ctx, const proto::c2ctl::CloneRegion& m) {

@@ -57,8 +57,10 @@ uint64_t ChooseReplacement(Context& ctx, const RegionRecord& r, uint32_t f, std:
 }
 
 // Gives each lost fragment of `r` that can be rebuilt a new home; returns
-// how many it placed.
-int PlaceLost(Context& ctx, RegionRecord& r, uint64_t now) {
+// how many it placed, and in `*placed` which fragments went to which node.
+// The nodes allocate them at the map's current epoch: until the new map is
+// recorded, nothing about them is visible to anyone.
+int PlaceLost(Context& ctx, RegionRecord& r, uint64_t now, std::map<uint64_t, std::vector<uint32_t>>* placed_on) {
   std::map<uint64_t, uint64_t> planned;
   std::map<uint64_t, proto::ctl2m::AllocFragments> per_node;
   std::map<uint64_t, std::vector<uint32_t>> frags_of;
@@ -74,7 +76,7 @@ int PlaceLost(Context& ctx, RegionRecord& r, uint64_t now) {
     if (target == 0) continue;
     auto& req = per_node[target];
     req.region = r.id;
-    req.epoch = r.epoch + 1;
+    req.epoch = r.epoch;
     req.fragments.push_back({f, r.StripePages(f / r.width()), r.slot_size()});
     frags_of[target].push_back(f);
   }
@@ -90,8 +92,21 @@ int PlaceLost(Context& ctx, RegionRecord& r, uint64_t now) {
       r.fragment_states[f] = FragmentState::kRebuilding;
       ++placed;
     }
+    (*placed_on)[node] = std::move(frags_of[node]);
   }
   return placed;
+}
+
+// The new map of a rebuild could not be recorded: its fragments would lie on
+// their nodes unknown to any map, and block the next placement there.
+void Unplace(Context& ctx, const RegionRecord& r, const std::map<uint64_t, std::vector<uint32_t>>& placed_on) {
+  for (const auto& [node, fragments] : placed_on) {
+    Status s = ctx.CallNode(node, proto::ctl2m::FreeFragments{r.id, fragments}, ctx.options.memnode_timeout_ms);
+    if (!s.ok()) {
+      log::Warn("region '{}': memory node {} keeps {} unrecorded replacement fragment(s): {}", r.name, node,
+                fragments.size(), s.ToString());
+    }
+  }
 }
 
 RebuildPlan PlanFor(Context& ctx, const RegionRecord& r, uint64_t now) {
@@ -142,9 +157,51 @@ void CreditDeafTime(Context& ctx) {
   ctx.last_failure_check_ns = now;
 }
 
+namespace {
+
+// Marks every fragment of node `id` lost in every region map (a new epoch
+// each, told to the live nodes). False if a map could not be recorded: the
+// caller tries again (the store may take no writes for a while).
+bool MarkLost(Context& ctx, uint64_t id) {
+  std::vector<RegionRecord> changed;
+  for (const auto& [name, r] : ctx.state.regions()) {
+    RegionRecord copy = r;
+    int lost = 0;
+    for (uint32_t f = 0; f < copy.fragment_count(); ++f) {
+      if (copy.fragment_nodes[f] == id && copy.fragment_states[f] != FragmentState::kLost) {
+        copy.fragment_states[f] = FragmentState::kLost;
+        ++lost;
+      }
+    }
+    if (lost > 0) {
+      log::Warn("region '{}' lost {} fragment(s) on memory node {}", name, lost, id);
+      changed.push_back(std::move(copy));
+    }
+  }
+  bool recorded = true;
+  for (RegionRecord& r : changed) {
+    Status s = PublishEpoch(ctx, r);
+    if (s.ok()) continue;
+    recorded = false;
+    // A store that takes no writes says so itself (StoreHealth), once a minute.
+    if (!ctx.state.store_failing()) log::Error("region '{}': could not record lost fragments: {}", r.name, s.ToString());
+  }
+  return recorded;
+}
+
+}  // namespace
+
+void DeclareDead(Context& ctx, uint64_t id, const std::string& why) {
+  if (!ctx.declared_dead.emplace(id, NowNanos()).second) return;
+  auto it = ctx.state.nodes().find(id);
+  log::Warn("memory node {} at {} declared dead: {}", id, it == ctx.state.nodes().end() ? "?" : it->second.addr, why);
+  if (!MarkLost(ctx, id)) ctx.losses_unrecorded = true;
+}
+
 void DetectFailures(Context& ctx) {
   CreditDeafTime(ctx);
   uint64_t now = NowNanos();
+  std::vector<std::pair<uint64_t, std::string>> dead;
   for (auto& [id, n] : ctx.state.nodes()) {
     if (ctx.Alive(n, now) || ctx.declared_dead.count(id)) continue;
     // With etcd, a node that has just registered is given a membership term
@@ -152,31 +209,17 @@ void DetectFailures(Context& ctx) {
     if (ctx.members && now - n.registered_ns < static_cast<uint64_t>(ctx.options.member_ttl_s) * 1'000'000'000) {
       continue;
     }
-    ctx.declared_dead.emplace(id, now);
-    if (ctx.members) {
-      log::Warn("memory node {} at {} declared dead: its membership lease is gone", id, n.addr);
-    } else {
-      log::Warn("memory node {} at {} declared dead: no heartbeat for {} ms", id, n.addr,
-                (now - n.last_heartbeat_ns) / 1'000'000);
-    }
-    std::vector<RegionRecord> changed;
-    for (const auto& [name, r] : ctx.state.regions()) {
-      RegionRecord copy = r;
-      int lost = 0;
-      for (uint32_t f = 0; f < copy.fragment_count(); ++f) {
-        if (copy.fragment_nodes[f] == id && copy.fragment_states[f] != FragmentState::kLost) {
-          copy.fragment_states[f] = FragmentState::kLost;
-          ++lost;
-        }
-      }
-      if (lost > 0) {
-        log::Warn("region '{}' lost {} fragment(s) on memory node {}", name, lost, id);
-        changed.push_back(std::move(copy));
-      }
-    }
-    for (RegionRecord& r : changed) {
-      Status s = PublishEpoch(ctx, r);
-      if (!s.ok()) log::Error("region '{}': could not record lost fragments: {}", r.name, s.ToString());
+    dead.emplace_back(id, ctx.members ? "its membership lease is gone"
+                                      : "no heartbeat for " + std::to_string((now - n.last_heartbeat_ns) / 1'000'000) +
+                                            " ms");
+  }
+  for (const auto& [id, why] : dead) DeclareDead(ctx, id, why);
+  // Losses a map could not record yet (the store took no writes): again,
+  // once it takes them.
+  if (ctx.losses_unrecorded && !ctx.state.store_failing()) {
+    ctx.losses_unrecorded = false;
+    for (const auto& [id, since] : ctx.declared_dead) {
+      if (!MarkLost(ctx, id)) ctx.losses_unrecorded = true;
     }
   }
 }
@@ -188,14 +231,20 @@ void ScheduleRebuild(Context& ctx) {
   for (const auto& [name, rec] : ctx.state.regions()) {
     if (rec.state != RegionState::kReady) continue;
     RegionRecord r = rec;
-    int placed = PlaceLost(ctx, r, now);
+    std::map<uint64_t, std::vector<uint32_t>> placed_on;
+    int placed = PlaceLost(ctx, r, now, &placed_on);
     bool pending = placed > 0;
     for (auto st : r.fragment_states) pending |= st == FragmentState::kRebuilding;
     if (!pending) continue;
     if (placed > 0) {
       Status s = PublishEpoch(ctx, r);
       if (!s.ok()) {
-        log::Error("region '{}': could not record its replacement fragments: {}", name, s.ToString());
+        // (A store that takes no writes says so itself, once a minute.)
+        if (!ctx.state.store_failing()) {
+          log::Error("region '{}': could not record its replacement fragments: {}", name, s.ToString());
+        }
+        if (s.code() != Code::kNotLeader) Unplace(ctx, r, placed_on);
+        ctx.last_rebuild_failure_ns = now;
         return;
       }
     }

@@ -6,7 +6,8 @@
 //    dead; its fragments become "lost" in every region map (a new epoch, told
 //    to the region's live nodes so clients holding the old map are sent for
 //    the new one). Time the controller's own thread spent busy elsewhere does
-//    not count as silence.
+//    not count as silence. A map the store could not record then (it took no
+//    writes) is recorded on a later tick, once it takes them.
 //  - ScheduleRebuild: for one region at a time, picks a replacement node for
 //    each lost fragment whose stripe still has k readable fragments (a live
 //    node not already in the stripe, a fresh failure domain if there is one,
@@ -21,11 +22,16 @@
 // Thread-safety: the controller's server thread only (Context).
 #pragma once
 
+#include <string>
+
 #include "controller/context.h"
 
 namespace tessera::controller {
 
 void DetectFailures(Context& ctx);
+// Declares node `id` dead now, for `why` (the log says it): its fragments
+// become lost in every map. A no-op for a node already declared dead.
+void DeclareDead(Context& ctx, uint64_t id, const std::string& why);
 // Pushes every node's heartbeat deadline back by the time since the last
 // call beyond a tick: time this thread spent busy, deaf to heartbeats.
 // DetectFailures and ScheduleRebuild call it first.

@@ -187,7 +187,10 @@ Status StoreLog::MaybeCompact(const std::map<std::string, KeyValue>& kvs, Revisi
   const std::string tmp = path_ + ".compact";
   UniqueFd fd(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + tmp);
-  TS_RETURN_IF_ERROR(WriteAll(fd.get(), snapshot));
+  if (Status s = WriteAll(fd.get(), snapshot); !s.ok()) {
+    ::unlink(tmp.c_str());  // a full disk must not keep a half-written copy
+    return s;
+  }
   if (::rename(tmp.c_str(), path_.c_str()) != 0) return Status::FromErrno(errno, "rename " + tmp);
   // The rename is durable once the directory is.
   const size_t slash = path_.rfind('/');

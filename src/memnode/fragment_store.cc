@@ -14,8 +14,8 @@
 
 namespace tessera::memnode {
 
-FragmentStore::FragmentStore(uint64_t capacity_bytes, UndoOptions undo)
-    : capacity_(capacity_bytes), undo_(std::move(undo)) {}
+FragmentStore::FragmentStore(uint64_t capacity_bytes, UndoOptions undo, VersionLimit limit)
+    : capacity_(capacity_bytes), undo_(std::move(undo)), version_limit_(std::move(limit)) {}
 
 FragmentStore::~FragmentStore() {
   for (auto& [id, region] : regions_) {
@@ -134,6 +134,26 @@ uint64_t FragmentStore::FreeRegion(uint64_t region) {
   }
   regions_.erase(it);
   undo_.DropRegion(region);
+  used_.fetch_sub(freed, std::memory_order_relaxed);
+  return freed;
+}
+
+uint64_t FragmentStore::FreeFragments(uint64_t region, std::span<const uint32_t> fragments) {
+  auto it = regions_.find(region);
+  if (it == regions_.end()) return 0;
+  uint64_t freed = 0;
+  for (uint32_t n : fragments) {
+    auto f = it->second.fragments.find(n);
+    if (f == it->second.fragments.end()) continue;
+    freed += f->second.bytes;
+    Unmap(f->second);
+    it->second.fragments.erase(f);
+    undo_.DropFragment(region, n);
+  }
+  if (it->second.fragments.empty()) {
+    regions_.erase(it);
+    undo_.DropRegion(region);
+  }
   used_.fetch_sub(freed, std::memory_order_relaxed);
   return freed;
 }

@@ -15,7 +15,8 @@
 // Options::capacity_bytes: Allocate is all-or-nothing.
 //
 // Beside each slot, the store keeps an UndoLog (undo_log.h) of the contents
-// unfinished writes replaced; write_rules.h decides what a write does to both.
+// unfinished writes replaced; write_rules.h decides what a write does to both,
+// and version_limit.h which versions a write may carry at all.
 //
 // Thread-safety: not thread-safe — the memory node's single server thread owns
 // it — except used_bytes() and capacity_bytes(), which any thread may read.
@@ -29,6 +30,7 @@
 
 #include "common/result.h"
 #include "memnode/undo_log.h"
+#include "memnode/version_limit.h"
 #include "proto/ctl2m.h"
 
 namespace tessera::memnode {
@@ -45,7 +47,7 @@ struct SlotView {
 
 class FragmentStore {
  public:
-  explicit FragmentStore(uint64_t capacity_bytes, UndoOptions undo = {});
+  explicit FragmentStore(uint64_t capacity_bytes, UndoOptions undo = {}, VersionLimit limit = {});
   ~FragmentStore();
   FragmentStore(const FragmentStore&) = delete;
   FragmentStore& operator=(const FragmentStore&) = delete;
@@ -70,6 +72,9 @@ class FragmentStore {
   Status Clone(uint64_t region, uint64_t epoch, uint64_t source, std::span<const uint32_t> fragments);
   // Unmaps every fragment of `region`; returns the bytes freed (0 if unknown).
   uint64_t FreeRegion(uint64_t region);
+  // Unmaps the listed fragments of `region` that are here (and their undo
+  // entries); returns the bytes freed.
+  uint64_t FreeFragments(uint64_t region, std::span<const uint32_t> fragments);
   // Unmaps every fragment of every region (the node's membership expired:
   // the cluster has given up what it held); returns the bytes freed.
   uint64_t FreeAll();
@@ -88,6 +93,8 @@ class FragmentStore {
   const uint8_t* zeros() const { return zeros_.data(); }
 
   UndoLog& undo() { return undo_; }
+  // The newest version a write may carry (version_limit.h).
+  const VersionLimit& version_limit() const { return version_limit_; }
 
   uint64_t used_bytes() const { return used_.load(std::memory_order_relaxed); }
   uint64_t capacity_bytes() const { return capacity_; }
@@ -127,6 +134,7 @@ class FragmentStore {
   std::atomic<uint64_t> used_{0};
   std::unordered_map<uint64_t, Region> regions_;
   UndoLog undo_;
+  const VersionLimit version_limit_;
   std::vector<uint8_t> zeros_;  // as long as the longest slot
 };
 

@@ -15,6 +15,8 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
   slots.reserve(m->pages.size());
   // Validate the whole batch first so that a bad page writes nothing.
   for (const proto::c2m::WritePage& p : m->pages) {
+    Status admitted = store.version_limit().Admit(p.version);
+    if (!admitted.ok()) return proto::AppendErrorReply(req, admitted, out);
     Result<SlotView> slot = store.Lookup(m->region, p.ref.fragment, p.ref.slot);
     if (!slot.ok()) return proto::AppendErrorReply(req, slot.status(), out);
     if (p.data.empty()) {
@@ -42,11 +44,18 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
   // be the ones this request overwrites.
   store.undo().Commit(m->region, m->writer, m->done_below);
   proto::c2m::WritePagesReply reply;
+  using Reason = proto::c2m::Unapplied::Reason;
   for (size_t i = 0; i < slots.size(); ++i) {
     const proto::c2m::WritePage& p = m->pages[i];
     const WriteOutcome w = ApplyWrite(store.undo(), m->region, m->writer, m->mode, p, slots[i]);
-    if (w == WriteOutcome::kConflict) reply.conflicts.push_back(static_cast<uint32_t>(i));
-    if (w == WriteOutcome::kApplied && p.data.empty()) store.ReleaseZeros(m->region, p.ref.fragment, p.ref.slot);
+    if (w == WriteOutcome::kApplied) {
+      if (p.data.empty()) store.ReleaseZeros(m->region, p.ref.fragment, p.ref.slot);
+      continue;
+    }
+    // Never silent: the writer learns what the slot holds instead (c2m.h).
+    reply.unapplied.push_back({static_cast<uint32_t>(i),
+                               w == WriteOutcome::kConflict ? Reason::kConflict : Reason::kSuperseded,
+                               *slots[i].version});
   }
   proto::AppendReply(req, reply, out);
 }

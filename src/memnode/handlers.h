@@ -21,6 +21,8 @@ void HandleCloneFragments(FragmentStore& store, const proto::FrameHeader& req, p
                           proto::Bytes* out);
 void HandleFreeRegion(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body,
                       proto::Bytes* out);
+void HandleFreeFragments(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body,
+                         proto::Bytes* out);
 void HandleSetEpoch(FragmentStore& store, const proto::FrameHeader& req, proto::ByteSpan body, proto::Bytes* out);
 
 }  // namespace tessera::memnode

@@ -93,6 +93,49 @@ TEST_F(HandlersTest, OnlyANewerVersionLands) {
   EXPECT_EQ(Get(0, 2), std::make_pair(uint64_t{21}, uint8_t{4}));
 }
 
+// A write that does not land is never acknowledged silently: the reply
+// names it, with the version the slot holds.
+TEST_F(HandlersTest, AWriteThatDoesNotLandIsNamedWithTheVersionTheSlotHolds) {
+  Bytes a = Page(1), b = Page(2);
+  proto::c2m::WritePages w{.region = 1, .epoch = 4, .pages = {Put(0, 1, 30, a)}};
+  ASSERT_TRUE(Invoke(HandleWritePages, store_, w).status().ok());
+  w.pages = {Put(0, 0, 5, b), Put(0, 1, 29, b), Put(0, 2, 31, b), Put(0, 1, 30, b)};
+  Reply rep = Invoke(HandleWritePages, store_, w);
+  ASSERT_TRUE(rep.status().ok()) << rep.status().ToString();
+  auto got = proto::c2m::WritePagesReply::Decode(rep.body);
+  ASSERT_TRUE(got.ok());
+  using Reason = proto::c2m::Unapplied::Reason;
+  EXPECT_EQ(got->unapplied, (std::vector<proto::c2m::Unapplied>{{1, Reason::kSuperseded, 30}, {3, Reason::kSuperseded, 30}}));
+  EXPECT_EQ(Get(0, 1), std::make_pair(uint64_t{30}, uint8_t{1}));
+  EXPECT_EQ(Get(0, 0), std::make_pair(uint64_t{5}, uint8_t{2}));
+}
+
+// A version far ahead of the node's clock would pin its page for everyone:
+// the whole request is refused, naming both clocks, and nothing changes.
+TEST(HandlersClockTest, AVersionFromTheFutureIsRefusedAndChangesNothing) {
+  const uint64_t now_us = 1'796'000'000'000'000;  // late 2026
+  FragmentStore store(1 << 20, {}, VersionLimit{.max_ahead_us = 5'000'000, .now_us = [&] { return now_us; }});
+  proto::ctl2m::AllocFragments a{.region = 1, .epoch = 4, .fragments = {{0, 8, 4096}}};
+  ASSERT_TRUE(Invoke(HandleAllocFragments, store, a).status().ok());
+  Bytes data(4096, 9);
+  auto at = [](uint64_t us) { return us << proto::c2m::kVersionNonceBits | 0x123; };
+  auto put = [&](uint32_t slot, uint64_t version) {
+    return proto::c2m::WritePage{{0, slot}, version, Crc32c(data.data(), data.size()), data};
+  };
+  for (uint64_t version : std::vector<uint64_t>{at(now_us + 5'000'001), at(now_us + 3'600'000'000ull), ~0ull}) {
+    proto::c2m::WritePages w{.region = 1, .epoch = 4, .pages = {put(0, at(now_us)), put(1, version)}};
+    for (auto mode : {proto::c2m::WriteMode::kWrite, proto::c2m::WriteMode::kCommit, proto::c2m::WriteMode::kResolve}) {
+      w.mode = mode;
+      Status s = Invoke(HandleWritePages, store, w).status();
+      EXPECT_EQ(s.code(), Code::kClockSkew) << s.ToString();
+      EXPECT_NE(s.message().find("this memory node's reads 2026-"), std::string::npos) << s.message();
+    }
+  }
+  for (uint32_t slot : {0u, 1u}) EXPECT_EQ(*store.Lookup(1, 0, slot)->version, 0u) << "nothing was written";
+  proto::c2m::WritePages ok{.region = 1, .epoch = 4, .pages = {put(0, at(now_us + 5'000'000))}};
+  EXPECT_TRUE(Invoke(HandleWritePages, store, ok).status().ok()) << "within the limit";
+}
+
 // A write of zeros carries none; the slot reads back as zeros, older writes
 // stay out, and a memory page that now holds only zeros goes back to the OS.
 TEST_F(HandlersTest, AWriteOfZerosSendsNoneAndGivesTheMemoryBack) {
@@ -183,8 +226,31 @@ TEST_F(HandlersTest, FreeRegionReportsBytes) {
   EXPECT_EQ(Invoke(HandleReadPages, store_, r).status().code(), Code::kNotFound);
 }
 
+// A rebuild's placement the controller could not record is undone fragment
+// by fragment: the region's other fragments, and their unfinished writes, stay.
+TEST_F(HandlersTest, FreeFragmentsFreesJustThoseAndSkipsTheAbsent) {
+  Bytes a = Page(1);
+  proto::c2m::WritePages w{.region = 1, .epoch = 4, .writer = 7, .pages = {Put(0, 1, 10, a), Put(2, 1, 10, a)}};
+  ASSERT_TRUE(Invoke(HandleWritePages, store_, w).status().ok());
+  Reply rep = Invoke(HandleFreeFragments, store_, proto::ctl2m::FreeFragments{.region = 1, .fragments = {2, 9}});
+  ASSERT_TRUE(rep.status().ok()) << rep.status().ToString();
+  EXPECT_EQ(proto::ctl2m::FreeRegionReply::Decode(rep.body)->freed_bytes, 8u * 4096);
+  EXPECT_EQ(store_.undo().Find(1, 2, 1), nullptr) << "its undo entries went with it";
+  EXPECT_NE(store_.undo().Find(1, 0, 1), nullptr);
+  EXPECT_EQ(Get(0, 1), std::make_pair(uint64_t{10}, uint8_t{1}));
+  proto::c2m::ReadPages r{.region = 1, .epoch = 4, .pages = {{2, 1}}};
+  EXPECT_EQ(Invoke(HandleReadPages, store_, r).status().code(), Code::kNotFound);
+  rep = Invoke(HandleFreeFragments, store_, proto::ctl2m::FreeFragments{.region = 1, .fragments = {2}});
+  EXPECT_EQ(proto::ctl2m::FreeRegionReply::Decode(rep.body)->freed_bytes, 0u) << "again: nothing to free";
+  rep = Invoke(HandleFreeFragments, store_, proto::ctl2m::FreeFragments{.region = 1, .fragments = {0}});
+  EXPECT_EQ(proto::ctl2m::FreeRegionReply::Decode(rep.body)->freed_bytes, 8u * 4096);
+  EXPECT_EQ(store_.region_count(), 0u) << "a region with no fragment left is gone";
+  EXPECT_EQ(store_.used_bytes(), 0u);
+}
+
 TEST_F(HandlersTest, MalformedBodiesGetErrorReplies) {
-  for (auto* h : {HandleReadPages, HandleWritePages, HandleAllocFragments, HandleFreeRegion, HandleSetEpoch}) {
+  for (auto* h : {HandleReadPages, HandleWritePages, HandleAllocFragments, HandleFreeRegion, HandleSetEpoch,
+                  HandleFreeFragments}) {
     Bytes junk = {1, 2, 3, 4, 5};
     Bytes out;
     h(store_, {.opcode = 1, .request_id = 9}, junk, &out);

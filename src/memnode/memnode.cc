@@ -33,6 +33,7 @@ class Memnode::Service final : public net::Handler {
       case proto::Op::kCtl2mAllocFragments: return HandleAllocFragments(store_, req, body, out);
       case proto::Op::kCtl2mCloneFragments: return HandleCloneFragments(store_, req, body, out);
       case proto::Op::kCtl2mFreeRegion: return HandleFreeRegion(store_, req, body, out);
+      case proto::Op::kCtl2mFreeFragments: return HandleFreeFragments(store_, req, body, out);
       case proto::Op::kCtl2mSetEpoch: return HandleSetEpoch(store_, req, body, out);
       default:
         return proto::AppendErrorReply(
@@ -69,7 +70,10 @@ uint64_t CurrentRssBytes() {
 }
 
 Memnode::Memnode(const Options& options)
-    : options_(options), store_(options.capacity_bytes, UndoOptions{.max_bytes = options.undo_bytes, .orphan_ms = options.orphan_ms}), service_(std::make_unique<Service>(&store_, this)) {}
+    : options_(options),
+      store_(options.capacity_bytes, UndoOptions{.max_bytes = options.undo_bytes, .orphan_ms = options.orphan_ms},
+             VersionLimit{.max_ahead_us = uint64_t{options.max_clock_ahead_ms} * 1000}),
+      service_(std::make_unique<Service>(&store_, this)) {}
 
 Result<std::unique_ptr<Memnode>> Memnode::Start(const Options& options) {
   std::unique_ptr<Memnode> m(new Memnode(options));
@@ -110,13 +114,7 @@ bool Memnode::KeepMembership(const proto::m2ctl::RegisterReply& reg, uint64_t* i
     // Dead to the cluster: what this node holds has been given up (rebuilt
     // elsewhere). It drops it all and comes back empty, a new incarnation.
     lk.unlock();
-    drop_asked_ = true;
-    std::unique_lock wait(mu_);
-    cv_.wait(wait, [&] { return !drop_asked_.load() || stopping_; });
-    wait.unlock();
-    *incarnation = NewIncarnation();
-    lk.lock();
-    membership_.reset();
+    StartAfresh(incarnation);
     return false;
   }
   lk.unlock();
@@ -141,6 +139,17 @@ bool Memnode::KeepMembership(const proto::m2ctl::RegisterReply& reg, uint64_t* i
   return true;
 }
 
+void Memnode::StartAfresh(uint64_t* incarnation) {
+  drop_asked_ = true;
+  {
+    std::unique_lock wait(mu_);
+    cv_.wait(wait, [&] { return !drop_asked_.load() || stopping_; });
+  }
+  *incarnation = NewIncarnation();
+  std::lock_guard lk(membership_mu_);
+  membership_.reset();
+}
+
 bool Memnode::Fenced() {
   if (!lease_mode_) return false;
   std::lock_guard lk(membership_mu_);
@@ -150,7 +159,7 @@ bool Memnode::Fenced() {
 void Memnode::DropIfAsked() {
   if (!drop_asked_.load()) return;
   const uint64_t freed = store_.FreeAll();
-  log::Warn("memory node: dropped every fragment ({}) after its membership expired", FormatSize(freed));
+  log::Warn("memory node: dropped every fragment ({}): the cluster no longer counts on what it held", FormatSize(freed));
   {
     std::lock_guard lk(mu_);
     drop_asked_ = false;
@@ -162,6 +171,7 @@ void Memnode::HeartbeatLoop() {
   const std::string advertise = options_.advertise.empty() ? address() : options_.advertise;
   uint64_t incarnation = NewIncarnation();
   uint64_t node_id = 0;
+  uint64_t cluster_id = 0;
   bool registered = false;
   std::optional<proto::m2ctl::RegisterReply> reply;  // the last registration's
   std::map<std::string, std::string> last_error;  // by controller: log each change once
@@ -179,17 +189,31 @@ void Memnode::HeartbeatLoop() {
     }
     if (s.ok() && !registered) {
       proto::m2ctl::Register reg{node_id,          incarnation,          advertise,
-                                 store_.capacity_bytes(), store_.used_bytes(), options_.domain};
+                                 store_.capacity_bytes(), store_.used_bytes(), options_.domain, cluster_id};
       auto r = net::Call(transport, *conn, reg, 2000);
       if (r.ok()) {
-        if (node_id != r->node_id) log::Info("registered with controller {} as node {}", addr, r->node_id);
+        if (node_id != r->node_id || cluster_id != r->cluster_id) {
+          log::Info("registered with controller {} as node {} of cluster {:016x}", addr, r->node_id, r->cluster_id);
+        }
         node_id = r->node_id;
+        cluster_id = r->cluster_id;
         registered = true;
         reply = *r;
       }
       s = r.status();
+      if (s.code() == Code::kWrongCluster) {
+        // The cluster this node belonged to is gone from the controller's
+        // store: what it holds is no one's now. It comes back empty.
+        log::Warn("{}; dropping every fragment this node holds ({}) and joining as a new node", s.message(),
+                  FormatSize(store_.used_bytes()));
+        StartAfresh(&incarnation);
+        node_id = cluster_id = 0;
+        reply.reset();
+        s = Status::Ok();
+        continue;
+      }
     } else if (s.ok()) {
-      proto::m2ctl::Heartbeat hb{node_id, incarnation, store_.used_bytes(), CurrentRssBytes()};
+      proto::m2ctl::Heartbeat hb{node_id, incarnation, store_.used_bytes(), CurrentRssBytes(), cluster_id};
       auto r = net::Call(transport, *conn, hb, 2000);
       if (r.ok() && !r->known) registered = false;
       s = r.status();

@@ -43,6 +43,9 @@ struct Options {
   // a write unfinished for orphan_ms may be rolled back by another writer.
   uint64_t undo_bytes = 256ull << 20;
   uint32_t orphan_ms = 1000;
+  // A write whose version (its writer's clock, proto/c2m.h) is further ahead
+  // of this node's clock is refused (version_limit.h).
+  uint32_t max_clock_ahead_ms = 5000;
   // A memory node sleeps in epoll_wait by default: on a box with more daemons
   // than cores (a local cluster) its spinning steals the client's core
   // (doc/design.md has the figures). With a core of its own, spin_us = 50 cuts
@@ -70,6 +73,9 @@ class Memnode {
   // the cluster's etcd: joins, or after an expiry drops every fragment and
   // asks for a new incarnation. False: register again first.
   bool KeepMembership(const proto::m2ctl::RegisterReply& reg, uint64_t* incarnation);
+  // Drops every fragment (on the server thread, DropIfAsked), leaves any
+  // membership and takes a new incarnation: the node is empty and new.
+  void StartAfresh(uint64_t* incarnation);
   // A node whose lease is unconfirmed, expired or not yet held serves no
   // page I/O. Any thread.
   bool Fenced();

@@ -100,6 +100,21 @@ void UndoLog::DropRegion(uint64_t region) {
   regions_.erase(r);
 }
 
+void UndoLog::DropFragment(uint64_t region, uint32_t fragment) {
+  auto r = regions_.find(region);
+  if (r == regions_.end()) return;
+  auto& entries = r->second.entries;
+  for (auto it = entries.begin(); it != entries.end();) {
+    if (it->first >> 32 != fragment) {
+      ++it;
+      continue;
+    }
+    auto next = std::next(it);
+    EraseEntry(r->second, it);
+    it = next;
+  }
+}
+
 size_t UndoLog::entries() const {
   size_t n = 0;
   for (const auto& [id, log] : regions_) n += log.entries.size();

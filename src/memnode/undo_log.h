@@ -68,6 +68,7 @@ class UndoLog {
   void Commit(uint64_t region, uint64_t writer, uint64_t done_below);
   bool Orphaned(const UndoEntry& e) const;
   void DropRegion(uint64_t region);
+  void DropFragment(uint64_t region, uint32_t fragment);
 
   uint64_t bytes() const { return bytes_; }
   size_t entries() const;

@@ -119,15 +119,28 @@ Result<WritePages> WritePages::Decode(ByteSpan body) {
 }
 
 void WritePagesReply::Encode(Writer& w) const {
-  w.U32(static_cast<uint32_t>(conflicts.size()));
-  for (uint32_t i : conflicts) w.U32(i);
+  w.U32(static_cast<uint32_t>(unapplied.size()));
+  for (const Unapplied& u : unapplied) {
+    w.U32(u.index);
+    w.U8(static_cast<uint8_t>(u.reason));
+    w.U64(u.held);
+  }
 }
 
 Result<WritePagesReply> WritePagesReply::Decode(ByteSpan body) {
   Reader r(body);
   WritePagesReply m;
-  m.conflicts.resize(r.Count(4, kMaxPagesPerRequest, "conflict"));
-  for (uint32_t& i : m.conflicts) i = r.U32();
+  m.unapplied.resize(r.Count(13, kMaxPagesPerRequest, "unapplied page"));
+  for (Unapplied& u : m.unapplied) {
+    u.index = r.U32();
+    const uint8_t reason = r.U8();
+    if (reason != static_cast<uint8_t>(Unapplied::Reason::kConflict) &&
+        reason != static_cast<uint8_t>(Unapplied::Reason::kSuperseded)) {
+      r.Fail("unknown reason " + std::to_string(reason) + " for an unapplied page");
+    }
+    u.reason = static_cast<Unapplied::Reason>(reason);
+    u.held = r.U64();
+  }
   TS_RETURN_IF_ERROR(r.Finish("c2m::WritePagesReply"));
   return m;
 }

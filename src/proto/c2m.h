@@ -11,7 +11,11 @@
 //   Slot            = version:u64 crc:u32 data:blob
 //   WritePages      = region:u64 epoch:u64 writer:u64 done_below:u64 mode:u8 count:u32
 //                     { fragment:u32 slot:u32 version:u64 crc:u32 data:blob }*count
-//   WritePagesReply = count:u32 { index:u32 }*count              ; pages not written: conflicts
+//   WritePagesReply = count:u32 { index:u32 reason:u8 held:u64 }*count ; pages not applied
+//     reason 1 conflict:   the slot's newest version, held, is another
+//                          writer's unfinished write (below)
+//     reason 2 superseded: the slot already holds version held, at least as
+//                          new as the page's: the write did not land
 //
 // 1 <= count <= kMaxPagesPerRequest (a WritePages in mode kWrite may carry 0
 // pages: it only moves the writer's watermark); crc is the CRC32C of data;
@@ -23,7 +27,17 @@
 // epoch is the region map the client used; a node that knows a newer one
 // answers "stale map". A write lands only if its version is newer than the
 // slot's (a never-written slot has version 0), so of two writes the newer
-// version wins on every node whatever order they arrive in.
+// version wins on every node whatever order they arrive in. A write that
+// does not land is never acknowledged silently: the reply names it, with the
+// version the slot holds, and the client writes again above that version.
+//
+// Versions. A version is its writer's clock: microseconds since the Unix
+// epoch shifted left by kVersionNonceBits, with a per-client random nonce in
+// the low bits (client/version_clock.h keeps it above every version the
+// client has seen). A memory node refuses the whole WritePages with a "clock
+// skew" error if any page's version is more than its limit (memnode
+// --max-clock-ahead-ms, 5 s by default) past the node's own clock: one writer
+// with a clock far ahead must not pin pages for everyone.
 //
 // The write hole. A page write touches k+m nodes and its writer can die
 // between them, so a node keeps, beside each slot's newest version, the
@@ -56,6 +70,9 @@
 namespace tessera::proto::c2m {
 
 inline constexpr uint32_t kMaxPagesPerRequest = 4096;
+inline constexpr int kVersionNonceBits = 12;
+// The clock reading a version carries, in microseconds since the Unix epoch.
+inline constexpr uint64_t VersionMicros(uint64_t version) { return version >> kVersionNonceBits; }
 inline constexpr uint32_t kMaxSlotSize = 64 * 1024;
 
 struct PageRef {
@@ -99,8 +116,17 @@ struct WritePage {
 
 enum class WriteMode : uint8_t { kWrite = 0, kCommit = 1, kResolve = 2 };
 
+// A page of a WritePages that did not land, and why.
+struct Unapplied {
+  enum class Reason : uint8_t { kConflict = 1, kSuperseded = 2 };
+  uint32_t index = 0;  // into the request's pages
+  Reason reason = Reason::kConflict;
+  uint64_t held = 0;  // the slot's version
+  bool operator==(const Unapplied&) const = default;
+};
+
 struct WritePagesReply {
-  std::vector<uint32_t> conflicts;  // indexes into the request's pages
+  std::vector<Unapplied> unapplied;
   void Encode(Writer& w) const;
   static Result<WritePagesReply> Decode(ByteSpan body);
 };

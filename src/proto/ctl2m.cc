@@ -62,12 +62,29 @@ Result<SetEpoch> SetEpoch::Decode(ByteSpan body) {
   return m;
 }
 
+namespace {
+
+void EncodeFragments(Writer& w, const std::vector<uint32_t>& fragments) {
+  w.U32(static_cast<uint32_t>(fragments.size()));
+  for (uint32_t f : fragments) w.U32(f);
+}
+
+// count:u32 { fragment:u32 }*count, 1 <= count <= kMaxFragmentsPerRequest.
+std::vector<uint32_t> DecodeFragments(Reader& r) {
+  uint32_t n = r.Count(4, kMaxFragmentsPerRequest, "fragment");
+  if (r.ok() && n == 0) r.Fail("no fragments");
+  std::vector<uint32_t> fragments(n);
+  for (uint32_t& f : fragments) f = r.U32();
+  return fragments;
+}
+
+}  // namespace
+
 void CloneFragments::Encode(Writer& w) const {
   w.U64(region);
   w.U64(epoch);
   w.U64(source);
-  w.U32(static_cast<uint32_t>(fragments.size()));
-  for (uint32_t f : fragments) w.U32(f);
+  EncodeFragments(w, fragments);
 }
 
 Result<CloneFragments> CloneFragments::Decode(ByteSpan body) {
@@ -76,12 +93,23 @@ Result<CloneFragments> CloneFragments::Decode(ByteSpan body) {
   m.region = r.U64();
   m.epoch = r.U64();
   m.source = r.U64();
-  uint32_t n = r.Count(4, kMaxFragmentsPerRequest, "fragment");
-  if (r.ok() && n == 0) r.Fail("no fragments");
-  m.fragments.resize(n);
-  for (uint32_t& f : m.fragments) f = r.U32();
+  m.fragments = DecodeFragments(r);
   TS_RETURN_IF_ERROR(r.Finish("ctl2m::CloneFragments"));
   if (m.source == m.region) return InvalidArgument("a region cannot be cloned onto itself");
+  return m;
+}
+
+void FreeFragments::Encode(Writer& w) const {
+  w.U64(region);
+  EncodeFragments(w, fragments);
+}
+
+Result<FreeFragments> FreeFragments::Decode(ByteSpan body) {
+  Reader r(body);
+  FreeFragments m;
+  m.region = r.U64();
+  m.fragments = DecodeFragments(r);
+  TS_RETURN_IF_ERROR(r.Finish("ctl2m::FreeFragments"));
   return m;
 }
 

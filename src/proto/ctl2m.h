@@ -8,6 +8,8 @@
 //   SetEpochReply       = (empty)
 //   CloneFragments      = region:u64 epoch:u64 source:u64 count:u32 { fragment:u32 }*count
 //   CloneFragmentsReply = (empty)
+//   FreeFragments       = region:u64 count:u32 { fragment:u32 }*count
+//   FreeFragmentsReply  = freed_bytes:u64
 //
 // epoch is the region map's; the node refuses requests made with an older
 // one from then on. AllocFragments is all-or-nothing at the node: if any fragment does not fit,
@@ -20,6 +22,10 @@
 // rebuilt elsewhere): from then on it refuses requests made with an older map,
 // which sends their clients to the controller for the new one. It never
 // lowers a node's epoch, and is a no-op for a region the node does not hold.
+//
+// FreeFragments frees just those fragments of `region` (the ones a rebuild
+// placed on this node but the controller could not record); fragments the
+// node does not hold are skipped, so a retry is safe. Same limits on count.
 //
 // CloneFragments allocates fragments of `region` as copies of the same-numbered
 // fragments of `source` held by this node — the memory side of a fork: the
@@ -92,6 +98,15 @@ struct CloneFragments {
   std::vector<uint32_t> fragments;
   void Encode(Writer& w) const;
   static Result<CloneFragments> Decode(ByteSpan body);
+};
+
+struct FreeFragments {
+  static constexpr Op kOp = Op::kCtl2mFreeFragments;
+  using Reply = FreeRegionReply;
+  uint64_t region = 0;
+  std::vector<uint32_t> fragments;
+  void Encode(Writer& w) const;
+  static Result<FreeFragments> Decode(ByteSpan body);
 };
 
 }  // namespace tessera::proto::ctl2m

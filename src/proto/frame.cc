@@ -87,7 +87,7 @@ Status ReplyStatus(const FrameHeader& reply, ByteSpan body) {
   Reader r(body);
   std::string msg = r.String();
   if (!r.Finish("error reply").ok()) msg = "(unreadable error message)";
-  if (reply.status > static_cast<uint16_t>(Code::kNotLeader)) {
+  if (reply.status > static_cast<uint16_t>(kLastCode)) {
     return ProtocolError("peer replied with unknown status " + std::to_string(reply.status) + ": " + msg);
   }
   return Status(static_cast<Code>(reply.status), msg);

@@ -4,7 +4,7 @@
 //   header     = magic:u16 version:u8 opcode:u8 status:u16 reserved:u16
 //                body_len:u32 request_id:u64                       (20 bytes)
 //   magic      = 0x5354 ("TS" on the wire)
-//   version    = 2
+//   version    = 3
 //   opcode     = a request opcode (opcode.h), or request | 0x80 for its reply
 //   status     = 0 in requests; in replies a tessera::Code. A non-zero status
 //                reply carries body = message:string instead of the reply body.
@@ -30,7 +30,7 @@
 namespace tessera::proto {
 
 inline constexpr uint16_t kMagic = 0x5354;
-inline constexpr uint8_t kVersion = 2;
+inline constexpr uint8_t kVersion = 3;
 inline constexpr size_t kHeaderSize = 20;
 // Large enough for a 4096-page batch of 4 KiB pages or a region map of ~1 M
 // fragments; small enough that a hostile length cannot exhaust memory.

@@ -8,8 +8,10 @@ Result<RegisterReply> RegisterReply::Decode(ByteSpan body) {
   m.node_id = r.U64();
   m.etcd = r.String();
   m.lease_ttl_s = r.U32();
+  m.cluster_id = r.U64();
   TS_RETURN_IF_ERROR(r.Finish("m2ctl::RegisterReply"));
   if (m.node_id == 0) return ProtocolError("m2ctl::RegisterReply: node id 0");
+  if (m.cluster_id == 0) return ProtocolError("m2ctl::RegisterReply: cluster id 0");
   if (!m.etcd.empty() && m.lease_ttl_s == 0) return ProtocolError("m2ctl::RegisterReply: a lease of 0 s");
   return m;
 }
@@ -21,6 +23,7 @@ void Register::Encode(Writer& w) const {
   w.U64(capacity);
   w.U64(used);
   w.String(domain);
+  w.U64(cluster_id);
 }
 
 Result<Register> Register::Decode(ByteSpan body) {
@@ -32,6 +35,7 @@ Result<Register> Register::Decode(ByteSpan body) {
   m.capacity = r.U64();
   m.used = r.U64();
   m.domain = r.String();
+  m.cluster_id = r.U64();
   TS_RETURN_IF_ERROR(r.Finish("m2ctl::Register"));
   if (m.addr.empty()) return ProtocolError("m2ctl::Register: empty address");
   return m;
@@ -52,6 +56,7 @@ void Heartbeat::Encode(Writer& w) const {
   w.U64(incarnation);
   w.U64(used);
   w.U64(rss);
+  w.U64(cluster_id);
 }
 
 Result<Heartbeat> Heartbeat::Decode(ByteSpan body) {
@@ -61,6 +66,7 @@ Result<Heartbeat> Heartbeat::Decode(ByteSpan body) {
   m.incarnation = r.U64();
   m.used = r.U64();
   m.rss = r.U64();
+  m.cluster_id = r.U64();
   TS_RETURN_IF_ERROR(r.Finish("m2ctl::Heartbeat"));
   return m;
 }

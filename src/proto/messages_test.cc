@@ -96,10 +96,15 @@ TEST(MessagesTest, WritePagesAndReplyRoundTrip) {
   EXPECT_TRUE(bd->previous[1].data.empty());
   ExpectEveryTruncationFails<c2m::ReadPagesReply>(bb);
 
-  c2m::WritePagesReply conflicts{.conflicts = {0, 3}};
-  auto cd = c2m::WritePagesReply::Decode(Encode(conflicts));
-  ASSERT_TRUE(cd.ok());
-  EXPECT_EQ(cd->conflicts, (std::vector<uint32_t>{0, 3}));
+  using Reason = c2m::Unapplied::Reason;
+  c2m::WritePagesReply unapplied{.unapplied = {{0, Reason::kConflict, 7}, {3, Reason::kSuperseded, ~0ull}}};
+  Bytes ub = Encode(unapplied);
+  auto ud = c2m::WritePagesReply::Decode(ub);
+  ASSERT_TRUE(ud.ok()) << ud.status().ToString();
+  EXPECT_EQ(ud->unapplied, unapplied.unapplied);
+  ExpectEveryTruncationFails<c2m::WritePagesReply>(ub);
+  ub[4 + 4] = 3;  // the first page's reason
+  EXPECT_EQ(c2m::WritePagesReply::Decode(ub).status().code(), Code::kProtocol);
 }
 
 TEST(MessagesTest, UnknownFlagsAndModesAreRefused) {
@@ -141,6 +146,14 @@ TEST(MessagesTest, CloneRequestsRoundTripAndAreChecked) {
   m.fragments.clear();
   EXPECT_FALSE(ctl2m::CloneFragments::Decode(Encode(m)).ok());
 
+  ctl2m::FreeFragments f{.region = 4, .fragments = {3, 1}};
+  Result<ctl2m::FreeFragments> fd = ctl2m::FreeFragments::Decode(Encode(f));
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(fd->fragments, f.fragments);
+  ExpectEveryTruncationFails<ctl2m::FreeFragments>(Encode(f));
+  f.fragments.clear();
+  EXPECT_FALSE(ctl2m::FreeFragments::Decode(Encode(f)).ok());
+
   c2ctl::CloneRegion c{.source = "a", .name = "b"};
   Result<c2ctl::CloneRegion> cd = c2ctl::CloneRegion::Decode(Encode(c));
   ASSERT_TRUE(cd.ok());
@@ -150,24 +163,32 @@ TEST(MessagesTest, CloneRequestsRoundTripAndAreChecked) {
 
 TEST(MessagesTest, MembershipRoundTrips) {
   m2ctl::Register reg{.node_id = 0, .incarnation = 99, .addr = "127.0.0.1:7001",
-                      .capacity = 1 << 30, .used = 5, .domain = "rack-2"};
+                      .capacity = 1 << 30, .used = 5, .domain = "rack-2", .cluster_id = 0xC1};
   Bytes b = Encode(reg);
   Result<m2ctl::Register> d = m2ctl::Register::Decode(b);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->addr, "127.0.0.1:7001");
   EXPECT_EQ(d->capacity, 1u << 30);
   EXPECT_EQ(d->domain, "rack-2");
+  EXPECT_EQ(d->cluster_id, 0xC1u);
   ExpectEveryTruncationFails<m2ctl::Register>(b);
-  ExpectEveryTruncationFails<m2ctl::Heartbeat>(Encode(m2ctl::Heartbeat{1, 2, 3, 4}));
+  Result<m2ctl::Heartbeat> hb = m2ctl::Heartbeat::Decode(Encode(m2ctl::Heartbeat{1, 2, 3, 4, 5}));
+  ASSERT_TRUE(hb.ok());
+  EXPECT_EQ(hb->cluster_id, 5u);
+  ExpectEveryTruncationFails<m2ctl::Heartbeat>(Encode(m2ctl::Heartbeat{1, 2, 3, 4, 5}));
 
-  m2ctl::RegisterReply reply{.node_id = 7, .etcd = "10.0.0.1:2379,10.0.0.2:2379", .lease_ttl_s = 2};
+  m2ctl::RegisterReply reply{.node_id = 7, .etcd = "10.0.0.1:2379,10.0.0.2:2379", .lease_ttl_s = 2,
+                             .cluster_id = 0xC1};
   Result<m2ctl::RegisterReply> rd = m2ctl::RegisterReply::Decode(Encode(reply));
   ASSERT_TRUE(rd.ok()) << rd.status().ToString();
   EXPECT_EQ(rd->etcd, reply.etcd);
   EXPECT_EQ(rd->lease_ttl_s, 2u);
+  EXPECT_EQ(rd->cluster_id, 0xC1u);
   ExpectEveryTruncationFails<m2ctl::RegisterReply>(Encode(reply));
-  EXPECT_FALSE(m2ctl::RegisterReply::Decode(Encode(m2ctl::RegisterReply{.node_id = 7, .etcd = "a:1"})).ok())
+  EXPECT_FALSE(
+      m2ctl::RegisterReply::Decode(Encode(m2ctl::RegisterReply{.node_id = 7, .etcd = "a:1", .cluster_id = 1})).ok())
       << "a store without a lease term";
+  EXPECT_FALSE(m2ctl::RegisterReply::Decode(Encode(m2ctl::RegisterReply{.node_id = 7})).ok()) << "no cluster";
 }
 
 TEST(MessagesTest, RegionInfoChecksTheMap) {

@@ -10,6 +10,7 @@ std::string_view OpName(uint8_t op) {
     case Op::kCtl2mFreeRegion: return "ctl2m::FreeRegion";
     case Op::kCtl2mSetEpoch: return "ctl2m::SetEpoch";
     case Op::kCtl2mCloneFragments: return "ctl2m::CloneFragments";
+    case Op::kCtl2mFreeFragments: return "ctl2m::FreeFragments";
     case Op::kM2ctlRegister: return "m2ctl::Register";
     case Op::kM2ctlHeartbeat: return "m2ctl::Heartbeat";
     case Op::kC2ctlCreateRegion: return "c2ctl::CreateRegion";

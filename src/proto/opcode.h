@@ -22,6 +22,7 @@ enum class Op : uint8_t {
   kCtl2mFreeRegion = 0x11,
   kCtl2mSetEpoch = 0x12,
   kCtl2mCloneFragments = 0x13,
+  kCtl2mFreeFragments = 0x14,
 
   kM2ctlRegister = 0x20,
   kM2ctlHeartbeat = 0x21,
