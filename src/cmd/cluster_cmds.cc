@@ -68,10 +68,10 @@ void PrintRegions(const std::vector<RegionSummary>& regions) {
     std::printf("no regions\n");
     return;
   }
-  std::printf("%-24s %6s %12s %10s %6s %-11s %s\n", "REGION", "ID", "SIZE", "PAGES", "NODES", "REDUNDANCY",
+  std::printf("%-24s %15s %12s %10s %6s %-11s %s\n", "REGION", "ID", "SIZE", "PAGES", "NODES", "REDUNDANCY",
               "HEALTH");
   for (auto& r : regions) {
-    std::printf("%-24s %6llu %12s %10llu %6u %-11s %s\n", r.name.c_str(), static_cast<unsigned long long>(r.id),
+    std::printf("%-24s %15llu %12s %10llu %6u %-11s %s\n", r.name.c_str(), static_cast<unsigned long long>(r.id),
                 FormatSize(r.num_pages * r.page_size).c_str(), static_cast<unsigned long long>(r.num_pages),
                 r.node_count, r.redundancy.c_str(), HealthLine(r).c_str());
   }

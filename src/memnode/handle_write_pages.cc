@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "common/crc.h"
 #include "memnode/handlers.h"
 #include "memnode/write_rules.h"
@@ -14,9 +16,9 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
   std::vector<SlotView> slots;
   slots.reserve(m->pages.size());
   // Validate the whole batch first so that a bad page writes nothing.
+  uint64_t newest = 0;
   for (const proto::c2m::WritePage& p : m->pages) {
-    Status admitted = store.version_limit().Admit(p.version);
-    if (!admitted.ok()) return proto::AppendErrorReply(req, admitted, out);
+    newest = std::max(newest, p.version);
     Result<SlotView> slot = store.Lookup(m->region, p.ref.fragment, p.ref.slot);
     if (!slot.ok()) return proto::AppendErrorReply(req, slot.status(), out);
     if (p.data.empty()) {
@@ -40,6 +42,9 @@ void HandleWritePages(FragmentStore& store, const proto::FrameHeader& req, proto
     }
     slots.push_back(*slot);
   }
+  // One clock reading for the batch: its newest version decides.
+  Status in_time = store.version_limit().Admit(newest);
+  if (!in_time.ok()) return proto::AppendErrorReply(req, in_time, out);
   // The watermark first: it completes this writer's earlier writes, which may
   // be the ones this request overwrites.
   store.undo().Commit(m->region, m->writer, m->done_below);
