@@ -1,5 +1,6 @@
 // ClientImpl: tessera::Client — control requests to the leading controller
-// over the same transport and NodePool the data path uses.
+// over the same transport and NodePool the data path uses (the map watch has
+// a transport of its own: map_watcher.h says why).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,11 +23,13 @@ namespace {
 
 class ClientImpl final : public Client {
  public:
-  ClientImpl(const ClientOptions& o, net::ControllerList controllers, std::unique_ptr<net::ClientTransport> t)
+  // `watch`: the map watch's transport; null without ClientOptions::watch_maps.
+  ClientImpl(const ClientOptions& o, net::ControllerList controllers, std::unique_ptr<net::ClientTransport> t,
+             std::unique_ptr<net::ClientTransport> watch)
       : options_(o), controllers_(std::move(controllers)), pool_(std::move(t), o.retry_down_ms, o.node_silence_ms) {
-    if (o.watch_maps) {
+    if (watch) {
       watcher_ = std::make_unique<MapWatcher>(
-          &pool_.transport(), &controllers_,
+          std::move(watch), &controllers_,
           MapWatcher::Options{.hold_ms = std::max(100, o.timeout_ms / 2), .timeout_ms = o.timeout_ms});
     }
   }
@@ -177,7 +180,14 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   TS_ASSIGN_OR_RETURN(auto transport, net::NewTcpClientTransport({.wait = {.spin_us = options.spin_us},
                                                                    .connect_timeout_ms = options.timeout_ms}));
   TS_ASSIGN_OR_RETURN(auto controllers, net::ControllerList::Parse(options.controller));
-  auto c = std::make_unique<client::ClientImpl>(options, std::move(controllers), std::move(transport));
+  std::unique_ptr<net::ClientTransport> watch;
+  if (options.watch_maps) {
+    // It sleeps between polls: no spinning.
+    TS_ASSIGN_OR_RETURN(watch, net::NewTcpClientTransport({.wait = {.spin_us = 0},
+                                                           .connect_timeout_ms = options.timeout_ms}));
+  }
+  auto c = std::make_unique<client::ClientImpl>(options, std::move(controllers), std::move(transport),
+                                                std::move(watch));
   TS_RETURN_IF_ERROR(c->Ping());
   return std::unique_ptr<Client>(std::move(c));
 }

@@ -13,8 +13,9 @@ constexpr auto kPauseAfterFailure = std::chrono::milliseconds(200);
 
 }  // namespace
 
-MapWatcher::MapWatcher(net::ClientTransport* transport, net::ControllerList* controllers, Options options)
-    : transport_(transport), controllers_(controllers), options_(options), thread_([this] { Run(); }) {}
+MapWatcher::MapWatcher(std::unique_ptr<net::ClientTransport> transport, net::ControllerList* controllers,
+                       Options options)
+    : transport_(std::move(transport)), controllers_(controllers), options_(options), thread_([this] { Run(); }) {}
 
 MapWatcher::~MapWatcher() {
   std::shared_ptr<net::Connection> conn;
