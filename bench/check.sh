@@ -45,7 +45,7 @@ if [ $VNODE = 1 ]; then
   for r in none ec:4+2; do
     echo "check.sh: vNode fault path, $r" >&2
     bash bench/vnode-bench.sh --mib 64 --fractions 25 --workloads random --no-swap --redundancy "$r" \
-      --out "$TMP/vnode-${r/:/}.jsonl" > /dev/null 2> "$TMP/vnode.err" ||
+      --out "$TMP/vnode-$r.jsonl" > /dev/null 2> "$TMP/vnode.err" ||
       { echo "check.sh: bench/vnode-bench.sh failed:" >&2; cat "$TMP/vnode.err" >&2; exit 2; }
   done
 fi
@@ -67,7 +67,7 @@ rows.append(("P2 batched reads / memcached", median_ratio("batched_read_vs_memca
              f"{median_case('tessera_read', 64, 'ops_per_s') / 1e3:.0f} k vs "
              f"{median_case('memcached_get', 64, 'ops_per_s') / 1e3:.0f} k ops/s"))
 if vnode:
-    for red in ("none", "ec42"):
+    for red in ("none", "ec:4+2"):
         lines = [json.loads(l) for l in open(f"{tmp}/vnode-{red}.jsonl") if l.strip()]
         pp = next(l for l in lines if l.get("kind") == "pingpong")["p50_ns"]
         uf = next(l for l in lines if l.get("kind") == "uffd-local")["p50_ns"]
