@@ -101,6 +101,9 @@ TEST_F(RunTest, GnuSortOrdersAFileExactlyAsNatively) {
   EXPECT_LE(s["cache_peak_bytes"].get<uint64_t>(), 512u << 10);
   EXPECT_GE(s["pages_read"].get<uint64_t>(), 4u * 128) << "it read more than four caches' worth from the pool";
   EXPECT_EQ(s["io_errors"].get<uint64_t>(), 0u);
+  // What the pager cost: tessera run's own CPU, and that per remote fault.
+  EXPECT_GT(s["agent_cpu_seconds"].get<double>(), 0.0);
+  EXPECT_GT(s["agent_cpu_ns_per_remote_fault"].get<uint64_t>(), 0u);
 }
 
 TEST_F(RunTest, Sqlite3AnswersQueriesOnAnInMemoryDatabaseExactlyAsNatively) {

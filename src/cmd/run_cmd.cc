@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,6 +120,16 @@ std::string Micros(uint64_t ns) {
   return b;
 }
 
+// CPU time `tessera run` itself used — the agent, which pages for every
+// process of the program; the embedded cluster's daemons are processes of
+// their own and not counted. 0 if it cannot be read.
+double AgentCpuSeconds() {
+  rusage u;
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0.0;
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
 // The report the agent and the shim fill (preload/report.h), mapped shared
 // in a file the shim maps too: it outlives the program however it ends.
 class Report {
@@ -204,6 +215,10 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
   r["bytes_read"] = u("pages_read") * page;
   r["bytes_written"] = u("pages_written") * page;
   r["bytes_released"] = u("pages_released") * page;
+  // Per remote fault of every process the agent served.
+  const uint64_t all_remote = remote + r.value("children", nlohmann::json::object()).value("remote_faults", uint64_t{0});
+  const double cpu = r.value("agent_cpu_seconds", 0.0);
+  r["agent_cpu_ns_per_remote_fault"] = all_remote > 0 ? static_cast<uint64_t>(cpu * 1e9 / all_remote) : 0;
   std::fprintf(stderr,
                "tessera run: %s exited with status %d after %s\n"
                "  memory    peak %s in the pool (%s), local cache %s (peak %s), process RSS peak %s\n"
@@ -211,7 +226,8 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                "  hit rate  %s of faults served without a round trip\n"
                "  prefetch  %llu pages, accuracy %s (%llu of %llu probes touched), coverage %s\n"
                "  moved     %s read, %s written, %s released (freed by the program)\n"
-               "  latency   remote fault p50 %s, p99 %s\n",
+               "  latency   remote fault p50 %s, p99 %s\n"
+               "  cpu       tessera run (the pager) %s, %s of a core, %s per remote fault\n",
                o.argv[0].c_str(), exit_code, FormatSeconds(seconds).c_str(), FormatSize(u("heap_peak_bytes")).c_str(),
                o.redundancy.c_str(), FormatSize(o.cache_bytes).c_str(), FormatSize(u("cache_peak_bytes")).c_str(),
                FormatSize(u("peak_rss_bytes")).c_str(),
@@ -222,7 +238,9 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                probes > 0 ? Percent(accuracy).c_str() : "n/a", static_cast<unsigned long long>(u("probes_touched")),
                static_cast<unsigned long long>(probes), Percent(r["prefetch_coverage"].get<double>()).c_str(),
                FormatSize(u("pages_read") * page).c_str(), FormatSize(u("pages_written") * page).c_str(),
-               FormatSize(u("pages_released") * page).c_str(), Micros(u("fault_p50_ns")).c_str(), Micros(u("fault_p99_ns")).c_str());
+               FormatSize(u("pages_released") * page).c_str(), Micros(u("fault_p50_ns")).c_str(), Micros(u("fault_p99_ns")).c_str(),
+               FormatSeconds(cpu).c_str(), Percent(seconds > 0 ? cpu / seconds : 0.0).c_str(),
+               all_remote > 0 ? Micros(r["agent_cpu_ns_per_remote_fault"].get<uint64_t>()).c_str() : "n/a");
   if (const nlohmann::json f = r.value("children", nlohmann::json::object());
       f.is_object() && f.value("forked", uint64_t{0}) + f.value("programs", uint64_t{0}) + f.value("kept_local", uint64_t{0}) > 0) {
     auto n = [&](const char* k) { return static_cast<unsigned long long>(f.value(k, uint64_t{0})); };
@@ -358,6 +376,7 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
   }
   (*summary)["peak_rss_bytes"] = peak_rss;
   (*summary)["children"] = ChildReport(fork_counters, page_size, children, *made);
+  (*summary)["agent_cpu_seconds"] = AgentCpuSeconds();
   nlohmann::json full = Summarize(*summary, o, code, seconds);
   if (!o.stats_json.empty()) {
     std::ofstream out(o.stats_json);
