@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "cmd/local_cluster.h"
+#include "common/loopback_port.h"
 #include "common/page_pattern.h"
 #include "common/subprocess.h"
 #include "ctlplane/etcd_cluster.h"
@@ -51,7 +51,7 @@ class FailoverTest : public ::testing::Test {
     etcd_ = std::move(*etcd);
     for (const std::string& e : etcd_->endpoints()) endpoints_ += (endpoints_.empty() ? "" : ",") + e;
     for (int i = 0; i < 2; ++i) {
-      auto addr = cmd::FreeLoopbackAddress();
+      auto addr = PickLoopbackAddress();
       ASSERT_TRUE(addr.ok());
       controller_addrs_.push_back(*addr);
       controllers_ += (controllers_.empty() ? "" : ",") + *addr;
@@ -62,7 +62,7 @@ class FailoverTest : public ::testing::Test {
       }
     }
     for (int i = 0; i < kMemnodes; ++i) {
-      auto addr = cmd::FreeLoopbackAddress();
+      auto addr = PickLoopbackAddress();
       ASSERT_TRUE(addr.ok());
       memnode_addrs_.push_back(*addr);
       auto pid = SpawnProcess({bin_, "memnode", "--listen", *addr, "--controller", controllers_,

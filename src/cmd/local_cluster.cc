@@ -5,23 +5,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "common/clock.h"
+#include "common/loopback_port.h"
 #include "common/subprocess.h"
-#include "net/socket.h"
 #include "tessera/client.h"
 
 namespace tessera::cmd {
-
-Result<std::string> FreeLoopbackAddress() {
-  TS_ASSIGN_OR_RETURN(net::Listener l, net::Listen("127.0.0.1:0"));
-  return l.address;
-}
 
 Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOptions& options) {
   std::unique_ptr<LocalCluster> c(new LocalCluster());
@@ -43,7 +37,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
   }
   c->controller_address_ = options.controller_listen;
   if (c->controller_address_.ends_with(":0")) {
-    TS_ASSIGN_OR_RETURN(c->controller_address_, FreeLoopbackAddress());
+    TS_ASSIGN_OR_RETURN(c->controller_address_, PickLoopbackAddress());
   }
   TS_ASSIGN_OR_RETURN(pid_t ctl, c->SpawnController());
   c->pids_.push_back(ctl);
@@ -51,10 +45,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClusterOpti
   // refused registration.
   TS_RETURN_IF_ERROR(c->WaitReady(0));
   for (int i = 0; i < options.memnodes; ++i) {
-    std::string listen;
-    do {  // a port just freed may come round again
-      TS_ASSIGN_OR_RETURN(listen, FreeLoopbackAddress());
-    } while (listen == c->controller_address_ || std::ranges::count(c->memnode_addresses_, listen) > 0);
+    TS_ASSIGN_OR_RETURN(std::string listen, PickLoopbackAddress());
     c->memnode_addresses_.push_back(listen);
     TS_ASSIGN_OR_RETURN(pid_t m, c->Spawn({"memnode", "--listen", listen, "--controller",
                                            c->controller_address_, "--capacity",

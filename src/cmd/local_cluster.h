@@ -75,7 +75,4 @@ class LocalCluster {
   std::vector<std::string> memnode_addresses_;  // memory node i is child i+1
 };
 
-// Picks a loopback port that is free right now.
-Result<std::string> FreeLoopbackAddress();
-
 }  // namespace tessera::cmd

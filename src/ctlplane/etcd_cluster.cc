@@ -1,37 +1,17 @@
 #include "ctlplane/etcd_cluster.h"
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <thread>
 
+#include "common/loopback_port.h"
 #include "common/subprocess.h"
-#include "common/unique_fd.h"
 #include "ctlplane/etcd_store.h"
 
 namespace tessera::ctlplane {
-namespace {
-
-// A port nothing listens on now: bound, read back, released. etcd binds it
-// a moment later; another process taking it meanwhile fails the start.
-Result<int> FreePort() {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Status::FromErrno(errno, "socket");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Status::FromErrno(errno, "bind");
-  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) return Status::FromErrno(errno, "getsockname");
-  return static_cast<int>(ntohs(a.sin_port));
-}
-
-}  // namespace
-
 Result<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(Options options) {
   if (!options.placements.empty()) options.members = static_cast<int>(options.placements.size());
   if (options.members < 1) return InvalidArgument("an etcd cluster needs a member");
@@ -41,8 +21,8 @@ Result<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(Options options) {
   std::string initial;
   for (int i = 0; i < o.members; ++i) {
     if (o.placements.empty()) {
-      TS_ASSIGN_OR_RETURN(int client_port, FreePort());
-      TS_ASSIGN_OR_RETURN(int peer_port, FreePort());
+      TS_ASSIGN_OR_RETURN(int client_port, PickLoopbackPort());
+      TS_ASSIGN_OR_RETURN(int peer_port, PickLoopbackPort());
       c->endpoints_.push_back(o.host + ":" + std::to_string(client_port));
       peers.push_back("http://" + o.host + ":" + std::to_string(peer_port));
     } else {
