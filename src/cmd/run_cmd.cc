@@ -172,7 +172,7 @@ Result<nlohmann::json> ReadReport(preload::SharedReport* r) {
          {"remote_faults", s.remote_faults}, {"rescues", s.rescues}, {"waits", s.waits},
          {"prefetches", s.prefetches}, {"prefetch_hits", s.prefetch_hits}, {"probes_touched", s.probes_touched},
          {"probes_untouched", s.probes_untouched}, {"pages_read", s.pages_read}, {"pages_written", s.pages_written},
-         {"pages_released", s.pages_released}, {"evictions", s.evictions}, {"clean_drops", s.clean_drops}, {"io_errors", s.io_errors},
+         {"pages_released", s.pages_released}, {"evictions", s.evictions}, {"eviction_moves", s.eviction_moves}, {"clean_drops", s.clean_drops}, {"io_errors", s.io_errors},
          {"fault_p50_ns", s.fault_p50_ns}, {"fault_p99_ns", s.fault_p99_ns}, {"page_size", r->page_size}};
   }
   if (j.is_null()) return NotFound("it never touched the pool");

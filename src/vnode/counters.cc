@@ -19,6 +19,7 @@ PagerStats Snapshot(PagerCounters& c, size_t page_size) {
                .pages_written = get(c.pages_written),
                .pages_released = get(c.pages_released),
                .evictions = get(c.evictions),
+               .eviction_moves = get(c.eviction_moves),
                .clean_drops = get(c.clean_drops),
                .io_errors = get(c.io_errors),
                .used_bytes = get(c.used_pages) * page_size,

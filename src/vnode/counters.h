@@ -30,6 +30,7 @@ struct PagerCounters {
   std::atomic<uint64_t> pages_written{0};
   std::atomic<uint64_t> pages_released{0};  // discarded by the program, given back at the memory nodes
   std::atomic<uint64_t> evictions{0};       // pages moved out to staging
+  std::atomic<uint64_t> eviction_moves{0};  // moves asked for them: each a system call and a TLB flush
   std::atomic<uint64_t> clean_drops{0};     // evicted without a write (unchanged)
   std::atomic<uint64_t> io_errors{0};       // failed reads or writes (retried)
   std::atomic<uint64_t> quiet_wakes{0};     // woken by a ready descriptor with nothing to do

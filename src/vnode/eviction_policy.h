@@ -7,6 +7,10 @@
 // is CLOCK over that information: resident pages sit in a ring in the order
 // they came in; the hand gives a referenced page a second pass and takes an
 // unreferenced one. FifoPolicy ignores references (the baseline that thrashes).
+// Both hand out a victim together with its resident neighbours that the hand
+// would take soon anyway (unreferenced, older half of the ring): every move
+// out of the program is a system call and a TLB flush that costs about as
+// much for one page as for a run of them.
 //
 // Pages leave residency by other routes (freed, discarded) without telling
 // the policy: each page's PageEntry::policy_word holds its ticket in the ring,

@@ -75,6 +75,7 @@ Status Evictor::Deactivate(bool* progress) {
 Status Evictor::StartMove(const MoveRunInfo& run) {
   for (uint32_t k = 0; k < run.pages; ++k) (*ctx_->table)[run.first_page + k].state = PageState::kEvicting;
   evicting_ += run.pages;
+  ctx_->stats->eviction_moves.fetch_add(1, std::memory_order_relaxed);
   ++block_pending_[run.block];
   const uint32_t token = next_token_++;
   MoveResult result;

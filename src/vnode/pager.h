@@ -97,6 +97,7 @@ struct PagerStats {
   uint64_t pages_written = 0;
   uint64_t pages_released = 0;
   uint64_t evictions = 0;
+  uint64_t eviction_moves = 0;
   uint64_t clean_drops = 0;
   uint64_t io_errors = 0;
   uint64_t used_bytes = 0;
