@@ -134,6 +134,14 @@ TEST_F(AgentTest, ForkedChildrenSeeTheParentsMemoryAndNotEachOthersWrites) {
   EXPECT_EQ(agent_->live_forks(), 0u) << "a child's pager ends when its memory does";
 }
 
+TEST_F(AgentTest, PagesZeroedBeforeAForkAreZerosToTheChild) {
+  // The pool holds every page with other content; the program zeroes them
+  // all, so pages are staged (and found to be zeros) as it forks.
+  int status = RunProgram({"zerofork"});
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(agent_->forks(), 5u);
+}
+
 TEST_F(AgentTest, AChildThatExecsCostsNoCopyEvenIfItReadsFirst) {
   int status = RunProgram({"forkexec"});
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;

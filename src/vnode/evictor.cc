@@ -172,7 +172,12 @@ Status Evictor::DrainSlot(uint32_t slot) {
     e.flags &= static_cast<uint8_t>(~kProbe);
     if (on_probe_untouched_) on_probe_untouched_();
   }
-  if (zero || (crc == e.crc && !(e.flags & kForceWrite))) {
+  // Zeros where the pool holds other content are released lazily (they are
+  // zeros here whatever the pool says) — but not while a fork settles: the
+  // child's table, copied at the fork, says the pool holds this page, and a
+  // child reads what the pool holds. Then they are written like any change.
+  const bool stale_in_pool = zero && e.crc != ctx_->zero_crc;
+  if ((zero && !(stale_in_pool && settling_)) || (crc == e.crc && !(e.flags & kForceWrite))) {
     // Unchanged since it came in (or zeros): the pool's copy is current, or
     // to be released.
     if (zero && e.crc != ctx_->zero_crc) release_.push_back(page);
@@ -187,11 +192,15 @@ Status Evictor::DrainSlot(uint32_t slot) {
 
 Result<bool> Evictor::Settle() {
   ctx_->staging->SealProbeBlock();
+  settling_ = true;
   bool drained = true;
-  while (drained) {
+  Status s;
+  while (drained && s.ok()) {
     drained = false;
-    TS_RETURN_IF_ERROR(Drain(&drained));
+    s = Drain(&drained);
   }
+  settling_ = false;
+  TS_RETURN_IF_ERROR(s);
   return evicting_ == 0 && writing_ == 0 && failed_.empty() && ctx_->staging->inactive_pages() == 0;
 }
 

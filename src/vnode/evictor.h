@@ -103,6 +103,7 @@ class Evictor {
   uint32_t next_token_ = 0;
   uint64_t evicting_ = 0;                             // pages in kEvicting
   uint64_t writing_ = 0;                              // writes in flight
+  bool settling_ = false;  // in Settle(): a fork's child is to read the pool
   std::vector<uint8_t> scratch_;                      // a page, for BringBack
   std::vector<uint8_t*> from_, to_;  // a drain's copies
   // Ours, slot for slot like the staging area; a slot's copy lives from its
