@@ -15,7 +15,7 @@ bool AllZero(const uint8_t* p, size_t n) { return p[0] == 0 && std::memcmp(p, p 
 
 }  // namespace
 
-Evictor::Evictor(PagingContext* ctx, const EvictorOptions& options, std::function<void()> on_probe_untouched)
+Evictor::Evictor(PagingContext* ctx, const EvictorOptions& options, std::function<void(uint64_t page)> on_probe_untouched)
     : ctx_(ctx), options_(options), on_probe_untouched_(std::move(on_probe_untouched)) {
   shadow_bytes_ = ctx->space->layout().staging_bytes();
   void* p = mmap(nullptr, shadow_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -170,7 +170,7 @@ Status Evictor::DrainSlot(uint32_t slot) {
   const bool zero = crc == ctx_->zero_crc && AllZero(data, ctx_->page_size);
   if (e.flags & kProbe) {
     e.flags &= static_cast<uint8_t>(~kProbe);
-    if (on_probe_untouched_) on_probe_untouched_();
+    if (on_probe_untouched_) on_probe_untouched_(page);
   }
   // Zeros where the pool holds other content are released lazily (they are
   // zeros here whatever the pool says) — but not while a fork settles: the

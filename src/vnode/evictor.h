@@ -41,8 +41,8 @@ struct EvictorOptions {
 
 class Evictor {
  public:
-  // `on_probe_untouched` runs when a prefetch probe leaves staging unused.
-  Evictor(PagingContext* ctx, const EvictorOptions& options, std::function<void()> on_probe_untouched);
+  // `on_probe_untouched` runs when a prefetch probe (the page) leaves staging unused.
+  Evictor(PagingContext* ctx, const EvictorOptions& options, std::function<void(uint64_t page)> on_probe_untouched);
   ~Evictor();
   Evictor(const Evictor&) = delete;
   Evictor& operator=(const Evictor&) = delete;
@@ -96,7 +96,7 @@ class Evictor {
 
   PagingContext* ctx_;
   EvictorOptions options_;
-  std::function<void()> on_probe_untouched_;
+  std::function<void(uint64_t page)> on_probe_untouched_;
   std::vector<uint64_t> victims_;
   std::unordered_map<uint32_t, MoveRunInfo> moves_;  // asked, not answered
   std::vector<uint32_t> block_pending_;               // runs not settled, per block

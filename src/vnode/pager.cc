@@ -53,9 +53,9 @@ PagerImpl::PagerImpl(const PagerOptions& o, std::unique_ptr<Space> space, PageTa
       evictor_headroom_(EvictionShape(o, cache_pages_).headroom),
       fetcher_(&ctx_, o.max_fetches, std::min(o.max_prefetches, o.max_fetches)),
       evictor_(&ctx_, EvictionShape(o, cache_pages_),
-               [this] {
+               [this](uint64_t page) {
                  stats_.probes_untouched.fetch_add(1, std::memory_order_relaxed);
-                 if (prefetcher_) prefetcher_->OnProbeUntouched();
+                 if (prefetcher_) prefetcher_->OnProbeUntouched(page);
                }),
       wait_(net::WaitOptions{.spin_us = o.spin_us}),
       queue_(std::move(queue)) {

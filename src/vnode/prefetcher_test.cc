@@ -31,13 +31,14 @@ TEST(PrefetcherTest, FollowsADescendingStrideAndStopsAtTheEdge) {
   EXPECT_EQ(plan.pages[0], 4u);
 }
 
-TEST(PrefetcherTest, WithoutATrendReadsAheadAndTouchedProbesGrowTheStream) {
+TEST(PrefetcherTest, OneMissReadsNothingASecondNearItStartsAStreamThatTouchedProbesGrow) {
   Prefetcher p(1 << 20, 64);
   PrefetchPlan plan;
   p.OnMiss(5000, &plan);
-  EXPECT_FALSE(p.Trend().has_value());
-  ASSERT_EQ(plan.pages.size(), 4u);  // plain readahead
-  EXPECT_EQ(plan.pages.front(), 5001u);
+  EXPECT_TRUE(plan.pages.empty());  // one miss shows no locality
+  p.OnMiss(5002, &plan);
+  ASSERT_EQ(plan.pages.size(), 4u);  // a second within reach does: page by page
+  EXPECT_EQ(plan.pages.front(), 5003u);
   uint64_t last = plan.pages.back();
   size_t before = plan.pages.size();
   uint64_t probe = plan.pages[*plan.probe];
@@ -45,39 +46,81 @@ TEST(PrefetcherTest, WithoutATrendReadsAheadAndTouchedProbesGrowTheStream) {
   p.OnProbeTouched(probe, &plan);
   EXPECT_EQ(plan.pages.size(), 2 * before);  // the window doubled
   EXPECT_EQ(plan.pages.front(), last + 1);   // and the stream went on
-  // A probe nobody touched halves the window again.
-  p.OnProbeUntouched();
-  p.OnMiss(9000, &plan);
+  // A probe nobody touched halves the window, and the stream reads less.
+  p.ProbeChosen(plan.pages[*plan.probe]);
+  p.OnProbeUntouched(plan.pages[*plan.probe]);
+  p.OnMiss(plan.pages.back() + 1, &plan);
   EXPECT_EQ(plan.pages.size(), 4u);
   EXPECT_EQ(p.probes_touched(), 1u);
   EXPECT_EQ(p.probes_untouched(), 1u);
 }
 
-TEST(PrefetcherTest, RandomMissesWhoseProbesGoUntouchedStopTheReadahead) {
+TEST(PrefetcherTest, RandomMissesReadNothingAhead) {
   Prefetcher p(1 << 20, 64);
   PrefetchPlan plan;
-  std::vector<uint64_t> pages = {500, 90210, 7, 31337, 4242, 123456, 77, 999999, 2024, 65536};
+  std::vector<uint64_t> pages = {500, 90210, 7, 31337, 4242, 123456, 77, 999999, 2024, 65536, 31};
   for (uint64_t page : pages) {
     p.OnMiss(page, &plan);
-    if (!plan.pages.empty()) p.OnProbeUntouched();
+    EXPECT_TRUE(plan.pages.empty()) << page;
   }
   EXPECT_FALSE(p.Trend().has_value());
-  p.OnMiss(31, &plan);
-  EXPECT_TRUE(plan.pages.empty());
   // A trend brings it back.
   for (uint64_t page = 1000; page < 1100; page += 5) p.OnMiss(page, &plan);
   EXPECT_EQ(p.Trend(), 5);
-  EXPECT_FALSE(plan.pages.empty());
+  ASSERT_GE(plan.pages.size(), 2u);
+  EXPECT_EQ(plan.pages[1] - plan.pages[0], 5u);
 }
 
-TEST(PrefetcherTest, AnOldStreamsProbeDoesNotRestartIt) {
+TEST(PrefetcherTest, InterleavedStreamsEachReadAheadAndEachProbeGrowsItsOwn) {
+  // Misses alternate between three regions (a collector walking pools of
+  // three size classes): no delta between consecutive misses repeats, yet
+  // every region is read in order.
+  Prefetcher p(1 << 20, 64);
+  PrefetchPlan plan;
+  const uint64_t bases[] = {10000, 50000, 90000};
+  std::vector<std::vector<uint64_t>> planned(3);
+  for (uint64_t step = 0; step < 4; ++step) {
+    for (size_t r = 0; r < 3; ++r) {
+      p.OnMiss(bases[r] + step * 3, &plan);
+      if (step == 0) {
+        EXPECT_TRUE(plan.pages.empty());
+      }
+      if (step > 0) {
+        ASSERT_FALSE(plan.pages.empty()) << "region " << r << " step " << step;
+        EXPECT_GT(plan.pages.front(), bases[r] + step * 3);
+        EXPECT_LT(plan.pages.back(), bases[r] + step * 3 + 64);
+        p.ProbeChosen(plan.pages[*plan.probe]);
+        planned[r] = plan.pages;
+      }
+    }
+  }
+  // Each region's probe continues that region, whichever came last.
+  for (size_t r = 0; r < 3; ++r) {
+    const std::vector<uint64_t> before = planned[r];
+    const uint64_t probe = before[before.size() / 2];
+    p.OnProbeTouched(probe, &plan);
+    ASSERT_FALSE(plan.pages.empty()) << "region " << r;
+    EXPECT_GT(plan.pages.front(), before.back());
+    EXPECT_GT(plan.pages.size(), before.size());
+    EXPECT_LT(plan.pages.back(), bases[r] + 40000);
+  }
+}
+
+TEST(PrefetcherTest, AReplacedStreamsProbeDoesNotRestartIt) {
   Prefetcher p(1 << 20, 64);
   PrefetchPlan plan;
   p.OnMiss(10, &plan);
+  p.OnMiss(11, &plan);
+  ASSERT_FALSE(plan.pages.empty());
   uint64_t old_probe = plan.pages[*plan.probe];
   p.ProbeChosen(old_probe);
-  p.OnMiss(700000, &plan);
-  p.ProbeChosen(plan.pages[*plan.probe]);
+  // As many new regions as the table holds, each missed twice: the first
+  // stream is the least recently used and gives its place up.
+  for (uint64_t r = 1; r <= Prefetcher::kStreams; ++r) {
+    p.OnMiss(r * 100000, &plan);
+    p.OnMiss(r * 100000 + 1, &plan);
+    if (!plan.pages.empty()) p.ProbeChosen(plan.pages[*plan.probe]);
+  }
   p.OnProbeTouched(old_probe, &plan);
   EXPECT_TRUE(plan.pages.empty());
 }
