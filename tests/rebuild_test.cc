@@ -81,7 +81,8 @@ TEST_P(RebuildTest, ALostNodeIsRebuiltWhileAWriterKeepsGoing) {
   {
     std::vector<uint8_t> buf(kPages * kPage);
     for (uint64_t p = 0; p < kPages; ++p) FillPattern(buf.data() + p * kPage, kPage, p, 1);
-    ASSERT_TRUE(region_->Write(0, kPages, buf.data()).ok());
+    Status s = region_->Write(0, kPages, buf.data());
+    ASSERT_TRUE(s.ok()) << s.ToString();
   }
   EXPECT_EQ(Summary().health, "healthy");
   const std::string victim = region_->NodeOfEachFragment()[0];

@@ -59,13 +59,14 @@ proto::c2ctl::RegionInfo RegionInfoOf(Context& ctx, const RegionRecord& r) {
                                 .pages_per_stripe = r.pages_per_stripe, .redundancy = r.redundancy,
                                 .epoch = r.epoch};
   std::map<uint64_t, uint16_t> index;
-  uint64_t now = NowNanos();
   for (uint64_t f = 0; f < r.fragment_nodes.size(); ++f) {
     uint64_t node = r.fragment_nodes[f];
     auto [it, fresh] = index.emplace(node, static_cast<uint16_t>(info.nodes.size()));
     if (fresh) info.nodes.push_back({node, ctx.state.nodes()[node].addr});
     info.fragment_nodes.push_back(it->second);
-    info.fragment_states.push_back(FragmentOf(ctx, r, f, now));
+    // Declared dead but not yet recorded (the store took no write): lost.
+    bool declared = ctx.declared_dead.contains(node) || !ctx.state.nodes().contains(node);
+    info.fragment_states.push_back(declared ? FragmentState::kLost : r.fragment_states[f]);
   }
   return info;
 }
