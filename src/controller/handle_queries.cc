@@ -10,7 +10,7 @@ namespace {
 using proto::c2ctl::FragmentState;
 using proto::c2ctl::Health;
 
-proto::c2ctl::RegionSummary SummaryOf(Context& ctx, const RegionRecord& r, uint64_t now) {
+proto::c2ctl::RegionSummary SummaryOf(Context& ctx, const RegionRecord& r) {
   std::set<uint64_t> holders(r.fragment_nodes.begin(), r.fragment_nodes.end());
   proto::c2ctl::RegionSummary s{.id = r.id, .name = r.name, .page_size = r.page_size, .num_pages = r.num_pages,
                                 .node_count = static_cast<uint16_t>(holders.size()),
@@ -20,7 +20,7 @@ proto::c2ctl::RegionSummary SummaryOf(Context& ctx, const RegionRecord& r, uint6
     int missing = 0;
     for (int j = 0; j < w; ++j) {
       uint64_t f = stripe * w + j;
-      missing += FragmentOf(ctx, r, f, now) != FragmentState::kReady;
+      missing += FragmentOf(ctx, r, f) != FragmentState::kReady;
     }
     if (missing > r.redundancy.m) {
       ++s.lost_stripes;
@@ -40,18 +40,19 @@ proto::c2ctl::RegionSummary SummaryOf(Context& ctx, const RegionRecord& r, uint6
 
 proto::c2ctl::RegionList ListReady(Context& ctx) {
   proto::c2ctl::RegionList list;
-  uint64_t now = NowNanos();
   for (auto& [name, r] : ctx.state.regions()) {
-    if (r.state == RegionState::kReady) list.regions.push_back(SummaryOf(ctx, r, now));
+    if (r.state == RegionState::kReady) list.regions.push_back(SummaryOf(ctx, r));
   }
   return list;
 }
 
 }  // namespace
 
-FragmentState FragmentOf(Context& ctx, const RegionRecord& r, uint64_t f, uint64_t now_ns) {
-  if (r.fragment_states[f] != FragmentState::kReady) return r.fragment_states[f];
-  return ctx.NodeAlive(r.fragment_nodes[f], now_ns) ? FragmentState::kReady : FragmentState::kLost;
+FragmentState FragmentOf(Context& ctx, const RegionRecord& r, uint64_t f) {
+  // Declared dead but not yet recorded (the store took no write): lost.
+  const uint64_t node = r.fragment_nodes[f];
+  if (ctx.declared_dead.contains(node) || !ctx.state.nodes().contains(node)) return FragmentState::kLost;
+  return r.fragment_states[f];
 }
 
 proto::c2ctl::RegionInfo RegionInfoOf(Context& ctx, const RegionRecord& r) {
@@ -64,9 +65,7 @@ proto::c2ctl::RegionInfo RegionInfoOf(Context& ctx, const RegionRecord& r) {
     auto [it, fresh] = index.emplace(node, static_cast<uint16_t>(info.nodes.size()));
     if (fresh) info.nodes.push_back({node, ctx.state.nodes()[node].addr});
     info.fragment_nodes.push_back(it->second);
-    // Declared dead but not yet recorded (the store took no write): lost.
-    bool declared = ctx.declared_dead.contains(node) || !ctx.state.nodes().contains(node);
-    info.fragment_states.push_back(declared ? FragmentState::kLost : r.fragment_states[f]);
+    info.fragment_states.push_back(FragmentOf(ctx, r, f));
   }
   return info;
 }

@@ -35,16 +35,15 @@ void HandleWatchMaps(Context&, const proto::FrameHeader&, proto::ByteSpan, proto
 void AnswerWatches(Context& ctx);
 
 // The region map a client needs: nodes with their addresses, and for each
-// fragment the index of its node and its state as recorded — lost only once
-// its node was declared dead. A node that merely missed heartbeats (or whose
-// heartbeats wait unread while this thread was busy) stays ready in maps:
-// a client skips the shares a map calls lost, so a live node shown lost
-// would miss writes for good, and a slow controller would make whole pages
-// look gone. Clients find unreachable nodes themselves.
+// fragment the index of its node and its state.
 proto::c2ctl::RegionInfo RegionInfoOf(Context& ctx, const RegionRecord& r);
-// The state `status` shows: as recorded, and lost at once on a node that
-// missed its heartbeats (a hint for operators, never used for I/O).
-proto::c2ctl::FragmentState FragmentOf(Context& ctx, const RegionRecord& r, uint64_t f, uint64_t now_ns);
+// A fragment's state in maps and in `status`: as recorded, and lost once its
+// node is declared dead (before the map records it, if the store takes no
+// writes). Never lost for a node that merely missed heartbeats — they may wait
+// unread while this thread was busy — since a client leaves the shares a map
+// calls lost out of its writes: a live node shown lost would miss them for
+// good. DetectFailures declares a silent node dead within a tick anyway.
+proto::c2ctl::FragmentState FragmentOf(Context& ctx, const RegionRecord& r, uint64_t f);
 
 // Frees every fragment of `r` on its nodes. Used by delete and by recovery of
 // regions a crash left half-created.
