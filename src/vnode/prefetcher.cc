@@ -25,12 +25,16 @@ std::optional<int64_t> Prefetcher::Trend() const {
 
 namespace {
 
+// A stream of stride `delta` (more than one page apart) takes a step of
+// `step` pages in whole strides.
+bool InStrides(int64_t delta, int64_t step) { return (delta > 1 || delta < -1) && step % delta == 0; }
+
 // How many of the stream's steps from `last` reach `page` (0: none, or
 // the other way). A stride counts in strides, a dense stream in pages.
 uint64_t Steps(int64_t delta, uint64_t last, uint64_t page) {
   const int64_t step = static_cast<int64_t>(page) - static_cast<int64_t>(last);
   if (step == 0 || (delta != 0 && (step > 0) != (delta > 0))) return 0;
-  if (delta > 1 || delta < -1) return step % delta == 0 ? static_cast<uint64_t>(step / delta) : 0;
+  if (delta > 1 || delta < -1) return InStrides(delta, step) ? static_cast<uint64_t>(step / delta) : 0;
   return static_cast<uint64_t>(step > 0 ? step : -step);
 }
 
@@ -89,8 +93,7 @@ void Prefetcher::OnMiss(uint64_t page, PrefetchPlan* out) {
     // A stride goes on, and two equal steps in a row make one; otherwise
     // pages one by one (a dense stream whose misses skip pages read ahead
     // or still resident).
-    const bool stride = (s->delta > 1 || s->delta < -1) && step % s->delta == 0;
-    if (!stride) s->delta = step == s->last_step ? step : (step > 0 ? 1 : -1);
+    if (!InStrides(s->delta, step)) s->delta = step == s->last_step ? step : (step > 0 ? 1 : -1);
     s->last_step = step;
     s->last = page;
     s->window = std::max(s->window, kMinWindow);  // misses that continue it earn it readahead again
