@@ -11,7 +11,7 @@
 # rest. Run after `bash scripts/build.sh release`.
 #
 #   bench/vnode-bench.sh [--mib 256] [--fractions "100 50 25"]
-#                        [--workloads "seq random minibatch sort"] [--out FILE]
+#                        [--workloads "seq random minibatch sort zipf"] [--out FILE]
 #                        [--no-swap] [--redundancy ec:4+2]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ W=$BUILD/bench/tessera-vnode-workload
 T=$BUILD/src/cmd/tessera
 MIB=256
 FRACTIONS="100 50 25"
-WORKLOADS="seq random minibatch sort"
+WORKLOADS="seq random minibatch sort zipf"
 OUT=/dev/null
 SWAP=1
 REDUNDANCY=ec:4+2

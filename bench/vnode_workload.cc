@@ -9,6 +9,9 @@
 //   minibatch MIB  a training-like loop: a 1 MiB model, batches of 32
 //                  contiguous 4 KiB records at random places, 2 epochs
 //   sort MIB       std::sort of random 64-bit keys
+//   zipf MIB       YCSB-C-like gets: 4 KiB records, 200k reads of whole
+//                  records drawn from a scrambled Zipf distribution (theta
+//                  0.99, as YCSB's default), each copied out as a get returns it
 //   uffd-local     the local userfaultfd fault: a handler thread in this
 //                  process serving zero pages (p50/p99 of the touch)
 //   pingpong       raw TCP ping-pong, 16 B → 4 KiB, waiting as the agent (spin
@@ -17,6 +20,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -122,6 +126,54 @@ Out Sort(size_t bytes) {
   return {(tessera::NowNanos() - start) / 1e9, sum};
 }
 
+// YCSB's Zipf generator (Gray et al., "Quickly generating billion-record
+// synthetic databases"): item i is drawn with probability ~ 1/(i+1)^theta.
+class Zipf {
+ public:
+  Zipf(uint64_t n, double theta) : n_(n), theta_(theta) {
+    double zeta2 = 0;
+    for (uint64_t i = 1; i <= n; ++i) {
+      zetan_ += 1.0 / std::pow(static_cast<double>(i), theta);
+      if (i == 2) zeta2 = zetan_;
+    }
+    alpha_ = 1.0 / (1.0 - theta);
+    eta_ = (1.0 - std::pow(2.0 / static_cast<double>(n), 1.0 - theta)) / (1.0 - zeta2 / zetan_);
+  }
+  // `u` uniform in [0, 1).
+  uint64_t Next(double u) const {
+    const double uz = u * zetan_;
+    if (uz < 1.0) return 0;
+    if (uz < 1.0 + std::pow(0.5, theta_)) return 1;
+    const auto i = static_cast<uint64_t>(static_cast<double>(n_) * std::pow(eta_ * u - eta_ + 1.0, alpha_));
+    return std::min(i, n_ - 1);
+  }
+
+ private:
+  uint64_t n_;
+  double theta_, zetan_ = 0, alpha_ = 0, eta_ = 0;
+};
+
+Out ZipfGets(size_t bytes) {
+  constexpr size_t kRecord = 4096, kGets = 200'000;
+  uint64_t start = tessera::NowNanos();
+  const size_t records = bytes / kRecord;
+  uint64_t* a = Alloc(records * kRecord);
+  for (size_t r = 0; r < records; ++r) {
+    for (size_t i = 0; i < kRecord / 8; i += 64) a[r * (kRecord / 8) + i] = Mix(r * 64 + i);
+  }
+  const Zipf zipf(records, 0.99);
+  uint64_t value[kRecord / 8];
+  uint64_t x = 3, sum = 0;
+  for (size_t g = 0; g < kGets; ++g) {
+    x = Mix(x + g);
+    // Scrambled, as YCSB does: the hot records lie all over the table.
+    const uint64_t r = Mix(zipf.Next(static_cast<double>(x >> 11) * 0x1.0p-53) + 1) % records;
+    std::memcpy(value, &a[r * (kRecord / 8)], kRecord);
+    sum += value[(g % 8) * 64] + r;
+  }
+  return {(tessera::NowNanos() - start) / 1e9, sum};
+}
+
 int UffdLocal() {
   using tessera::vnode::Uffd;
   auto uffd = Uffd::Open({}, {});
@@ -182,7 +234,7 @@ int main(int argc, char** argv) {
   if (kind == "pingpong") return PingPong();
   const size_t mib = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
   if (mib < 4) {
-    std::fprintf(stderr, "usage: %s seq|random|minibatch|sort MIB (>= 4) | uffd-local | pingpong\n", argv[0]);
+    std::fprintf(stderr, "usage: %s seq|random|minibatch|sort|zipf MIB (>= 4) | uffd-local | pingpong\n", argv[0]);
     return 2;
   }
   const size_t bytes = mib << 20;
@@ -195,6 +247,8 @@ int main(int argc, char** argv) {
     o = Minibatch(bytes);
   } else if (kind == "sort") {
     o = Sort(bytes);
+  } else if (kind == "zipf") {
+    o = ZipfGets(bytes);
   } else {
     std::fprintf(stderr, "unknown workload %s\n", kind.c_str());
     return 2;
