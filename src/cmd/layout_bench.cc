@@ -5,7 +5,13 @@
 //            fragments on 6 nodes: a read gathers 4, a write scatters 6;
 //   stripe — whole 4 KiB pages, 4 data pages + 2 parity pages per stripe: a
 //            read is one page, a write reads the old page and both parities,
-//            then writes all three (parity updated by delta).
+//            then writes all three (parity updated by delta);
+//   span   — the stripe layout written log-structured (Carbink): pages are
+//            packed four at a time into fresh stripes, written whole with
+//            their parity and no reads (an operation is one stripe of 4);
+//   ec     — the library's own ec:4+2 region (split pages), reading the 4
+//            fragments a page needs, or 5 and using the first 4 that agree
+//            (late binding, Hydra).
 // Degraded reads decode from the survivors. Each operation is timed alone
 // (depth 1), and in batches of 32 operations for throughput.
 #include <cstdio>
@@ -68,8 +74,31 @@ Result<Figures> Measure(const std::function<Status(int batch)>& run, double seco
 
 class Bench {
  public:
-  Bench(Region* split, Region* stripe, const ec::ReedSolomon* rs)
-      : split_(split), stripe_(stripe), rs_(rs), buf_(32 * kWidth * kPage), old_(32 * kWidth * kPage) {}
+  Bench(Region* split, Region* stripe, Region* ec, const ec::ReedSolomon* rs)
+      : split_(split), stripe_(stripe), ec_(ec), rs_(rs), buf_(32 * kWidth * kPage), old_(32 * kWidth * kPage) {}
+
+  // `batch` whole stripes, each 4 fresh pages and their 2 parity pages.
+  Status SpanWrite(int batch) {
+    std::vector<PageIo> ios;
+    for (int b = 0; b < batch; ++b) {
+      uint32_t s = Next() % kStripes;
+      std::vector<const uint8_t*> data;
+      std::vector<uint8_t*> parity;
+      for (int c = 0; c < kK; ++c) data.push_back(Slot(b, c, kPage));
+      for (int c = kK; c < kWidth; ++c) parity.push_back(Slot(b, c, kPage));
+      rs_->Encode(kPage, data, parity);
+      for (int c = 0; c < kWidth; ++c) ios.push_back({PageIo::Kind::kWrite, At(c, s), 1, Slot(b, c, kPage), 0});
+    }
+    auto q = stripe_->NewQueue({.depth = 1024, .max_batch_pages = 256});
+    return RunRound(*q, ios);
+  }
+
+  Status EcRead(int batch, uint32_t read_extra) {
+    std::vector<PageIo> ios;
+    for (int b = 0; b < batch; ++b) ios.push_back({PageIo::Kind::kRead, Next() % ec_->num_pages(), 1, Slot(b, 0, kPage), 0});
+    auto q = ec_->NewQueue({.depth = 1024, .max_batch_pages = 256, .read_extra = read_extra});
+    return RunRound(*q, ios);
+  }
 
   Status SplitRead(int batch, bool degraded) {
     // Healthy: data columns 0..3. Degraded: column 1 is lost, so 0,2,3 + parity 4.
@@ -158,6 +187,7 @@ class Bench {
 
   Region* split_;
   Region* stripe_;
+  Region* ec_;
   const ec::ReedSolomon* rs_;
   std::vector<uint8_t> buf_, old_;
   std::mt19937 rng_{5};
@@ -174,14 +204,21 @@ int Main(double seconds) {
   if (!client.ok() || !rs.ok()) return 1;
   auto split = (*client)->CreateRegion("split", uint64_t(kWidth) * kStripes * kFrag, {.page_size = kFrag});
   auto stripe = (*client)->CreateRegion("stripe", uint64_t(kWidth) * kStripes * kPage, {.page_size = kPage});
-  if (!split.ok() || !stripe.ok()) return std::fprintf(stderr, "create regions failed\n"), 1;
+  auto ec = (*client)->CreateRegion("ec", uint64_t(kStripes) * kPage, {.redundancy = "ec:4+2"});
+  if (!split.ok() || !stripe.ok() || !ec.ok()) return std::fprintf(stderr, "create regions failed\n"), 1;
   for (Region* r : {split->get(), stripe->get()}) {
     auto homes = r->NodeOfEachFragment();
     if (r->pages_per_stripe() != kStripes || std::set(homes.begin(), homes.end()).size() != kWidth) {
       return std::fprintf(stderr, "region %s is not laid out over 6 distinct nodes\n", r->name().c_str()), 1;
     }
   }
-  Bench bench(split->get(), stripe->get(), rs->get());
+  {
+    std::vector<uint8_t> fill((*ec)->num_pages() * kPage, 0x3c);
+    if (Status w = (*ec)->Write(0, (*ec)->num_pages(), fill.data()); !w.ok()) {
+      return std::fprintf(stderr, "fill ec: %s\n", w.ToString().c_str()), 1;
+    }
+  }
+  Bench bench(split->get(), stripe->get(), ec->get(), rs->get());
   struct Case {
     const char* name;
     std::function<Status(int)> run;
@@ -193,6 +230,9 @@ int Main(double seconds) {
       {"stripe read degraded", [&](int n) { return bench.StripeRead(n, true); }, 4 * 4096},
       {"split  write", [&](int n) { return bench.SplitWrite(n); }, 6 * 1024},
       {"stripe write", [&](int n) { return bench.StripeWrite(n); }, 6 * 4096},
+      {"span   write (4 pages)", [&](int n) { return bench.SpanWrite(n); }, 6 * 4096 / 4},
+      {"ec     read k", [&](int n) { return bench.EcRead(n, 0); }, 4096},
+      {"ec     read k+1", [&](int n) { return bench.EcRead(n, 1); }, 5 * 1024},
   };
   std::printf("RS(4,2) over 6 memory nodes, 4 KiB pages, %.1f s per case\n", seconds);
   std::printf("%-22s %10s %10s %16s %14s\n", "CASE", "P50", "P99", "BATCHED OPS/S", "BYTES/PAGE");
