@@ -82,6 +82,8 @@ struct PageIo {
 struct Completion {
   uint64_t user_data = 0;
   Status status;
+  // Writes that succeeded: the version their (last) page was stored at.
+  uint64_t version = 0;
 };
 
 class IoQueue {

@@ -101,6 +101,23 @@ Status IoQueueImpl::Submit(std::span<const PageIo> ios) {
   return Status::Ok();
 }
 
+Status IoQueueImpl::SubmitShareRead(uint64_t page, int share, uint64_t expect, void* buffer, uint64_t user_data) {
+  std::shared_ptr<const RegionMap> map = maps_->Current();
+  TS_RETURN_IF_ERROR(Validate({.kind = PageIo::Kind::kRead, .first_page = page, .buffer = buffer}, *map));
+  if (share < 0 || share >= map->codec().k()) {
+    return InvalidArgument("share " + std::to_string(share) + " of a page of " + std::to_string(map->codec().k()) +
+                           " data shares");
+  }
+  if (expect == 0) return InvalidArgument("a share read expects a version");
+  TS_RETURN_IF_ERROR(WaitForRoom());
+  outstanding_.fetch_add(1);
+  pages_in_flight_.fetch_add(1);
+  PageOp* op = PageOp::ShareRead(new UserOp{user_data, 1, Status::Ok()}, page, share, expect,
+                                 static_cast<uint8_t*>(buffer));
+  op->Begin(map);
+  return Issue(op);
+}
+
 Status IoQueueImpl::Issue(PageOp* page) {
   std::vector<int> shares;
   {
@@ -283,8 +300,9 @@ void IoQueueImpl::Advance(PageOp* page) {
     page->set_reported();
     UserOp* op = page->user();
     if (!page->outcome().ok() && op->status.ok()) op->status = page->outcome();
+    if (page->outcome().ok() && page->kind() == PageIo::Kind::kWrite) op->version = page->version();
     if (--op->pages_left == 0) {
-      completions_.push_back({op->user_data, std::move(op->status)});
+      completions_.push_back({op->user_data, std::move(op->status), op->status.ok() ? op->version : 0});
       delete op;
       ready_.fetch_add(1);
     }

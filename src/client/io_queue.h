@@ -63,6 +63,11 @@ class IoQueueImpl final : public IoQueue {
   Result<size_t> Reap(std::vector<Completion>* out, size_t min, int timeout_ms) override;
   size_t outstanding() const override { return outstanding_.load(); }
   Status WakeOnReadable(int fd) override;
+  // Reads share `share` (< k) of `page` into `buffer` (slot_size bytes),
+  // accepting only version `expect`: from its one node when it has it,
+  // else decoded from the page (page_op.h, share reads). Completes like a
+  // one-page read, with `user_data`. For span regions.
+  Status SubmitShareRead(uint64_t page, int share, uint64_t expect, void* buffer, uint64_t user_data);
 
   // Fails every request still in flight (their callbacks run before this
   // returns) and every page still to be retried, so that nothing can touch a

@@ -12,6 +12,12 @@ namespace tessera::client {
 PageOp::PageOp(UserOp* op, PageIo::Kind kind, uint64_t page, uint8_t* buf, uint64_t version)
     : op_(op), kind_(kind), page_(page), buf_(buf), version_(version) {}
 
+PageOp* PageOp::ShareRead(UserOp* op, uint64_t page, int share, uint64_t expect, uint8_t* buf) {
+  auto* p = new PageOp(op, PageIo::Kind::kRead, page, buf, expect);
+  p->wanted_ = share;
+  return p;
+}
+
 void PageOp::Begin(std::shared_ptr<const RegionMap> map) {
   map_ = std::move(map);
   ++attempts_;
@@ -61,7 +67,8 @@ std::vector<int> PageOp::PlanRound(NodePool& pool, int read_extra) {
       plan = Choose(pool, width);
     }
   }
-  if ((asked_ == 0 && plan.size() < static_cast<size_t>(k)) || plan.empty()) {
+  const bool lone_share = wanted_ >= 0 && asked_ == 0 && plan.size() == 1 && plan[0] == wanted_;
+  if ((asked_ == 0 && plan.size() < static_cast<size_t>(k) && !lone_share) || plan.empty()) {
     Status why = Shortfall();
     if (why.code() == Code::kUnavailable && !checked_map_ && in_flight_ == 0) {
       // The nodes this page needs are unreachable, or failed the request:
@@ -83,6 +90,8 @@ std::vector<int> PageOp::PlanRound(NodePool& pool, int read_extra) {
 
 std::vector<int> PageOp::Choose(NodePool& pool, int read_extra) {
   const int k = map_->codec().k();
+  // A share read asks the one node that holds its share first.
+  if (wanted_ >= 0 && asked_ == 0 && !with_previous_ && Usable(pool, wanted_)) return {wanted_};
   std::vector<int> plan;
   int spare = 0;
   for (int j = 0; j < map_->width(); ++j) {
@@ -169,6 +178,7 @@ PageOp::State PageOp::Record(int j, const Status& status, const ShareReply& repl
 }
 
 void PageOp::TrySettleRead() {
+  if (wanted_ >= 0 && TrySettleShare()) return;
   ec::VersionOffer offers[2 * proto::Redundancy::kMaxWidth];
   size_t n = 0;
   for (uint32_t rest = have_; rest != 0; rest &= rest - 1) {
@@ -184,7 +194,34 @@ void PageOp::TrySettleRead() {
     int j = std::countr_zero(m);
     if (versions_[j] != vote->version) std::memcpy(ShareBuf(j), PreviousBuf(j), slot);
   }
+  if (wanted_ >= 0) {
+    // Rows are written once: a quorum on another version means the row was
+    // written again, and the page the caller knew is gone from it.
+    if (vote->version != version_) {
+      outcome_ = DataLoss("page " + std::to_string(page_) + " holds version " + std::to_string(vote->version) +
+                          ", not the expected " + std::to_string(version_));
+      state_ = State::kSettled;
+      return;
+    }
+    return SettleShareFromPage(vote->shares);
+  }
   outcome_ = map_->codec().Join(scratch_.data(), vote->shares, buf_);
+  state_ = State::kSettled;
+}
+
+bool PageOp::TrySettleShare() {
+  if (!((have_ >> wanted_) & 1) || versions_[wanted_] != version_) return false;
+  std::memcpy(buf_, ShareBuf(wanted_), map_->codec().slot_size());
+  outcome_ = Status::Ok();
+  state_ = State::kSettled;
+  return true;
+}
+
+void PageOp::SettleShareFromPage(uint32_t shares) {
+  const PageCodec& codec = map_->codec();
+  std::vector<uint8_t> page(codec.page_size());
+  outcome_ = codec.Join(scratch_.data(), shares, page.data());
+  if (outcome_.ok()) std::memcpy(buf_, page.data() + static_cast<size_t>(wanted_) * codec.slot_size(), codec.slot_size());
   state_ = State::kSettled;
 }
 

@@ -12,6 +12,12 @@
 // newest version k of them hold. A stale-map reply makes the page start over
 // on a newer map.
 //
+// A share read (span regions, span_map.h) wants one share of the page, a
+// whole 4 KiB logical page, at a version it knows: it asks that share's node
+// alone and takes it if it holds that version; otherwise (its node down, or
+// another version there) it reads the page as above, decodes, and takes the
+// share from it — DataLoss if the page no longer holds that version.
+//
 // Page states: kIssued (shares in flight) -> kSettled (outcome known, late
 // replies may still arrive) -> kRetired (last reply in; the queue deletes it).
 // kIssued -> kNeedsRound / kNeedsMap / kNeedsResolve (a write met another
@@ -41,6 +47,7 @@ struct UserOp {
   uint64_t user_data = 0;
   uint32_t pages_left = 0;
   Status status;  // first error
+  uint64_t version = 0;  // writes: the version the last page to land holds
 };
 
 // What one share's reply carried.
@@ -60,6 +67,9 @@ class PageOp {
   enum class State : uint8_t { kIssued, kNeedsRound, kNeedsMap, kNeedsResolve, kNeedsVersion, kSettled, kRetired };
 
   PageOp(UserOp* op, PageIo::Kind kind, uint64_t page, uint8_t* buf, uint64_t version);
+  // A share read: share `share` (< k) of `page` at version `expect`, into
+  // `buf` (slot_size bytes).
+  static PageOp* ShareRead(UserOp* op, uint64_t page, int share, uint64_t expect, uint8_t* buf);
 
   // Starts an attempt on `map` (the first, or again after a stale map).
   void Begin(std::shared_ptr<const RegionMap> map);
@@ -113,6 +123,11 @@ class PageOp {
   // reached, DataLoss when its fragments are gone.
   Status Shortfall() const;
   void TrySettleRead();
+  // A share read's settle: Ok once its share holds the expected version.
+  bool TrySettleShare();
+  // Decodes the page from `shares` (which agree on the expected version)
+  // and copies the wanted share out of it.
+  void SettleShareFromPage(uint32_t shares);
   void SettleWrite();
   void AfterLastReply();
   uint8_t* ShareBuf(int j) { return scratch_.data() + static_cast<size_t>(j) * map_->codec().slot_size(); }
@@ -122,7 +137,8 @@ class PageOp {
   const PageIo::Kind kind_;
   const uint64_t page_;
   uint8_t* const buf_;
-  uint64_t version_;  // writes: the version this write stores
+  uint64_t version_;  // writes: the version this write stores; share reads: the one expected
+  int wanted_ = -1;   // share reads: the share wanted
   std::shared_ptr<const RegionMap> map_;
   std::vector<uint8_t> scratch_;
   const uint8_t* share_[proto::Redundancy::kMaxWidth] = {};
