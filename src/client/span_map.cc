@@ -103,14 +103,14 @@ void SpanMap::Leave(Page& p) {
   p.row = Page::kNowhere;
 }
 
-std::optional<uint64_t> SpanMap::CompactionCandidate(int max_live) const {
-  std::optional<uint64_t> best;
+std::vector<uint64_t> SpanMap::CompactionCandidates(int max_live, size_t limit) const {
+  std::vector<uint64_t> out;
   for (uint64_t r = 0; r < rows_.size(); ++r) {
-    const Row& row = rows_[r];
-    if (row.state != RowState::kWritten || row.live > max_live) continue;
-    if (!best || row.live < rows_[*best].live) best = r;
+    if (rows_[r].state == RowState::kWritten && rows_[r].live <= max_live) out.push_back(r);
   }
-  return best;
+  std::stable_sort(out.begin(), out.end(), [&](uint64_t a, uint64_t b) { return rows_[a].live < rows_[b].live; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
 }
 
 std::vector<uint64_t> SpanMap::LivePages(uint64_t row) const {

@@ -71,10 +71,10 @@ class SpanMap {
   // `page` reads as zeros from now on; its column dies.
   void Zero(uint64_t page);
 
-  // The written row with the fewest live pages, if it has at most
-  // `max_live`: packing its live pages anew frees it. (A scan of the rows:
+  // Up to `limit` written rows with at most `max_live` live pages, fewest
+  // first: packing their live pages anew frees them. (A scan of the rows:
   // compaction is for when free rows run short, not for every write.)
-  std::optional<uint64_t> CompactionCandidate(int max_live) const;
+  std::vector<uint64_t> CompactionCandidates(int max_live, size_t limit) const;
   // The pages that live in `row` and have no write in flight (a page being
   // written moves anyway; packing its older content again would race it).
   std::vector<uint64_t> LivePages(uint64_t row) const;

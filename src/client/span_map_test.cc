@@ -118,11 +118,12 @@ TEST(SpanMapTest, CompactionTakesTheEmptiestRowAndSkipsPagesBeingWritten) {
   auto a = Write(m, {0, 1, 2, 3}, 1);
   auto b = Write(m, {4, 5, 6, 7}, 2);
   Write(m, {0, 1, 2, 4}, 3);  // row a keeps page 3 alone, row b keeps 5, 6, 7
-  auto row = m.CompactionCandidate(2);
-  ASSERT_TRUE(row.has_value());
-  EXPECT_EQ(*row, a[0].row);
+  EXPECT_EQ(m.CompactionCandidates(3, 8), (std::vector<uint64_t>{a[0].row, b[0].row})) << "fewest live first";
+  auto candidates = m.CompactionCandidates(2, 8);
+  ASSERT_EQ(candidates.size(), 1u);
+  auto row = std::optional<uint64_t>(candidates[0]);
   EXPECT_EQ(m.LivePages(*row), (std::vector<uint64_t>{3}));
-  EXPECT_FALSE(m.CompactionCandidate(0).has_value());
+  EXPECT_TRUE(m.CompactionCandidates(0, 8).empty());
   auto busy = m.Pack(std::vector<uint64_t>{6});
   ASSERT_TRUE(busy.ok());
   EXPECT_EQ(m.LivePages(b[0].row), (std::vector<uint64_t>{5, 7})) << "page 6 has a write in flight";
@@ -184,8 +185,11 @@ TEST(SpanMapTest, RandomHistoriesAgreeWithAModel) {
       m.Zero(p);
       best_seq[p] = ++seq;
       best_version[p] = 0;
-    } else if (auto row = m.CompactionCandidate(2)) {
-      for (uint64_t p : m.LivePages(*row)) ASSERT_EQ(m.Find(p)->row, *row);
+    } else {
+      for (uint64_t row : m.CompactionCandidates(2, 4)) {
+        ASSERT_LE(m.live(row), 2);
+        for (uint64_t p : m.LivePages(row)) ASSERT_EQ(m.Find(p)->row, row);
+      }
     }
     uint64_t mapped = 0;
     for (uint64_t p = 0; p < kPages; ++p) {
