@@ -59,6 +59,14 @@ struct RegionOptions {
   uint32_t page_size = 4096;
   // "none", "replicas:N" or "ec:K+M".
   std::string redundancy = "none";
+  // "split" (any redundancy; any number of clients) or "span" (ec:K+M only):
+  // each page whole on one memory node, so a healthy read is one node's
+  // round trip instead of k, and writes are packed into fresh stripes.
+  // A span region's map of where its pages are lives in the client that
+  // created it: only that client (and the clones it makes) read and write
+  // it. It stores an eighth more than a split region (rows kept free so
+  // that rewritten pages find room). doc/design.md, "spans".
+  std::string layout = "split";
   // 0: the region lives until deleted. Otherwise the controller deletes it
   // once this long passes without RenewLeases naming it: a program killed
   // before it could delete its region leaves nothing behind for long.

@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <type_traits>
 
 #include "client/map_watcher.h"
 #include "client/node_pool.h"
 #include "client/region_impl.h"
+#include "client/span_region.h"
 #include "client/version_clock.h"
 #include "common/check.h"
 #include "net/controller_list.h"
@@ -47,6 +50,8 @@ class ClientImpl final : public Client {
                                                const RegionOptions& options) override {
     TS_RETURN_IF_ERROR(CheckName(name));
     TS_ASSIGN_OR_RETURN(proto::Redundancy redundancy, proto::ParseRedundancy(options.redundancy));
+    if (options.layout == "span") return CreateSpan(name, size_bytes, options, redundancy);
+    if (options.layout != "split") return InvalidArgument("unknown layout '" + options.layout + "' (split, span)");
     TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::CreateRegion{name, size_bytes, options.page_size,
                                                                       redundancy, options.lease_ms}));
     return MakeRegion(std::move(info));
@@ -62,9 +67,17 @@ class ClientImpl final : public Client {
                                               uint32_t lease_ms) override {
     TS_RETURN_IF_ERROR(CheckName(source));
     TS_RETURN_IF_ERROR(CheckName(name));
+    std::shared_ptr<SpanState> span = SpanOf(source);
     TS_ASSIGN_OR_RETURN(auto info,
                         Control(proto::c2ctl::CloneRegion{.source = source, .name = name, .lease_ms = lease_ms}));
-    return MakeRegion(std::move(info));
+    if (!span) return MakeRegion(std::move(info));
+    const uint32_t page_size = info.page_size / static_cast<uint32_t>(span->map.k());
+    std::shared_ptr<SpanState> copy;
+    {
+      std::lock_guard lk(span->mu);
+      copy = std::make_shared<SpanState>(span->map.Snapshot());
+    }
+    return MakeSpan(std::move(info), std::move(copy), page_size);
   }
 
   Status RenewLeases(const std::vector<std::string>& names) override {
@@ -156,13 +169,52 @@ class ClientImpl final : public Client {
     return out;
   }
 
-  Result<std::unique_ptr<Region>> MakeRegion(proto::c2ctl::RegionInfo info) {
+  Result<std::unique_ptr<RegionImpl>> MakeRegionImpl(proto::c2ctl::RegionInfo info) {
     std::string name = info.name;
     TS_ASSIGN_OR_RETURN(auto map, client::RegionMap::Make(std::move(info)));
     auto fetch = [this, name] { return Control(proto::c2ctl::OpenRegion{.name = name}); };
+    return std::make_unique<RegionImpl>(std::move(map), fetch, &pool_, &clock_, &live_regions_, options_.timeout_ms,
+                                        watcher_.get());
+  }
+  Result<std::unique_ptr<Region>> MakeRegion(proto::c2ctl::RegionInfo info) {
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<RegionImpl> r, MakeRegionImpl(std::move(info)));
+    return std::unique_ptr<Region>(std::move(r));
+  }
+
+  // A span region: rows of k pages in an ec:K+M region of that page size.
+  Result<std::unique_ptr<Region>> CreateSpan(const std::string& name, uint64_t size_bytes,
+                                             const RegionOptions& options, const proto::Redundancy& redundancy) {
+    if (redundancy.kind != proto::Redundancy::Kind::kErasure || redundancy.k < 2) {
+      return InvalidArgument("layout span keeps pages whole in erasure-coded stripes: it needs ec:K+M, not " +
+                             redundancy.ToString());
+    }
+    if (options.page_size == 0) return InvalidArgument("page size 0");
+    const uint64_t pages = (size_bytes + options.page_size - 1) / options.page_size;
+    const uint64_t rows = SpanRegion::RowsFor(pages, redundancy.k);
+    const uint32_t row_size = options.page_size * static_cast<uint32_t>(redundancy.k);
+    if (pages == 0 || rows >= UINT32_MAX) return InvalidArgument("a span region of " + std::to_string(pages) + " pages");
+    TS_ASSIGN_OR_RETURN(auto info, Control(proto::c2ctl::CreateRegion{name, rows * row_size, row_size, redundancy,
+                                                                      options.lease_ms}));
+    auto state = std::make_shared<SpanState>(pages, info.num_pages, redundancy.k);
+    return MakeSpan(std::move(info), std::move(state), options.page_size);
+  }
+  Result<std::unique_ptr<Region>> MakeSpan(proto::c2ctl::RegionInfo info, std::shared_ptr<SpanState> state,
+                                           uint32_t page_size) {
+    const std::string name = info.name;
+    TS_ASSIGN_OR_RETURN(std::unique_ptr<RegionImpl> rows, MakeRegionImpl(std::move(info)));
+    {
+      std::lock_guard lk(spans_mu_);
+      std::erase_if(spans_, [](const auto& e) { return e.second.expired(); });
+      spans_[name] = state;
+    }
     return std::unique_ptr<Region>(
-        std::make_unique<RegionImpl>(std::move(map), fetch, &pool_, &clock_, &live_regions_, options_.timeout_ms,
-                                     watcher_.get()));
+        std::make_unique<SpanRegion>(std::move(rows), std::move(state), page_size, options_.timeout_ms));
+  }
+  // The map of span region `name` if this client holds it.
+  std::shared_ptr<SpanState> SpanOf(const std::string& name) {
+    std::lock_guard lk(spans_mu_);
+    auto it = spans_.find(name);
+    return it == spans_.end() ? nullptr : it->second.lock();
   }
 
   std::atomic<int> live_regions_{0};  // Regions handed out and not yet destroyed
@@ -171,6 +223,8 @@ class ClientImpl final : public Client {
   NodePool pool_;
   VersionClock clock_;
   std::unique_ptr<MapWatcher> watcher_;  // null without ClientOptions::watch_maps
+  std::mutex spans_mu_;
+  std::map<std::string, std::weak_ptr<SpanState>> spans_;  // this client's span regions; guarded by spans_mu_
 };
 
 }  // namespace

@@ -102,7 +102,9 @@ Status RegionImpl::Write(uint64_t first_page, uint64_t count, const void* buf) {
   return Sync(PageIo::Kind::kWrite, first_page, count, const_cast<void*>(buf));
 }
 
-std::unique_ptr<IoQueue> RegionImpl::NewQueue(const QueueOptions& options) {
+std::unique_ptr<IoQueue> RegionImpl::NewQueue(const QueueOptions& options) { return NewQueueImpl(options); }
+
+std::unique_ptr<IoQueueImpl> RegionImpl::NewQueueImpl(const QueueOptions& options) {
   return std::make_unique<IoQueueImpl>(this, pool_, clock_, &writes_, options, timeout_ms_);
 }
 

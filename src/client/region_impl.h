@@ -44,6 +44,8 @@ class RegionImpl final : public Region, public MapSource {
   Status Read(uint64_t first_page, uint64_t count, void* buf) override;
   Status Write(uint64_t first_page, uint64_t count, const void* buf) override;
   std::unique_ptr<IoQueue> NewQueue(const QueueOptions& options) override;
+  // The same, as the client's own type (span regions drive it).
+  std::unique_ptr<IoQueueImpl> NewQueueImpl(const QueueOptions& options);
 
   std::shared_ptr<const RegionMap> Current() override;
   Status Refresh(uint64_t stale_epoch) override;

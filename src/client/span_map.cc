@@ -86,6 +86,17 @@ void SpanMap::Failed(const RowWrite& w) {
   }
 }
 
+SpanMap SpanMap::Snapshot() const {
+  SpanMap copy(*this);
+  for (uint64_t r = 0; r < copy.rows_.size(); ++r) {
+    if (copy.rows_[r].state != RowState::kWriting) continue;
+    copy.rows_[r].state = RowState::kFree;
+    copy.free_.push_back(r);
+  }
+  for (Page& p : copy.pages_) p.in_flight = 0;
+  return copy;
+}
+
 void SpanMap::Zero(uint64_t page) {
   Page& p = pages_[page];
   Leave(p);

@@ -71,6 +71,11 @@ class SpanMap {
   // `page` reads as zeros from now on; its column dies.
   void Zero(uint64_t page);
 
+  // A copy for a clone of the region's rows, made while nobody writes: rows
+  // being written are free in it (no page lives there yet) and no page has a
+  // write in flight.
+  SpanMap Snapshot() const;
+
   // Up to `limit` written rows with at most `max_live` live pages, fewest
   // first: packing their live pages anew frees them. (A scan of the rows:
   // compaction is for when free rows run short, not for every write.)

@@ -133,6 +133,20 @@ TEST(SpanMapTest, CompactionTakesTheEmptiestRowAndSkipsPagesBeingWritten) {
   EXPECT_EQ(m.Find(3)->row, moved[0].row);
 }
 
+TEST(SpanMapTest, ASnapshotKeepsWhatLandedAndFreesRowsInFlight) {
+  SpanMap m(16, 8, 4);
+  Write(m, {0, 1}, 3);
+  auto pending = m.Pack(std::vector<uint64_t>{1, 2});
+  ASSERT_TRUE(pending.ok());
+  SpanMap copy = m.Snapshot();
+  EXPECT_EQ(copy.Find(1)->version, 3u);
+  EXPECT_FALSE(copy.Find(2).has_value());
+  EXPECT_EQ(copy.free_rows(), 7u) << "the row being written is free in the copy";
+  EXPECT_EQ(copy.LivePages(m.Find(0)->row), (std::vector<uint64_t>{0, 1})) << "no write in flight in the copy";
+  m.Landed(pending->at(0), 4);
+  EXPECT_EQ(copy.Find(1)->version, 3u) << "the copy is its own";
+}
+
 // Random packs, zeros, failures and landings in random order, against a
 // model: a page reads as the landed pack or zeroing with the highest order
 // (pack order), and rows are free, being written, or holding live pages.

@@ -43,6 +43,7 @@ namespace tessera::client {
 // A span region's map and the lock around its changes.
 struct SpanState {
   SpanState(uint64_t pages, uint64_t rows, int k) : map(pages, rows, k) {}
+  explicit SpanState(SpanMap m) : map(std::move(m)) {}
   std::mutex mu;
   SpanMap map;
 };
