@@ -12,7 +12,7 @@
 #
 #   bench/vnode-bench.sh [--mib 256] [--fractions "100 50 25"]
 #                        [--workloads "seq random minibatch sort zipf"] [--out FILE]
-#                        [--no-swap] [--redundancy ec:4+2]
+#                        [--no-swap] [--redundancy ec:4+2] [--layout split|span]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/release}
@@ -24,6 +24,7 @@ WORKLOADS="seq random minibatch sort zipf"
 OUT=/dev/null
 SWAP=1
 REDUNDANCY=ec:4+2
+LAYOUT=split
 while [ $# -gt 0 ]; do
   case $1 in
     --mib) MIB=$2; shift 2 ;;
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --no-swap) SWAP=0; shift ;;
     --redundancy) REDUNDANCY=$2; shift 2 ;;
+    --layout) LAYOUT=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -90,7 +92,7 @@ emit "$uf"
 # default), waking a thread on an idle vCPU costs ~35-40 us, and a remote fault
 # takes at least two such wake-ups (doc/design.md, "Where a fault's time goes").
 hp=$(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns 2>/dev/null || echo null)
-emit "{\"kind\":\"machine\",\"cpus\":$(nproc),\"guest_halt_poll_ns\":$hp,\"redundancy\":\"$REDUNDANCY\"}"
+emit "{\"kind\":\"machine\",\"cpus\":$(nproc),\"guest_halt_poll_ns\":$hp,\"redundancy\":\"$REDUNDANCY\",\"layout\":\"$LAYOUT\"}"
 declare -A native
 for w in $WORKLOADS; do
   r=$("$W" "$w" "$MIB")
@@ -107,7 +109,7 @@ local_mib() { echo $(( MIB * $1 / 100 + 8 )); }
 run_tessera() {  # workload fraction
   local w=$1 f=$2 r st p50 p99
   rm -f "$TMP/stats.json"
-  r=$("$T" run --redundancy "$REDUNDANCY" --cache "$(local_mib "$f")M" --heap "$(( MIB * 2 + 64 ))M" --stats-json "$TMP/stats.json" \
+  r=$("$T" run --redundancy "$REDUNDANCY" --layout "$LAYOUT" --cache "$(local_mib "$f")M" --heap "$(( MIB * 2 + 64 ))M" --stats-json "$TMP/stats.json" \
       -- "$W" "$w" "$MIB" 2>/dev/null); st=$?
   p50=$(field fault_p50_ns < "$TMP/stats.json" 2>/dev/null); p99=$(field fault_p99_ns < "$TMP/stats.json" 2>/dev/null)
   result tessera "$w" "$f" "$r" $st ",\"fault_p50_ns\":${p50:-null},\"fault_p99_ns\":${p99:-null}"
@@ -147,7 +149,7 @@ uf = next((r for r in rows if r.get("kind") == "uffd-local"), None)
 t = [r for r in rows if r.get("system") == "tessera" and r.get("fault_p50_ns")]
 m = next((r for r in rows if r.get("kind") == "machine"), None)
 if m:
-    print(f"machine: {m['cpus']} cpus, guest halt polling {m['guest_halt_poll_ns']} ns, redundancy {m['redundancy']}")
+    print(f"machine: {m['cpus']} cpus, guest halt polling {m['guest_halt_poll_ns']} ns, redundancy {m['redundancy']}, layout {m.get('layout', 'split')}")
 if pp and uf and t:
     bar = 1.2 * (pp["p50_ns"] + uf["p50_ns"])
     for r in t:

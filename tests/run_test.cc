@@ -69,6 +69,41 @@ class RunTest : public ::testing::Test {
     EXPECT_EQ(run.out, native.out);
     return run;
   }
+  // Runs hash_structure.py on an ec:4+2 region of a `tessera up` cluster
+  // (`flags` for `tessera run`), kill -9s `victims` memory nodes a second
+  // apart while it runs, and expects the native output and exactly those
+  // deaths in the controller's log.
+  void KillMemnodesUnderARun(const std::string& flags, int victims) {
+    const std::string script = "/usr/bin/python3 " + workloads_ + "/hash_structure.py 32";
+    Output native = Shell(script, dir_);
+    ASSERT_EQ(native.exit_code, 0) << native.err;
+    const std::string d = dir_;
+    const std::string sh =
+        UpScript() +
+        "($B run --controller $ADDR --heap 256M --cache 8M " + flags + " -- " + script + " > " + d + "/out 2> " + d +
+        "/err; echo $? > " + d + "/rc) & RUN=$!\n"
+        "for i in $(seq 100); do grep -q 'created region' " + d + "/up.log && break; sleep 0.1; done\n"
+        "sleep 2\n"
+        "[ -e " + d + "/rc ] || echo killed-while-running\n"
+        "for v in $(seq " + std::to_string(victims) + "); do\n"
+        "  kill -9 $(pgrep -f \"memnode --listen [^ ]* --controller $ADDR\" | head -1); sleep 1\n"
+        "done\n"
+        "wait $RUN\n"
+        "kill $UP; wait $UP\n"
+        "cat " + d + "/rc\n";
+    std::ofstream(d + "/kill.sh") << sh;
+    Output o = Shell("bash " + d + "/kill.sh", d);
+    EXPECT_EQ(o.out, "killed-while-running\n0\n") << o.err;
+    std::ifstream out(d + "/out"), err(d + "/err"), up(d + "/up.log");
+    std::string got((std::istreambuf_iterator<char>(out)), {}), why((std::istreambuf_iterator<char>(err)), {});
+    std::string log((std::istreambuf_iterator<char>(up)), {});
+    EXPECT_EQ(got, native.out) << why;
+    // Exactly the killed nodes are declared dead: a controller busy publishing
+    // the new map must not take the others' quiet meanwhile for deaths.
+    int deaths = 0;
+    for (size_t at = log.find("declared dead"); at != std::string::npos; at = log.find("declared dead", at + 1)) ++deaths;
+    EXPECT_EQ(deaths, victims) << log;
+  }
   std::string dir_, bin_, workloads_;
 };
 
@@ -135,6 +170,17 @@ TEST_F(RunTest, ForkedWorkersSeeTheParentsMemoryAndKeepTheirWritesToThemselves) 
   EXPECT_LE(s["children"]["largest_cache_peak_bytes"].get<uint64_t>(), 4u << 20) << "each child keeps to --cache";
 }
 
+// The same on the span layout: each child's copy is a clone of the rows with
+// a copy of the parent's map of them.
+TEST_F(RunTest, ForkedWorkersOnTheSpanLayoutSeeWhatTheyWouldNatively) {
+  RunLikeNative("/usr/bin/python3 " + workloads_ + "/fork_workers.py 24", "--layout span --cache 4M --heap 256M");
+  nlohmann::json s = Stats();
+  ASSERT_TRUE(s.is_object());
+  EXPECT_EQ(s["layout"], "span");
+  EXPECT_EQ(s["children"]["forked"].get<uint64_t>(), 5u);
+  EXPECT_GT(s["children"]["remote_faults"].get<uint64_t>(), 0u) << "the workers read the parent's evicted pages";
+}
+
 // Children forked with os.fork read pages the parent had evicted, then exec:
 // they read the parent's pages in the pool, and none needs a copy of them.
 TEST_F(RunTest, ChildrenThatReadThenExecCostNoCopyOfTheHeap) {
@@ -198,34 +244,12 @@ TEST_F(RunTest, AShellsStringFiveTimesTheCacheGrowsWhereItLies) {
 // with 49 k fragments the controller takes seconds (release) to half a
 // minute (debug) to publish each new map, and rebuilds in small rounds —
 // a scaling problem of its own (doc/notes/2026-11-25-vnode-pipeline.md).
-TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) {
-  const std::string script = "/usr/bin/python3 " + workloads_ + "/hash_structure.py 32";
-  Output native = Shell(script, dir_);
-  ASSERT_EQ(native.exit_code, 0) << native.err;
-  const std::string d = dir_;
-  const std::string sh =
-      UpScript() +
-      "($B run --controller $ADDR --heap 256M --cache 8M -- " + script + " > " + d + "/out 2> " + d + "/err; echo $? > " + d + "/rc) & RUN=$!\n"
-      "for i in $(seq 100); do grep -q 'created region' " + d + "/up.log && break; sleep 0.1; done\n"
-      "sleep 2\n"
-      "VICTIM=$(pgrep -f \"memnode --listen [^ ]* --controller $ADDR\" | head -1)\n"
-      "[ -e " + d + "/rc ] || echo killed-while-running\n"
-      "kill -9 $VICTIM\n"
-      "wait $RUN\n"
-      "kill $UP; wait $UP\n"
-      "cat " + d + "/rc\n";
-  std::ofstream(d + "/kill.sh") << sh;
-  Output o = Shell("bash " + d + "/kill.sh", d);
-  EXPECT_EQ(o.out, "killed-while-running\n0\n") << o.err;
-  std::ifstream out(d + "/out"), err(d + "/err"), up(d + "/up.log");
-  std::string got((std::istreambuf_iterator<char>(out)), {}), why((std::istreambuf_iterator<char>(err)), {});
-  std::string log((std::istreambuf_iterator<char>(up)), {});
-  EXPECT_EQ(got, native.out) << why;
-  // Exactly the killed node is declared dead: a controller busy publishing
-  // the new map must not take the others' quiet meanwhile for deaths.
-  size_t deaths = 0;
-  for (size_t at = log.find("declared dead"); at != std::string::npos; at = log.find("declared dead", at + 1)) ++deaths;
-  EXPECT_EQ(deaths, 1u) << log;
+TEST_F(RunTest, AMemoryNodeKilledUnderTheProgramChangesNothingItSees) { KillMemnodesUnderARun("", 1); }
+
+// The same on the span layout (each page whole on one node), two nodes
+// killed one after the other: reads of their pages decode from the rows.
+TEST_F(RunTest, TwoMemoryNodesKilledUnderASpanProgramChangeNothingItSees) {
+  KillMemnodesUnderARun("--layout span", 2);
 }
 
 // `tessera run` is kill -9ed while its program (and a child it forked, given a

@@ -161,6 +161,10 @@ int main(int argc, char** argv) {
   run->add_option("--cache", run_cache, "Local memory the program's heap may use")->check(SizeValidator())
       ->capture_default_str();
   run->add_option("--redundancy", run_opts.redundancy, "none, replicas:N or ec:K+M")->capture_default_str();
+  run->add_option("--layout", run_opts.layout,
+                  "split, or span (ec only: each page whole on one memory node, a fault one round trip)")
+      ->check(CLI::IsMember({"split", "span"}))
+      ->capture_default_str();
   run->add_option("--controller", run_opts.controller, "Use this cluster (default: start an embedded one)");
   run->add_option("--heap", run_heap, "Address space for the program's heap in the pool")->check(SizeValidator())
       ->capture_default_str();

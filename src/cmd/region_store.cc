@@ -44,9 +44,10 @@ void Leases::Loop() {
   }
 }
 
-RegionStore::RegionStore(Client& client, Leases& leases, std::unique_ptr<Region> region, bool owned,
-                         std::shared_ptr<Made> made)
-    : client_(client), leases_(leases), region_(std::move(region)), owned_(owned), made_(std::move(made)) {}
+RegionStore::RegionStore(Client& client, Leases& leases, std::unique_ptr<Region> region, std::string layout,
+                         bool owned, std::shared_ptr<Made> made)
+    : client_(client), leases_(leases), region_(std::move(region)), layout_(std::move(layout)), owned_(owned),
+      made_(std::move(made)) {}
 
 RegionStore::~RegionStore() {
   if (!owned_) return;
@@ -68,7 +69,8 @@ Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Clone() {
 
 Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Fresh() {
   const std::string name = region_->name() + "-image" + std::to_string(made_->fresh.fetch_add(1) + 1);
-  const RegionOptions o{.page_size = region_->page_size(), .redundancy = region_->redundancy(), .lease_ms = leases_.lease_ms()};
+  const RegionOptions o{.page_size = region_->page_size(), .redundancy = region_->redundancy(), .layout = layout_,
+                        .lease_ms = leases_.lease_ms()};
   TS_ASSIGN_OR_RETURN(std::unique_ptr<Region> fresh,
                       client_.CreateRegion(name, region_->num_pages() * region_->page_size(), o));
   return Own(std::move(fresh));
@@ -76,7 +78,7 @@ Result<std::unique_ptr<vnode::ImageStore>> RegionStore::Fresh() {
 
 std::unique_ptr<vnode::ImageStore> RegionStore::Own(std::unique_ptr<Region> region) {
   leases_.Add(region->name());
-  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(region), true, made_));
+  return std::unique_ptr<vnode::ImageStore>(new RegionStore(client_, leases_, std::move(region), layout_, true, made_));
 }
 
 }  // namespace tessera::cmd

@@ -56,12 +56,14 @@ class RegionStore final : public vnode::ImageStore {
   };
   // `region` is held by `leases` (the caller added it). Clones and fresh
   // regions are named after the program's region, numbered in `made`.
-  RegionStore(Client& client, Leases& leases, std::unique_ptr<Region> region, bool owned, std::shared_ptr<Made> made);
+  // `layout` is the region's (RegionOptions::layout), for Fresh.
+  RegionStore(Client& client, Leases& leases, std::unique_ptr<Region> region, std::string layout, bool owned,
+              std::shared_ptr<Made> made);
   ~RegionStore() override;
 
   std::unique_ptr<IoQueue> NewQueue() override;
   Result<std::unique_ptr<vnode::ImageStore>> Clone() override;
-  // A new, empty region of the same size and redundancy.
+  // A new, empty region of the same size, redundancy and layout.
   Result<std::unique_ptr<vnode::ImageStore>> Fresh();
 
  private:
@@ -71,6 +73,7 @@ class RegionStore final : public vnode::ImageStore {
   Client& client_;
   Leases& leases_;
   std::unique_ptr<Region> region_;
+  const std::string layout_;
   const bool owned_;
   std::shared_ptr<Made> made_;
 };

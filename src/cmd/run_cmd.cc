@@ -209,6 +209,7 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
   r["seconds"] = seconds;
   r["cache_bytes"] = o.cache_bytes;
   r["redundancy"] = o.redundancy;
+  r["layout"] = o.layout;
   r["fault_hit_rate"] = faults > 0 ? 1.0 - static_cast<double>(remote) / faults : 1.0;
   r["prefetch_accuracy"] = accuracy;
   r["prefetch_coverage"] = used_prefetches + remote > 0 ? used_prefetches / (used_prefetches + remote) : 0.0;
@@ -221,7 +222,7 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
   r["agent_cpu_ns_per_remote_fault"] = all_remote > 0 ? static_cast<uint64_t>(cpu * 1e9 / all_remote) : 0;
   std::fprintf(stderr,
                "tessera run: %s exited with status %d after %s\n"
-               "  memory    peak %s in the pool (%s), local cache %s (peak %s), process RSS peak %s\n"
+               "  memory    peak %s in the pool (%s%s), local cache %s (peak %s), process RSS peak %s\n"
                "  faults    %llu: %llu zero-filled, %llu back from staging, %llu joined a read, %llu remote\n"
                "  hit rate  %s of faults served without a round trip\n"
                "  prefetch  %llu pages, accuracy %s (%llu of %llu probes touched), coverage %s\n"
@@ -229,7 +230,7 @@ nlohmann::json Summarize(nlohmann::json r, const RunOptions& o, int exit_code, d
                "  latency   remote fault p50 %s, p99 %s\n"
                "  cpu       tessera run (the pager) %s, %s of a core, %s per remote fault\n",
                o.argv[0].c_str(), exit_code, FormatSeconds(seconds).c_str(), FormatSize(u("heap_peak_bytes")).c_str(),
-               o.redundancy.c_str(), FormatSize(o.cache_bytes).c_str(), FormatSize(u("cache_peak_bytes")).c_str(),
+               o.redundancy.c_str(), o.layout == "span" ? ", span layout" : "", FormatSize(o.cache_bytes).c_str(), FormatSize(u("cache_peak_bytes")).c_str(),
                FormatSize(u("peak_rss_bytes")).c_str(),
                static_cast<unsigned long long>(faults), static_cast<unsigned long long>(u("zero_fills")),
                static_cast<unsigned long long>(u("rescues")),
@@ -329,19 +330,17 @@ class TempDir {
 // Serves the region to the program through an agent (vnode/agent.h) while it
 // runs, then prints the summary. Returns the exit code.
 int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Leases& leases,
-                  const std::string& region_name, const std::string& shim) {
+                  std::unique_ptr<Region> region, const std::string& shim) {
   Result<TempDir> dir = TempDir::Create();
   if (!dir.ok()) return Fail(dir.status().ToString());
   Result<std::unique_ptr<Report>> report = Report::Create(dir->path() + "/report");
   if (!report.ok()) return Fail(report.status().ToString());
-  auto region = client.OpenRegion(region_name);
-  if (!region.ok()) return Fail("cannot open the program's region: " + region.status().ToString());
-  const uint32_t page_size = (*region)->page_size();
-  const uint64_t pages = (*region)->num_pages();
+  const uint32_t page_size = region->page_size();
+  const uint64_t pages = region->num_pages();
   (*report)->get()->page_size = page_size;
   vnode::PagerCounters fork_counters;  // outlives the agent
   auto made = std::make_shared<RegionStore::Made>();
-  auto store = std::make_shared<RegionStore>(client, leases, std::move(*region), /*owned=*/false, made);
+  auto store = std::make_shared<RegionStore>(client, leases, std::move(region), o.layout, /*owned=*/false, made);
   auto agent = vnode::Agent::Start(
       {.socket_path = dir->path() + "/agent.sock",
        .pager = {.cache_bytes = o.cache_bytes, .prefetch = o.prefetch, .page_size = page_size,
@@ -421,12 +420,11 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   const std::string region = "run-" + std::to_string(getpid()) + "-" + std::to_string(NowNanos() % 1000000007);
   // If we are killed, the controller deletes the regions once their lease runs out.
   Leases leases(**client, o.lease_ms);
-  {
-    auto r = (*client)->CreateRegion(region, o.heap_bytes, {.redundancy = redundancy->ToString(), .lease_ms = o.lease_ms});
-    if (!r.ok()) return Fail("cannot create the program's region: " + r.status().ToString());
-  }
+  auto r = (*client)->CreateRegion(region, o.heap_bytes,
+                                   {.redundancy = redundancy->ToString(), .layout = o.layout, .lease_ms = o.lease_ms});
+  if (!r.ok()) return Fail("cannot create the program's region: " + r.status().ToString());
   leases.Add(region);
-  int code = RunUnderAgent(o, signals, **client, leases, region, *shim);
+  int code = RunUnderAgent(o, signals, **client, leases, std::move(*r), *shim);
   leases.Remove(region);
   if (Status s = (*client)->DeleteRegion(region); !s.ok()) {
     std::fprintf(stderr, "tessera run: could not delete region %s: %s\n", region.c_str(), s.ToString().c_str());

@@ -23,6 +23,7 @@ struct RunOptions {
   std::vector<std::string> argv;
   uint64_t cache_bytes = 1ull << 30;
   std::string redundancy = "ec:4+2";
+  std::string layout = "split";     // RegionOptions::layout
   std::string controller;          // empty: an embedded cluster
   uint64_t heap_bytes = 8ull << 30; // the program's managed address space
   bool prefetch = true;
