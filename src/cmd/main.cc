@@ -162,8 +162,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--redundancy", run_opts.redundancy, "none, replicas:N or ec:K+M")->capture_default_str();
   run->add_option("--layout", run_opts.layout,
-                  "split, or span (ec only: each page whole on one memory node, a fault one round trip)")
-      ->check(CLI::IsMember({"split", "span"}))
+                  "auto, split, or span (ec only: each page whole on one memory node, a fault one round trip); "
+                  "auto: span for ec, split otherwise")
+      ->check(CLI::IsMember({"auto", "split", "span"}))
       ->capture_default_str();
   run->add_option("--controller", run_opts.controller, "Use this cluster (default: start an embedded one)");
   run->add_option("--heap", run_heap, "Address space for the program's heap in the pool")->check(SizeValidator())

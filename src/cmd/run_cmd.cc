@@ -387,6 +387,9 @@ int RunUnderAgent(const RunOptions& o, SignalWaiter& signals, Client& client, Le
 
 }  // namespace
 
+// RunProgram with the layout resolved and the redundancy parsed.
+int RunResolved(const RunOptions& o, const proto::Redundancy& red, SignalWaiter& signals);
+
 int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   if (o.argv.empty()) return Fail("no program given (usage: tessera run [OPTIONS] -- PROGRAM ARGS...)");
   if (o.cache_bytes < (64 << 10)) return Fail("--cache " + FormatSize(o.cache_bytes) + " is too small: at least 64 KiB");
@@ -394,6 +397,17 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   if (o.lease_ms < 1000) return Fail("--lease-ms " + std::to_string(o.lease_ms) + " is too short: at least 1000");
   auto redundancy = proto::ParseRedundancy(o.redundancy);
   if (!redundancy.ok()) return Fail("--redundancy: " + redundancy.status().ToString());
+  const bool erasure = redundancy->kind == proto::Redundancy::Kind::kErasure;
+  if (o.layout == "span" && !erasure) {
+    return Fail("--layout span keeps pages whole in erasure-coded stripes: it needs --redundancy ec:K+M, not " +
+                redundancy->ToString());
+  }
+  RunOptions resolved = o;
+  if (o.layout == "auto") resolved.layout = erasure ? "span" : "split";
+  return RunResolved(resolved, *redundancy, signals);
+}
+
+int RunResolved(const RunOptions& o, const proto::Redundancy& red, SignalWaiter& signals) {
   // Fail here, with the fix, rather than inside the program.
   auto uffd = vnode::Uffd::Open(vnode::kRemoteSpaceFeatures, vnode::kRemoteSpaceFeatures);
   if (!uffd.ok()) return Fail(uffd.status().message());
@@ -403,12 +417,13 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   std::unique_ptr<LocalCluster> cluster;
   std::string controller = o.controller;
   if (controller.empty()) {
-    // Room for the region on every node, with slack for a rebuild, and for
-    // the copies of kForkRoom children forked at once; the nodes' memory is
-    // reserved lazily, so capacity costs nothing unused.
+    // Room for the region on every node (a span region's eighth of slack
+    // rows included), with slack for a rebuild, and for the copies of
+    // kForkRoom children forked at once; the nodes' memory is reserved
+    // lazily, so capacity costs nothing unused.
     constexpr int kForkRoom = 8;
-    const int nodes = std::max(o.memnodes, redundancy->width() + 1);
-    const double per_node = static_cast<double>(o.heap_bytes) * redundancy->overhead() / (nodes - 1);
+    const int nodes = std::max(o.memnodes, red.width() + 1);
+    const double per_node = static_cast<double>(o.heap_bytes) * red.overhead() * (o.layout == "span" ? 1.125 : 1.0) / (nodes - 1);
     auto c = LocalCluster::Start(
         {.memnodes = nodes, .capacity_bytes = static_cast<uint64_t>(per_node * 1.25 * (1 + kForkRoom)) + (64ull << 20)});
     if (!c.ok()) return Fail("cannot start the embedded cluster: " + c.status().ToString());
@@ -421,7 +436,7 @@ int RunProgram(const RunOptions& o, SignalWaiter& signals) {
   // If we are killed, the controller deletes the regions once their lease runs out.
   Leases leases(**client, o.lease_ms);
   auto r = (*client)->CreateRegion(region, o.heap_bytes,
-                                   {.redundancy = redundancy->ToString(), .layout = o.layout, .lease_ms = o.lease_ms});
+                                   {.redundancy = red.ToString(), .layout = o.layout, .lease_ms = o.lease_ms});
   if (!r.ok()) return Fail("cannot create the program's region: " + r.status().ToString());
   leases.Add(region);
   int code = RunUnderAgent(o, signals, **client, leases, std::move(*r), *shim);

@@ -23,7 +23,9 @@ struct RunOptions {
   std::vector<std::string> argv;
   uint64_t cache_bytes = 1ull << 30;
   std::string redundancy = "ec:4+2";
-  std::string layout = "split";     // RegionOptions::layout
+  // RegionOptions::layout, or "auto": span for ec:K+M (a fault is one
+  // node's round trip), split otherwise.
+  std::string layout = "auto";
   std::string controller;          // empty: an embedded cluster
   uint64_t heap_bytes = 8ull << 30; // the program's managed address space
   bool prefetch = true;
