@@ -12,7 +12,7 @@
 #
 #   bench/vnode-bench.sh [--mib 256] [--fractions "100 50 25"]
 #                        [--workloads "seq random minibatch sort zipf"] [--out FILE]
-#                        [--no-swap] [--redundancy ec:4+2] [--layout split|span]
+#                        [--no-swap] [--redundancy ec:4+2] [--layout auto|split|span]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/release}
@@ -24,7 +24,7 @@ WORKLOADS="seq random minibatch sort zipf"
 OUT=/dev/null
 SWAP=1
 REDUNDANCY=ec:4+2
-LAYOUT=split
+LAYOUT=auto
 while [ $# -gt 0 ]; do
   case $1 in
     --mib) MIB=$2; shift 2 ;;
@@ -149,7 +149,7 @@ uf = next((r for r in rows if r.get("kind") == "uffd-local"), None)
 t = [r for r in rows if r.get("system") == "tessera" and r.get("fault_p50_ns")]
 m = next((r for r in rows if r.get("kind") == "machine"), None)
 if m:
-    print(f"machine: {m['cpus']} cpus, guest halt polling {m['guest_halt_poll_ns']} ns, redundancy {m['redundancy']}, layout {m.get('layout', 'split')}")
+    print(f"machine: {m['cpus']} cpus, guest halt polling {m['guest_halt_poll_ns']} ns, redundancy {m['redundancy']}, layout {m.get('layout', 'auto')}")
 if pp and uf and t:
     bar = 1.2 * (pp["p50_ns"] + uf["p50_ns"])
     for r in t:
