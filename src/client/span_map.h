@@ -13,9 +13,13 @@
 // twice before either lands, the later pack wins whichever lands last, and a
 // page zeroed after a pack stays zero when that pack lands.
 //
-// Ownership: plain data, owned by the region's single writer (the map is
-// what makes the span layout single-writer). Thread-safety: none; the owner
-// serialises calls.
+// Its tables are sized by the region (a program's whole --heap) but cost
+// memory only for the pages and rows used (LazyArray): ~20 bytes per page
+// written, nothing for the rest.
+//
+// Ownership: owned by the region's single writer (the map is what makes the
+// span layout single-writer); copied only by Snapshot. Thread-safety: none;
+// the owner serialises calls.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +27,7 @@
 #include <span>
 #include <vector>
 
+#include "common/lazy_array.h"
 #include "common/result.h"
 
 namespace tessera::client {
@@ -52,7 +57,7 @@ class SpanMap {
   uint64_t pages() const { return pages_.size(); }
   uint64_t rows() const { return rows_.size(); }
   int k() const { return k_; }
-  uint64_t free_rows() const { return free_.size(); }
+  uint64_t free_rows() const { return free_.size() + (rows_.size() - next_unused_); }
 
   // Where `page` lives; nullopt when it was never written or was zeroed
   // (it reads as zeros).
@@ -86,28 +91,33 @@ class SpanMap {
   int live(uint64_t row) const { return rows_[row].live; }
 
  private:
-  enum class RowState : uint8_t { kFree, kWriting, kWritten };
+  // All-zero entries are the empty ones (LazyArray).
+  enum class RowState : uint8_t { kFree = 0, kWriting, kWritten };
   struct Row {
-    RowState state = RowState::kFree;
-    uint16_t live = 0;
-    uint64_t version = 0;
+    RowState state;
+    uint16_t live;
+    uint64_t version;
   };
   struct Page {
-    static constexpr uint32_t kNowhere = ~0u;
-    uint32_t row = kNowhere;
-    uint16_t column = 0;
-    uint16_t in_flight = 0;  // packs not yet landed or failed
-    uint64_t seq = 0;  // of the pack (or zeroing) that decides its content
+    uint32_t row_plus_1;  // 0: nowhere (never written, or zeroed)
+    uint16_t column;
+    uint16_t in_flight;  // packs not yet landed or failed
+    uint64_t seq;        // of the pack (or zeroing) that decides its content
   };
 
+  SpanMap(int k, LazyArray<Page> pages, LazyArray<Row> rows, LazyArray<uint64_t> row_pages)
+      : k_(k), pages_(std::move(pages)), rows_(std::move(rows)), row_pages_(std::move(row_pages)) {}
+  uint64_t TakeRow();
+  void FreeRow(uint64_t row);
   // `page` no longer lives where it did: that column dies.
   void Leave(Page& p);
 
   const int k_;
-  std::vector<Page> pages_;
-  std::vector<Row> rows_;
-  std::vector<uint64_t> row_pages_;  // rows * k: what each column was written with
-  std::vector<uint64_t> free_;  // rows, taken from the back
+  LazyArray<Page> pages_;
+  LazyArray<Row> rows_;
+  LazyArray<uint64_t> row_pages_;  // rows * k: page + 1 each column was written with (0: none)
+  std::vector<uint64_t> free_;     // rows freed, taken from the back
+  uint64_t next_unused_ = 0;       // rows from here on were never used (free too)
   uint64_t next_seq_ = 1;
 };
 
