@@ -137,6 +137,28 @@ TEST_F(SpanQueueTest, AMemoryNodeKilledMidwayLosesNothing) {
   ASSERT_NO_FATAL_FAILURE(CheckAll());
 }
 
+// Rows left with three live pages each and no free row beyond the reserve,
+// then three of the six nodes gone: the compaction a write needs cannot read
+// the pages it would move, and the write fails with the reason instead of
+// the queue trying the same rows forever.
+TEST_F(SpanQueueTest, AWriteThatNeedsAnImpossibleCompactionFails) {
+  std::vector<uint8_t> buf(kPages * kPage);
+  for (uint64_t p = 0; p < kPages; ++p) FillPattern(buf.data() + p * kPage, kPage, p, 1);
+  ASSERT_NO_FATAL_FAILURE(Run({{PageIo::Kind::kWrite, 0, static_cast<uint32_t>(kPages), buf.data(), 0}}));
+  std::vector<PageIo> every_fourth;
+  for (uint64_t p = 0; p < 20 * kK; p += kK) every_fourth.push_back({PageIo::Kind::kWrite, p, 1, buf.data() + p * kPage, p});
+  ASSERT_NO_FATAL_FAILURE(Run(every_fourth));
+  ASSERT_EQ(map_.free_rows(), 3u) << "the reserve, and nothing beyond it";
+  for (int i : {0, 1, 2}) cluster_.KillMemnode(i);
+  ASSERT_TRUE(queue_->Submit({{{PageIo::Kind::kWrite, 1, 1, buf.data() + kPage, 7}}}).ok());
+  std::vector<Completion> done;
+  auto n = queue_->Reap(&done, 1, 60000);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_FALSE(done[0].status.ok());
+  EXPECT_NE(done[0].status.ToString().find("compaction"), std::string::npos) << done[0].status.ToString();
+}
+
 TEST_F(SpanQueueTest, BadIoIsRefusedWhole) {
   std::vector<uint8_t> buf(kPage);
   EXPECT_EQ(queue_->Submit({{{PageIo::Kind::kRead, 0, 1, buf.data(), 0}, {PageIo::Kind::kWrite, kPages, 1, buf.data(), 1}}})

@@ -205,6 +205,7 @@ Status SpanQueue::Compact(uint64_t need) {
   }
   size_t reading = 0;
   moves_done_ = 0;
+  move_error_ = Status::Ok();
   rows_compacted_ += chosen.size();
   for (uint64_t row : chosen) {
     for (uint64_t page : map_->LivePages(row)) {
@@ -213,6 +214,7 @@ Status SpanQueue::Compact(uint64_t need) {
       Status s = rows_->SubmitShareRead(at.row, at.column, at.version, inner_.at(tag).data.data(), tag);
       if (!s.ok()) {
         inner_.erase(tag);
+        if (move_error_.ok()) move_error_ = s;
         continue;  // the page stays where it is
       }
       ++reading;
@@ -229,7 +231,11 @@ Status SpanQueue::Compact(uint64_t need) {
   Result<std::vector<SpanMap::RowWrite>> rows = Pack(pages);
   Status sent = rows.ok() ? SendRows(writes, std::move(*rows)) : rows.status();
   moves_.clear();
-  return sent;
+  TS_RETURN_IF_ERROR(sent);
+  // A page that could not be read keeps its row: trying again would choose
+  // the same rows, so the writes waiting for room fail with the reason.
+  if (!move_error_.ok()) return move_error_.With("compaction of a span region could not read a page it had to move");
+  return Status::Ok();
 }
 
 Result<bool> SpanQueue::Pump(int timeout_ms) {
@@ -265,7 +271,11 @@ void SpanQueue::Dispatch(const Completion& c) {
     case Inner::Kind::kMove:
       // A move that could not be read leaves its page where it is.
       ++moves_done_;
-      if (c.status.ok()) moves_.emplace_back(in.page, std::move(in.data));
+      if (c.status.ok()) {
+        moves_.emplace_back(in.page, std::move(in.data));
+      } else if (move_error_.ok()) {
+        move_error_ = c.status;
+      }
       return;
   }
 }

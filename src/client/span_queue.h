@@ -124,8 +124,9 @@ class SpanQueue final : public IoQueue {
   std::deque<Completion> ready_;
   // Compaction: pages read and about to be written anew.
   std::vector<std::pair<uint64_t, std::vector<uint8_t>>> moves_;
-  size_t moves_done_ = 0;
-  uint64_t rows_compacted_ = 0;  // reads of moves answered, read or not
+  size_t moves_done_ = 0;  // reads of moves answered, read or not
+  Status move_error_;      // the first move that could not be read
+  uint64_t rows_compacted_ = 0;
 };
 
 }  // namespace tessera::client
