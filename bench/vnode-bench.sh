@@ -71,13 +71,23 @@ make_cgroup() {
   fi
 }
 in_cgroup() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CG" "$@"; }
+# OOM kills in the current cgroup so far (0 without one): Linux's reclaim can
+# give up on a cgroup that swaps heavily and kill its process instead.
+oom_kills() {
+  if [ -z "$CG" ]; then echo 0
+  elif [ -f "$CG/memory.events" ]; then sed -n 's/^oom_kill \([0-9]*\)/\1/p' "$CG/memory.events"
+  else sed -n 's/^oom_kill \([0-9]*\)/\1/p' "$CG/memory.oom_control" 2>/dev/null || echo 0
+  fi
+}
 field() { sed -nE "s/.*\"$1\": *([0-9.]+).*/\1/p" | head -1; }
 # A run's JSON line, or one that says how it failed.
 result() {  # system workload fraction output status [extra]
   local s c
   s=$(echo "$4" | field seconds); c=$(echo "$4" | field checksum)
   if [ -z "$s" ]; then
-    emit "{\"system\":\"$1\",\"workload\":\"$2\",\"mib\":$MIB,\"cache_percent\":$3,\"seconds\":null,\"failed\":\"exit status $5\"}"
+    local why="exit status $5"
+    [ "$(oom_kills)" -gt 0 ] 2>/dev/null && why="killed by the kernel: out of memory under the cgroup limit"
+    emit "{\"system\":\"$1\",\"workload\":\"$2\",\"mib\":$MIB,\"cache_percent\":$3,\"seconds\":null,\"failed\":\"$why\"}"
     return
   fi
   emit "{\"system\":\"$1\",\"workload\":\"$2\",\"mib\":$MIB,\"cache_percent\":$3,\"seconds\":$s,\"vs_local\":$(awk -v a="$s" -v b="${native[$2]}" 'BEGIN{printf "%.2f", a/b}'),\"checksum\":$c${6:-}}"
@@ -143,7 +153,10 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 for r in rows:
     if "system" in r:
         cache = f"{r['cache_percent']}%" if r.get("cache_percent") else "-"
-        print(f"{r['workload']:<10} {r['system']:<9} {cache:>6} {r['seconds']!s:>10} {r.get('vs_local', r.get('failed'))!s:>8}")
+        if r.get("seconds") is None:
+            print(f"{r['workload']:<10} {r['system']:<9} {cache:>6} {'-':>10} {'-':>8}  {r.get('failed')}")
+        else:
+            print(f"{r['workload']:<10} {r['system']:<9} {cache:>6} {r['seconds']!s:>10} {r['vs_local']!s:>8}")
 pp = next((r for r in rows if r.get("kind") == "pingpong"), None)
 uf = next((r for r in rows if r.get("kind") == "uffd-local"), None)
 t = [r for r in rows if r.get("system") == "tessera" and r.get("fault_p50_ns")]
